@@ -1,0 +1,3 @@
+from ordersctl.cli.main import run
+
+run()

@@ -1,0 +1,117 @@
+"""Forward-only SQL migrations from ``sql/NNNN_name.sql``, recorded in ``schema_migrations``."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from ordersctl.errors import MigrationError
+
+# Any constant works; it only has to be the same for every ordersctl process.
+_LOCK_KEY = 7_316_043_521
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    text PRIMARY KEY,
+    name       text NOT NULL,
+    checksum   text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)"""
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One SQL file."""
+
+    version: str
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class MigrationState:
+    """A migration and whether it is applied."""
+
+    migration: Migration
+    applied: bool
+
+
+def default_directory() -> Path:
+    """The repository's ``sql/`` folder (next to the package)."""
+    return Path(__file__).resolve().parents[2] / "sql"
+
+
+def load(directory: Path) -> list[Migration]:
+    """Every migration file, in version order; a misnamed .sql file is an error, not silently skipped."""
+    if not directory.is_dir():
+        raise MigrationError(f"migrations folder not found: {directory}")
+    found: list[Migration] = []
+    for path in sorted(directory.glob("*.sql")):
+        match = _NAME.match(path.name)
+        if not match:
+            raise MigrationError(f"migration file name must be NNNN_name.sql: {path.name}")
+        found.append(Migration(match[1], match[2], path.read_text(encoding="utf-8")))
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise MigrationError("two migration files share a version number")
+    return found
+
+
+class Migrator:
+    """Applies pending migrations, each in its own transaction, under an advisory lock."""
+
+    def __init__(self, conn: psycopg.Connection[tuple[object, ...]], migrations: list[Migration]) -> None:
+        if not conn.autocommit:
+            raise ValueError("Migrator needs an autocommit connection (it manages transactions itself)")
+        self._conn = conn
+        self._migrations = migrations
+
+    def _applied(self) -> dict[str, str]:
+        exists = self._conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
+        if not exists or not exists[0]:
+            return {}
+        rows = self._conn.execute("SELECT version, checksum FROM schema_migrations").fetchall()
+        return {str(v): str(c) for v, c in rows}
+
+    def status(self) -> list[MigrationState]:
+        """Read-only: which migrations are applied; raises when an applied file was changed."""
+        applied = self._applied()
+        for m in self._migrations:
+            if m.version in applied and applied[m.version] != m.checksum:
+                raise MigrationError(f"{m.version}_{m.name}.sql was changed after it was applied")
+        unknown = sorted(set(applied) - {m.version for m in self._migrations})
+        if unknown:
+            raise MigrationError(f"the database has migrations this checkout lacks: {', '.join(unknown)}")
+        return [MigrationState(m, m.version in applied) for m in self._migrations]
+
+    def pending(self) -> list[Migration]:
+        return [s.migration for s in self.status() if not s.applied]
+
+    def apply(self) -> list[Migration]:
+        """Apply what is pending; safe when two processes run it at once."""
+        self._conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+        try:
+            self._conn.execute(_TABLE)
+            done: list[Migration] = []
+            for migration in self.pending():
+                try:
+                    with self._conn.transaction():
+                        self._conn.execute(migration.sql.encode())
+                        self._conn.execute(
+                            "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+                            (migration.version, migration.name, migration.checksum),
+                        )
+                except psycopg.Error as exc:
+                    raise MigrationError(f"{migration.version}_{migration.name}.sql failed: {exc}") from exc
+                done.append(migration)
+            return done
+        finally:
+            self._conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))

@@ -1,0 +1,51 @@
+"""What every command reads from ``ctx.obj``: the settings sources and a Runtime built on first use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ordersctl.config import Settings, load_settings
+from ordersctl.logs import setup_logging
+from ordersctl.runtime import Runtime
+
+
+class AppContext:
+    """Holds the config sources; a command adds its own flag overrides, then asks for settings/runtime."""
+
+    def __init__(self, config_file: Path | None, overrides: dict[str, Any]) -> None:
+        self.config_file = config_file
+        self.overrides = overrides
+        self._settings: Settings | None = None
+        self._runtime: Runtime | None = None
+
+    def override(self, section: str, **values: Any) -> None:
+        """CLI flags of a command; ``None`` means "flag not given"."""
+        given = {k: v for k, v in values.items() if v is not None}
+        if given:
+            self.overrides.setdefault(section, {}).update(given)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_file, self.overrides)
+            setup_logging(self._settings.log.level, self._settings.log.format)
+        return self._settings
+
+    @property
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            self._runtime = Runtime(self.settings)
+        return self._runtime
+
+    def close(self) -> None:
+        if self._runtime is not None:
+            self._runtime.close()
+
+
+def app_context(ctx: typer.Context) -> AppContext:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, AppContext)
+    return obj

@@ -1,0 +1,99 @@
+"""The ``ordersctl`` command tree. Errors become exit codes here, at the edge, and nowhere else."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+# Typer vendors its own click; its exceptions live here.
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
+
+from ordersctl import __version__
+from ordersctl.cli import cache, config_cmd, consume, db, dlq, produce, serve, topics
+from ordersctl.cli.context import AppContext
+from ordersctl.errors import ConfigError, OrdersError, ServiceUnavailable
+
+app = typer.Typer(
+    name="ordersctl",
+    help="Operations toolkit for the Kafka -> PostgreSQL order pipeline.\n\n"
+    "Example: ordersctl db migrate && ordersctl topics create --dlq && ordersctl consume --workers 4",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(db.app, name="db")
+app.add_typer(topics.app, name="topics")
+app.add_typer(dlq.app, name="dlq")
+app.add_typer(cache.app, name="cache")
+app.add_typer(config_cmd.app, name="config")
+app.command("consume")(consume.consume)
+app.command("produce")(produce.produce)
+app.command("serve")(serve.serve)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"ordersctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="TOML config file (also ORDERS_CONFIG).")
+    ] = None,
+    bootstrap_servers: Annotated[str | None, typer.Option(help="Kafka bootstrap servers.")] = None,
+    dsn: Annotated[str | None, typer.Option(help="PostgreSQL DSN.")] = None,
+    redis_url: Annotated[str | None, typer.Option(help="Redis URL.")] = None,
+    log_level: Annotated[str | None, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = None,
+    log_format: Annotated[str | None, typer.Option(help="auto, json or console.")] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Operations toolkit for the Kafka -> PostgreSQL order pipeline."""
+    app_ctx = AppContext(config, {})
+    app_ctx.override("kafka", bootstrap_servers=bootstrap_servers)
+    app_ctx.override("postgres", dsn=dsn)
+    app_ctx.override("redis", url=redis_url)
+    app_ctx.override("log", level=log_level.upper() if log_level else None, format=log_format)
+    ctx.obj = app_ctx
+    ctx.call_on_close(app_ctx.close)
+
+
+def _fail(message: str, code: int) -> int:
+    sys.stderr.write(f"ordersctl: {message}\n")
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: one line and an exit code for every expected failure, never a traceback."""
+    try:
+        result = app(args=argv, standalone_mode=False, prog_name="ordersctl")
+    except NoArgsIsHelpError as exc:
+        if exc.ctx is not None:
+            sys.stderr.write(exc.ctx.get_help() + "\n")
+        return 2
+    except UsageError as exc:
+        hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx else ""
+        return _fail(f"error: {exc.format_message()}{hint}", 2)
+    except typer.Abort:
+        return _fail("aborted", 130)
+    except ConfigError as exc:
+        return _fail(f"config error: {exc}", 2)
+    except ServiceUnavailable as exc:
+        return _fail(f"error: {exc}", 1)
+    except OrdersError as exc:
+        return _fail(f"error: {exc}", 1)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    return result if isinstance(result, int) else 0
+
+
+def run() -> None:
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""Settings: the only place that reads the environment.
+
+Sources, strongest first: CLI flags (passed as overrides) > environment ``ORDERS_<SECTION>__<FIELD>`` >
+TOML file (``--config`` or ``ORDERS_CONFIG``) > defaults that point at the local stack (scripts/stack).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from ordersctl.errors import ConfigError
+
+MASK = "***"
+_toml_file: ContextVar[Path | None] = ContextVar("ordersctl_toml_file", default=None)
+
+
+class KafkaSettings(BaseModel):
+    """Kafka connection, security pass-through to librdkafka, topic names and the consumer group."""
+
+    bootstrap_servers: str = "127.0.0.1:19092"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_location: str | None = None
+    ssl_certificate_location: str | None = None
+    ssl_key_location: str | None = None
+    ssl_key_password: SecretStr | None = None
+    # Any other librdkafka property, e.g. {"socket.timeout.ms": "10000"}.
+    extra: dict[str, str] = Field(default_factory=dict)
+    orders_topic: str = "orders"
+    dlq_topic: str = "orders.dlq"
+    events_topic: str = "orders.events"
+    group_id: str = "ordersctl"
+
+    def client_config(self) -> dict[str, str]:
+        """The librdkafka properties shared by every client."""
+        conf: dict[str, str] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.security_protocol.lower(),
+        }
+        optional = {
+            "sasl.mechanism": self.sasl_mechanism,
+            "sasl.username": self.sasl_username,
+            "sasl.password": self.sasl_password.get_secret_value() if self.sasl_password else None,
+            "ssl.ca.location": self.ssl_ca_location,
+            "ssl.certificate.location": self.ssl_certificate_location,
+            "ssl.key.location": self.ssl_key_location,
+            "ssl.key.password": self.ssl_key_password.get_secret_value() if self.ssl_key_password else None,
+        }
+        conf.update({k: v for k, v in optional.items() if v is not None})
+        conf.update(self.extra)
+        return conf
+
+
+class PostgresSettings(BaseModel):
+    """PostgreSQL connection."""
+
+    dsn: str = "postgresql://ordersctl:ordersctl@127.0.0.1:54329/orders"
+    pool_size: int = Field(default=8, ge=1, le=200)
+    connect_timeout: int = Field(default=5, ge=1, le=300)
+
+
+class RedisSettings(BaseModel):
+    """Redis cache connection."""
+
+    url: str = "redis://127.0.0.1:63799/0"
+    ttl_seconds: int = Field(default=24 * 3600, ge=1)
+    timeout_seconds: float = Field(default=0.25, gt=0)
+
+
+class ApiSettings(BaseModel):
+    """HTTP API of ``ordersctl serve``."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    token: SecretStr | None = None
+    threads: int = Field(default=8, ge=1, le=256)
+    warm_limit: int = Field(default=1000, ge=0)
+    memory_cache_size: int = Field(default=10_000, ge=0)
+    memory_cache_ttl_seconds: float = Field(default=300, gt=0)
+
+
+class PipelineSettings(BaseModel):
+    """Rules and tuning of the consume pipeline."""
+
+    max_items: int = Field(default=1000, ge=1)
+    batch_size: int = Field(default=500, ge=1, le=100_000)
+    retry_initial_seconds: float = Field(default=0.2, gt=0)
+    retry_max_seconds: float = Field(default=10.0, gt=0)
+
+
+class LogSettings(BaseModel):
+    """Logging: JSON lines off a terminal, Rich on a terminal, unless a format is forced."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class Settings(BaseSettings):
+    """Every setting of ordersctl, in sections."""
+
+    model_config = SettingsConfigDict(env_prefix="ORDERS_", env_nested_delimiter="__", extra="ignore")
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    postgres: PostgresSettings = Field(default_factory=PostgresSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = _toml_file.get()
+        if toml_file is None:
+            return (init_settings, env_settings)
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+
+
+def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Build the effective settings; ``overrides`` are CLI flags as nested sections."""
+    path = config_file or (Path(os.environ["ORDERS_CONFIG"]) if os.environ.get("ORDERS_CONFIG") else None)
+    if path is not None and not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    token = _toml_file.set(path)
+    try:
+        return Settings(**(overrides or {}))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"invalid setting {where}: {first['msg']}") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    finally:
+        _toml_file.reset(token)
+
+
+_KV_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+
+
+def mask_url(value: str) -> str:
+    """Hide the password of a URL (``scheme://user:pw@host``) or a libpq ``key=value`` DSN."""
+    if "://" in value:
+        parts = urlsplit(value)
+        if parts.password is not None:
+            host = parts.hostname or ""
+            if ":" in host:  # IPv6 literal
+                host = f"[{host}]"
+            port = f":{parts.port}" if parts.port else ""
+            user = parts.username or ""
+            netloc = f"{user}:{MASK}@{host}{port}"
+            value = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+        return re.sub(r"(password=)[^&]*", rf"\g<1>{MASK}", value, flags=re.IGNORECASE)
+    return _KV_PASSWORD.sub(rf"\g<1>{MASK}", value)
+
+
+def masked_settings(settings: Settings) -> dict[str, Any]:
+    """The settings as plain data with every secret and every password in a URL masked."""
+    data = settings.model_dump(mode="json")
+    data["postgres"]["dsn"] = mask_url(settings.postgres.dsn)
+    data["redis"]["url"] = mask_url(settings.redis.url)
+    for section, model in (("kafka", settings.kafka), ("api", settings.api)):
+        for name, value in model:
+            if isinstance(value, SecretStr):
+                data[section][name] = MASK
+    data["kafka"]["extra"] = {
+        k: (MASK if any(w in k.lower() for w in ("password", "secret", "token", "key")) else v)
+        for k, v in settings.kafka.extra.items()
+    }
+    return data

@@ -1,0 +1,123 @@
+"""One exception hierarchy for ordersctl.
+
+The pipeline decides what to do with a failure from its class alone:
+``TransientError`` is retried with backoff, ``PoisonError`` sends the message to the dead-letter topic,
+anything else is a bug and crashes the worker (the supervisor restarts it, offsets are not committed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class OrdersError(Exception):
+    """Base of every error ordersctl raises on purpose."""
+
+
+class ConfigError(OrdersError):
+    """The settings are invalid or a config file cannot be read."""
+
+
+class TransientError(OrdersError):
+    """A dependency is briefly unavailable; the same work will succeed later."""
+
+
+class ServiceUnavailable(TransientError):
+    """A service (PostgreSQL, Redis, Kafka) cannot be reached at its address."""
+
+    def __init__(self, service: str, address: str, reason: str = "") -> None:
+        self.service = service
+        self.address = address
+        self.reason = reason
+        detail = f" ({reason})" if reason else ""
+        super().__init__(f"{service} unreachable at {address}{detail}")
+
+
+class MigrationError(OrdersError):
+    """A migration file is missing, changed after it was applied, or failed."""
+
+
+class TopicError(OrdersError):
+    """A Kafka topic could not be created or has the wrong shape."""
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One precise, machine-readable reason an order is invalid; never carries the value itself."""
+
+    path: str
+    rule: str
+    value_type: str
+    message: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {"path": self.path, "rule": self.rule, "value_type": self.value_type, "message": self.message}
+
+
+class PoisonError(OrdersError):
+    """A message that will never be stored as it is; it belongs in the dead-letter topic.
+
+    ``reason`` is a stable code (see ``ordersctl.domain.reasons``); ``errors`` the field errors when known.
+    """
+
+    reason = "poison"
+
+    def __init__(self, message: str, errors: tuple[FieldError, ...] = ()) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
+class DecodeError(PoisonError):
+    """The message bytes are empty or not UTF-8."""
+
+    reason = "decode_error"
+
+
+class InvalidJson(PoisonError):
+    """The message is not a JSON document."""
+
+    reason = "invalid_json"
+
+
+class SchemaViolation(PoisonError):
+    """A field is missing, has the wrong type, or breaks a format rule."""
+
+    reason = "schema_violation"
+
+
+class RuleViolation(PoisonError):
+    """The order breaks a business rule (totals, sale, ...)."""
+
+    reason = "rule_violation"
+
+
+class TooManyItems(RuleViolation):
+    """The order has more items than the configured maximum."""
+
+    reason = "too_many_items"
+
+
+class OrderConflict(PoisonError):
+    """An order with this order_uid is stored already with different content."""
+
+    reason = "conflict"
+
+
+class DataRejected(PoisonError):
+    """PostgreSQL rejected a value as data (SQLSTATE class 22 or 23)."""
+
+    reason = "db_rejected"
+
+
+POISON_REASONS: tuple[str, ...] = tuple(
+    cls.reason
+    for cls in (
+        DecodeError,
+        InvalidJson,
+        SchemaViolation,
+        RuleViolation,
+        TooManyItems,
+        OrderConflict,
+        DataRejected,
+    )
+)

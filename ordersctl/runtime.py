@@ -1,0 +1,79 @@
+"""Runtime: the only place clients are built. Each is created on first use and closed by ``close()``.
+
+Nothing here connects at import time or in ``__init__``; worker processes build their own Runtime after
+they start, so no client crosses a fork.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from functools import cached_property
+from typing import Any
+
+import psycopg
+import redis
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient
+from psycopg_pool import ConnectionPool
+
+from ordersctl.adapters import kafka as kafka_adapter
+from ordersctl.adapters import postgres as pg_adapter
+from ordersctl.adapters import redis as redis_adapter
+from ordersctl.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """Settings plus lazily built clients."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._producers: dict[str, Producer] = {}
+        self._consumers: list[Consumer] = []
+
+    @cached_property
+    def pg_pool(self) -> ConnectionPool:
+        return pg_adapter.make_pool(self.settings.postgres)
+
+    def pg_connect(self, *, autocommit: bool = False) -> psycopg.Connection[tuple[Any, ...]]:
+        """A dedicated connection (migrations, long reads); the caller closes it."""
+        return pg_adapter.connect(self.settings.postgres, autocommit=autocommit)
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        return redis_adapter.make_client(self.settings.redis)
+
+    @cached_property
+    def kafka_admin(self) -> AdminClient:
+        return kafka_adapter.make_admin(self.settings.kafka)
+
+    def producer(self, name: str = "default", **overrides: Any) -> Producer:
+        """One producer per purpose (DLQ, events, generator), created once."""
+        if name not in self._producers:
+            self._producers[name] = kafka_adapter.make_producer(self.settings.kafka, **overrides)
+        return self._producers[name]
+
+    def consumer(self, group_id: str | None = None, **overrides: Any) -> Consumer:
+        """A new consumer; closed with the runtime unless the caller closes it first."""
+        consumer = kafka_adapter.make_consumer(self.settings.kafka, group_id, **overrides)
+        self._consumers.append(consumer)
+        return consumer
+
+    def close(self) -> None:
+        """Flush producers and close every client that was built."""
+        for name, producer in self._producers.items():
+            left = producer.flush(10)
+            if left:
+                log.warning("producer closed with undelivered messages", extra={"producer": name, "left": left})
+        self._producers.clear()
+        for consumer in self._consumers:
+            with contextlib.suppress(RuntimeError):  # already closed by its owner
+                consumer.close()
+        self._consumers.clear()
+        for attr in ("pg_pool", "redis"):
+            client = self.__dict__.pop(attr, None)
+            if client is not None:
+                client.close()
+        self.__dict__.pop("kafka_admin", None)

@@ -1,0 +1,93 @@
+"""Shared fixtures. Integration fixtures talk to the real stack (scripts/stack up) and fail loudly without it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from ordersctl.adapters.migrations import Migrator, default_directory, load
+from ordersctl.config import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT.parent / "shared" / "fixtures" / "canonical-order.json"
+# The tests' own database: never the demo's "orders".
+ADMIN_DSN = os.environ.get("ORDERS_TEST_ADMIN_DSN", "postgresql://ordersctl:ordersctl@127.0.0.1:54329/orders_test")
+KAFKA = os.environ.get("ORDERS_TEST_KAFKA", "127.0.0.1:19092")
+REDIS_URL = os.environ.get("ORDERS_TEST_REDIS", "redis://127.0.0.1:63799/15")
+
+
+def _require(service: str, host_port: str) -> None:
+    host, port = host_port.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=2).close()
+    except OSError as exc:
+        pytest.fail(f"{service} is not running at {host_port} ({exc}); start it with: scripts/stack up", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def canonical_bytes() -> bytes:
+    return FIXTURE.read_bytes()
+
+
+@pytest.fixture(scope="session")
+def services() -> None:
+    """Every integration test depends on this: the real PostgreSQL, Redis and Kafka must answer."""
+    _require("PostgreSQL", "127.0.0.1:54329")
+    _require("Redis", "127.0.0.1:63799")
+    _require("Kafka", KAFKA)
+
+
+def _dsn_for(dbname: str) -> str:
+    return psycopg.conninfo.make_conninfo(ADMIN_DSN, dbname=dbname)
+
+
+@pytest.fixture
+def empty_db(services: None) -> Iterator[str]:
+    """A brand-new empty database, dropped afterwards; yields its DSN."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield _dsn_for(name)
+    finally:
+        with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def migrated_db(empty_db: str) -> str:
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        Migrator(conn, load(default_directory())).apply()
+    return empty_db
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """Unique topic names per test, so tests never see each other's messages."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def settings(migrated_db: str, topic_prefix: str) -> Settings:
+    """Settings wired to this test's database and topics on the real stack."""
+    return load_settings(
+        overrides={
+            "postgres": {"dsn": migrated_db, "pool_size": 4},
+            "redis": {"url": REDIS_URL},
+            "kafka": {
+                "bootstrap_servers": KAFKA,
+                "orders_topic": f"{topic_prefix}.orders",
+                "dlq_topic": f"{topic_prefix}.orders.dlq",
+                "events_topic": f"{topic_prefix}.orders.events",
+                "group_id": f"{topic_prefix}-group",
+            },
+            "pipeline": {"retry_initial_seconds": 0.1, "retry_max_seconds": 1.0},
+        }
+    )
