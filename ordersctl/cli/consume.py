@@ -1,14 +1,62 @@
-"""``ordersctl consume``."""
+"""``ordersctl consume``: the ingest pipeline."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from ordersctl.cli.context import app_context
+from ordersctl.output import info, print_json
+from ordersctl.pipeline.stats import WorkerStats
+from ordersctl.pipeline.supervisor import Supervisor
+from ordersctl.pipeline.worker import WorkerOptions
 
-def consume() -> None:
-    """Not implemented yet.
 
-    Example: ordersctl consume --help
+def consume(
+    ctx: typer.Context,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes in the consumer group.")] = 1,
+    batch_size: Annotated[int | None, typer.Option(min=1, max=100_000, help="Messages per batch.")] = None,
+    max_items: Annotated[int | None, typer.Option(min=1, help="Maximum items per order (rule).")] = None,
+    group: Annotated[str | None, typer.Option(help="Consumer group id.")] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(min=1, max=65_000, help="Prometheus metrics: worker i serves on PORT+i.")
+    ] = None,
+    stop_when_idle: Annotated[
+        float | None,
+        typer.Option(min=0.5, help="Exit once no message came for this many seconds and nothing is left."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Final summary as JSON on stdout.")] = False,
+) -> None:
+    """Read orders from Kafka, validate, store in PostgreSQL, dead-letter poison, publish events.
+
+    Offsets are committed only after the batch is stored and its dead letters are confirmed. Transient
+    failures (PostgreSQL or Kafka down) are retried without limit; SIGTERM finishes cleanly.
+
+    Example: ordersctl consume --workers 4 --metrics-port 9400
     """
-    typer.echo("not implemented yet", err=True)
-    raise typer.Exit(3)
+    app = app_context(ctx)
+    app.override("pipeline", batch_size=batch_size, max_items=max_items)
+    app.override("kafka", group_id=group)
+    settings = app.settings  # validates flags and config before any process starts
+    supervisor = Supervisor(
+        app.config_file,
+        app.overrides,
+        workers,
+        WorkerOptions(
+            batch_size=settings.pipeline.batch_size, stop_when_idle=stop_when_idle, metrics_port=metrics_port
+        ),
+        progress=lambda s: info(f"consume: {s.line()}"),
+    )
+    info(f"consume: {workers} worker(s) on {settings.kafka.orders_topic} (group {settings.kafka.group_id})")
+    totals = supervisor.run()
+    summary = _summary(totals, supervisor)
+    if as_json:
+        print_json(summary)
+    info(f"consume: done. {totals.line()} restarts={supervisor.restarts}")
+    if supervisor.killed:
+        raise typer.Exit(1)
+
+
+def _summary(totals: WorkerStats, supervisor: Supervisor) -> dict[str, object]:
+    return {**totals.as_dict(), "restarts": supervisor.restarts, "killed": supervisor.killed}

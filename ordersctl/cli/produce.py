@@ -1,14 +1,65 @@
-"""``ordersctl produce``."""
+"""``ordersctl produce``: realistic orders (and, on request, bad ones) to the orders topic."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
+from ordersctl.cli.context import app_context
+from ordersctl.domain.generator import OrderGenerator
+from ordersctl.output import info, print_json, progress
+from ordersctl.pipeline.publish import messages_from_file, publish
 
-def produce() -> None:
-    """Not implemented yet.
 
-    Example: ordersctl produce --help
+def _ratio(value: float) -> float:
+    if not 0.0 <= value <= 1.0:
+        raise typer.BadParameter("must be between 0 and 1")
+    return value
+
+
+def produce(
+    ctx: typer.Context,
+    count: Annotated[int, typer.Option(min=1, max=100_000_000, help="How many messages to generate.")] = 1000,
+    rate: Annotated[
+        float | None, typer.Option(min=0.1, help="Messages per second (default: as fast as possible).")
+    ] = None,
+    invalid_ratio: Annotated[float, typer.Option(callback=_ratio, help="Share of poison messages, 0..1.")] = 0.0,
+    duplicate_ratio: Annotated[float, typer.Option(callback=_ratio, help="Share of exact re-sends, 0..1.")] = 0.0,
+    seed: Annotated[int | None, typer.Option(help="Seed: the same seed gives the same messages.")] = None,
+    file: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="Send these JSON lines instead of generating.")
+    ] = None,
+    topic: Annotated[str | None, typer.Option(help="Target topic (default: the orders topic).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")] = False,
+) -> None:
+    """Generate realistic orders and send them to the orders topic with an idempotent producer.
+
+    Example: ordersctl produce --count 1000 --invalid-ratio 0.05 --duplicate-ratio 0.01 --seed 42
     """
-    typer.echo("not implemented yet", err=True)
-    raise typer.Exit(3)
+    if invalid_ratio + duplicate_ratio > 1:
+        raise typer.BadParameter("--invalid-ratio plus --duplicate-ratio must not exceed 1")
+    rt = app_context(ctx).runtime
+    target = topic or rt.settings.kafka.orders_topic
+    if file is not None:
+        messages = list(messages_from_file(file))
+        total = len(messages)
+    else:
+        gen = OrderGenerator(seed)
+        messages = list(gen.messages(count, invalid_ratio, duplicate_ratio))
+        total = count
+    with progress() as bar:
+        task = bar.add_task(f"produce -> {target}", total=total)
+        result = publish(rt.producer("generator"), target, messages, rate=rate,
+                         on_sent=lambda n: bar.advance(task, n))  # fmt: skip
+    kinds: dict[str, int] = {}
+    for m in messages:
+        kinds[m.kind] = kinds.get(m.kind, 0) + 1
+    summary = {"topic": target, "sent": result.sent, "failed": result.failed,
+               "seconds": round(result.seconds, 3), "rate": round(result.rate, 1), "kinds": kinds}  # fmt: skip
+    if as_json:
+        print_json(summary)
+    info(f"produce: sent {result.sent}, failed {result.failed}, {result.rate:.0f} msg/s; mix {kinds}")
+    if result.failed:
+        raise typer.Exit(1)

@@ -1,0 +1,208 @@
+"""Orders in PostgreSQL: batch writes (COPY, one transaction), reads that rebuild the message, the outbox."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from ordersctl.domain.order import Order
+from ordersctl.domain.rows import DELIVERY_COLUMNS, ITEM_COLUMNS, ORDER_COLUMNS, PAYMENT_COLUMNS, OrderRows, to_rows
+from ordersctl.errors import DataRejected, OrderConflict, TransientError
+
+Conn = psycopg.Connection[Any]
+Outcome = Literal["stored", "duplicate"] | OrderConflict | DataRejected
+_TABLES = (
+    ("orders", ORDER_COLUMNS),
+    ("deliveries", DELIVERY_COLUMNS),
+    ("payments", PAYMENT_COLUMNS),
+    ("items", ITEM_COLUMNS),
+)
+
+
+def _copy_sql(table: str, columns: Sequence[str]) -> sql.Composed:
+    return sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+
+
+_COPY = {table: _copy_sql(table, cols) for table, cols in _TABLES}
+_COPY_OUTBOX = _copy_sql("outbox", ("order_uid", "payload"))
+
+
+def event_payload(order: Order, content_hash: bytes) -> dict[str, Any]:
+    """The "order saved" event: identifiers and totals only, no personal data."""
+    return {
+        "type": "order_saved",
+        "order_uid": order.order_uid,
+        "track_number": order.track_number,
+        "amount": order.payment.amount,
+        "currency": order.payment.currency,
+        "items": len(order.items),
+        "date_created": order.date_created.isoformat().replace("+00:00", "Z"),
+        "content_hash": content_hash.hex(),
+    }
+
+
+class OrderStore:
+    """Writes and reads orders on a connection the caller owns (from the pool)."""
+
+    def save_batch(self, conn: Conn, orders: Sequence[Order]) -> list[Outcome]:
+        """Store new orders in ONE transaction; returns one outcome per input, in input order.
+
+        Same order_uid with the same content -> "duplicate" (no-op); different content -> OrderConflict;
+        a row PostgreSQL rejects as data -> DataRejected for that order alone, the others are still stored.
+        """
+        rows = [to_rows(o) for o in orders]
+        outcomes: list[Outcome | None] = [None] * len(orders)
+        with conn.transaction():
+            uids = list({o.order_uid for o in orders})
+            stored = dict(
+                conn.execute("SELECT order_uid, content_hash FROM orders WHERE order_uid = ANY(%s)", (uids,)).fetchall()
+            )
+            fresh: list[int] = []
+            for i, r in enumerate(rows):
+                uid, digest = r.order[0], r.order[-1]
+                if uid in stored:
+                    same = bytes(stored[uid]) == digest
+                    outcomes[i] = "duplicate" if same else OrderConflict(f"order {uid} is stored with other content")
+                else:
+                    stored[uid] = digest  # a later copy in this same batch compares against this one
+                    fresh.append(i)
+            for i, problem in self._insert(conn, [(i, rows[i], orders[i]) for i in fresh]):
+                outcomes[i] = problem
+            for i in fresh:
+                if outcomes[i] is None:
+                    outcomes[i] = "stored"
+        return [o for o in outcomes if o is not None]
+
+    def _insert(self, conn: Conn, batch: list[tuple[int, OrderRows, Order]]) -> list[tuple[int, DataRejected]]:
+        """COPY the batch; if PostgreSQL rejects a value, bisect under savepoints to isolate the bad orders."""
+        if not batch:
+            return []
+        try:
+            with conn.transaction():  # a savepoint inside the batch transaction
+                self._copy(conn, batch)
+            return []
+        except pg_errors.UniqueViolation as exc:
+            # Another worker stored one of these orders since our SELECT (a rebalance race): retry the batch,
+            # the next attempt classifies it as duplicate or conflict.
+            raise TransientError("order stored concurrently by another worker") from exc
+        except psycopg.Error as exc:
+            if (exc.sqlstate or "")[:2] not in ("22", "23"):
+                raise
+            if len(batch) == 1:
+                return [(batch[0][0], DataRejected(f"PostgreSQL rejected the order ({exc.sqlstate})"))]
+        middle = len(batch) // 2
+        return self._insert(conn, batch[:middle]) + self._insert(conn, batch[middle:])
+
+    def _copy(self, conn: Conn, batch: list[tuple[int, OrderRows, Order]]) -> None:
+        with conn.cursor() as cur:
+            with cur.copy(_COPY["orders"]) as copy:
+                for _, r, _ in batch:
+                    copy.write_row(r.order)
+            with cur.copy(_COPY["deliveries"]) as copy:
+                for _, r, _ in batch:
+                    copy.write_row(r.delivery)
+            with cur.copy(_COPY["payments"]) as copy:
+                for _, r, _ in batch:
+                    copy.write_row(r.payment)
+            with cur.copy(_COPY["items"]) as copy:
+                for _, r, _ in batch:
+                    for item in r.items:
+                        copy.write_row(item)
+            with cur.copy(_COPY_OUTBOX) as copy:
+                for _, r, order in batch:
+                    copy.write_row((r.order[0], Jsonb(event_payload(order, r.order[-1]))))
+
+    # ------------------------------------------------------------------ reads
+
+    def get(self, conn: Conn, order_uid: str) -> Order | None:
+        found = self.get_many(conn, [order_uid])
+        return found[0] if found else None
+
+    def get_many(self, conn: Conn, uids: Sequence[str]) -> list[Order]:
+        """Orders by uid (any order of result), rebuilt from the four tables with items in original order."""
+        from ordersctl.domain.rows import from_rows
+
+        if not uids:
+            return []
+        uids = list(uids)
+
+        def fetch(table: str, columns: Sequence[str], order_by: str = "") -> list[tuple[Any, ...]]:
+            query = sql.SQL("SELECT {} FROM {} WHERE order_uid = ANY(%s)").format(
+                sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Identifier(table)
+            )
+            if order_by:
+                query += sql.SQL(" ORDER BY " + order_by)
+            return conn.execute(query, (uids,)).fetchall()
+
+        heads = fetch("orders", ORDER_COLUMNS)
+        deliveries = {r[0]: r for r in fetch("deliveries", DELIVERY_COLUMNS)}
+        payments = {r[0]: r for r in fetch("payments", PAYMENT_COLUMNS)}
+        items: dict[str, list[tuple[Any, ...]]] = {}
+        for r in fetch("items", ITEM_COLUMNS, "order_uid, position"):
+            items.setdefault(r[0], []).append(r)
+        return [from_rows(h, deliveries[h[0]], payments[h[0]], items.get(h[0], [])) for h in heads]
+
+    def recent(self, conn: Conn, limit: int, before: tuple[datetime, str] | None = None) -> list[OrderSummary]:
+        """Most recent first (date_created, order_uid), keyset-paginated."""
+        query = (
+            "SELECT o.order_uid, o.track_number, o.date_created, p.amount, p.currency,"
+            " (SELECT count(*) FROM items i WHERE i.order_uid = o.order_uid)"
+            " FROM orders o JOIN payments p USING (order_uid)"
+        )
+        params: list[Any] = []
+        if before is not None:
+            query += " WHERE (o.date_created, o.order_uid) < (%s, %s)"
+            params.extend(before)
+        query += " ORDER BY o.date_created DESC, o.order_uid DESC LIMIT %s"
+        params.append(limit)
+        return [OrderSummary(*row) for row in conn.execute(query.encode(), params).fetchall()]
+
+    def count(self, conn: Conn) -> int:
+        row = conn.execute("SELECT count(*) FROM orders").fetchone()
+        return int(row[0]) if row else 0
+
+    # ------------------------------------------------------------------ outbox
+
+    def claim_unpublished(self, conn: Conn, limit: int) -> list[tuple[int, str, dict[str, Any]]]:
+        """Lock a page of unpublished events; other relays skip the locked rows (no double publishing)."""
+        return [
+            (int(i), str(uid), payload if isinstance(payload, dict) else json.loads(payload))
+            for i, uid, payload in conn.execute(
+                "SELECT id, order_uid, payload FROM outbox WHERE published_at IS NULL"
+                " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+                (limit,),
+            ).fetchall()
+        ]
+
+    def mark_published(self, conn: Conn, ids: Sequence[int]) -> None:
+        conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY(%s)", (list(ids),))
+
+    def outbox_counts(self, conn: Conn) -> tuple[int, int]:
+        """(published, pending)."""
+        row = conn.execute(
+            "SELECT count(*) FILTER (WHERE published_at IS NOT NULL), count(*) FILTER (WHERE published_at IS NULL)"
+            " FROM outbox"
+        ).fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+@dataclass(frozen=True)
+class OrderSummary:
+    """A line of the recent-orders list: no personal data."""
+
+    order_uid: str
+    track_number: str
+    date_created: datetime
+    amount: int
+    currency: str
+    items: int

@@ -1,0 +1,110 @@
+"""The order message (pydantic v2, strict): types and per-field formats. Cross-field rules are in rules.py."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+BIGINT_MAX = 2**63 - 1
+BIGINT_MIN = -(2**63)
+# No NUL or other control characters anywhere in a string (they break logs, terminals and PostgreSQL text).
+_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+
+
+def _text(max_length: int) -> object:
+    return StringConstraints(max_length=max_length, pattern=_PRINTABLE)
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+OrderUid = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+Short = Annotated[str, _text(64)]
+Tiny = Annotated[str, _text(32)]
+Name = Annotated[str, _text(256)]
+LongText = Annotated[str, _text(512)]
+Email = Annotated[
+    str, StringConstraints(max_length=254, pattern=r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+]
+Phone = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+Money = Annotated[int, Field(ge=0, le=BIGINT_MAX)]
+Id = Annotated[int, Field(ge=0, le=BIGINT_MAX)]
+BigInt = Annotated[int, Field(ge=BIGINT_MIN, le=BIGINT_MAX)]
+Sale = Annotated[int, Field(ge=0, le=100)]
+Rfc3339 = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+
+
+class _Strict(BaseModel):
+    # Strict: "123" is not a number and 1.0 is not an int; unknown fields are ignored; models are immutable.
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+class Delivery(_Strict):
+    """Where the order goes. Personal data: never logged."""
+
+    name: Name
+    phone: Phone
+    zip: Tiny
+    city: Name
+    address: LongText
+    region: Name
+    email: Email
+
+
+class Payment(_Strict):
+    """How the order was paid; money in minor units."""
+
+    transaction: Short
+    request_id: Short
+    currency: Currency
+    provider: Short
+    amount: Money
+    payment_dt: Id
+    bank: Short
+    delivery_cost: Money
+    goods_total: Money
+    custom_fee: Money
+
+
+class Item(_Strict):
+    """One line of the order."""
+
+    chrt_id: Id
+    track_number: Short
+    price: Money
+    rid: Short
+    name: Name
+    sale: Sale
+    size: Tiny
+    total_price: Money
+    nm_id: Id
+    brand: Name
+    status: BigInt
+
+
+class Order(_Strict):
+    """An order exactly as it travels on the orders topic."""
+
+    order_uid: OrderUid
+    track_number: Short
+    entry: Short
+    delivery: Delivery
+    payment: Payment
+    items: Annotated[list[Item], Field(min_length=1)]
+    locale: Tiny
+    internal_signature: Name
+    customer_id: Name
+    delivery_service: Short
+    shardkey: Tiny
+    sm_id: Id
+    date_created: Rfc3339
+    oof_shard: Tiny
+
+    def content_hash(self) -> bytes:
+        """SHA-256 of the canonical JSON form: equal for the same order whatever its original formatting."""
+        return hashlib.sha256(self.model_dump_json().encode()).digest()

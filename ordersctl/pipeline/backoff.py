@@ -1,0 +1,23 @@
+"""Exponential backoff with full jitter: spreads retries of many workers after a shared outage."""
+
+from __future__ import annotations
+
+import random
+
+
+class Backoff:
+    """``next()`` gives the next delay: uniform in [0, min(cap, initial * 2**attempt)]."""
+
+    def __init__(self, initial: float, cap: float, rng: random.Random | None = None) -> None:
+        self.initial = initial
+        self.cap = cap
+        self.attempt = 0
+        self._rng = rng or random.Random()
+
+    def next(self) -> float:
+        ceiling = min(self.cap, self.initial * (2 ** min(self.attempt, 30)))
+        self.attempt += 1
+        return max(self.initial / 2, self._rng.uniform(0, ceiling))
+
+    def reset(self) -> None:
+        self.attempt = 0

@@ -1,0 +1,108 @@
+"""The outbox relay: publishes "order saved" events written by the store, then marks them published.
+
+Rows are claimed with ``FOR UPDATE SKIP LOCKED``, so relays of several workers never publish the same row
+at once. A row is marked only after the broker confirmed it; while Kafka is down rows just wait.
+Delivery is at least once: consumers of the events topic deduplicate on the ``event-id`` header.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import KafkaError, Producer
+from psycopg_pool import ConnectionPool
+
+from ordersctl.adapters.order_store import OrderStore
+from ordersctl.adapters.postgres import translated
+from ordersctl.config import PostgresSettings
+from ordersctl.errors import TransientError
+from ordersctl.pipeline.backoff import Backoff
+
+log = logging.getLogger(__name__)
+
+
+class OutboxRelay:
+    """Publish pending outbox rows in pages; ``run_forever`` is the thread body."""
+
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        pg_settings: PostgresSettings,
+        producer: Producer,
+        topic: str,
+        *,
+        page: int = 500,
+        timeout: float = 15.0,
+        on_published: Any = None,
+    ) -> None:
+        self._pool = pool
+        self._pg = pg_settings
+        self._producer = producer
+        self._topic = topic
+        self._page = page
+        self._timeout = timeout
+        self._store = OrderStore()
+        self._on_published = on_published
+        self.published = 0
+        self.idle = threading.Event()
+
+    def publish_once(self) -> int:
+        """Publish one page; returns how many events were confirmed and marked."""
+        with translated(self._pg), self._pool.connection() as conn, conn.transaction():
+            rows = self._store.claim_unpublished(conn, self._page)
+            if not rows:
+                return 0
+            failed: set[int] = set()
+
+            def on_delivery(event_id: int) -> Callable[[KafkaError | None, Any], None]:
+                def delivered(err: KafkaError | None, _msg: Any) -> None:
+                    if err is not None:
+                        failed.add(event_id)
+
+                return delivered
+
+            for event_id, uid, payload in rows:
+                self._producer.produce(
+                    self._topic,
+                    key=uid.encode(),
+                    value=json.dumps({**payload, "event_id": event_id}, separators=(",", ":")).encode(),
+                    headers=[("event-id", str(event_id).encode()), ("event-type", b"order_saved")],
+                    on_delivery=on_delivery(event_id),
+                )
+                self._producer.poll(0)
+            deadline = time.monotonic() + self._timeout
+            while len(self._producer) and time.monotonic() < deadline:
+                self._producer.flush(0.5)
+            if len(self._producer):
+                failed.update(i for i, _, _ in rows)  # not confirmed: publish again later (same event-id)
+            done = [i for i, _, _ in rows if i not in failed]
+            if done:
+                self._store.mark_published(conn, done)
+        self.published += len(done)
+        if self._on_published is not None and done:
+            self._on_published(len(done))
+        if failed:
+            raise TransientError(f"{len(failed)} events not confirmed by Kafka")
+        return len(done)
+
+    def run_forever(self, stop: threading.Event, initial: float = 0.2, cap: float = 10.0) -> None:
+        backoff = Backoff(initial, cap)
+        while not stop.is_set():
+            try:
+                count = self.publish_once()
+                backoff.reset()
+            except TransientError as exc:
+                delay = backoff.next()
+                log.warning("outbox relay retrying", extra={"error": str(exc), "retry_in_s": round(delay, 2)})
+                stop.wait(delay)
+                continue
+            if count == 0:
+                self.idle.set()
+                stop.wait(0.2)
+            else:
+                self.idle.clear()

@@ -1,0 +1,148 @@
+"""``consume --workers N``: N worker processes in one consumer group, supervised.
+
+Workers are started with the "spawn" method, so each builds its own clients from scratch (nothing is
+inherited across a fork). A worker that dies is restarted; SIGINT/SIGTERM is forwarded and the workers get
+up to ``grace`` seconds to finish their batch, commit and leave the group.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from ordersctl.pipeline.stats import WorkerStats
+from ordersctl.pipeline.worker import WorkerOptions
+
+log = logging.getLogger(__name__)
+
+
+def worker_main(config_file: Path | None, overrides: dict[str, Any], options: WorkerOptions, reports: Any) -> None:
+    """Body of a worker process."""
+    from ordersctl.config import load_settings
+    from ordersctl.logs import setup_logging
+    from ordersctl.pipeline.worker import ConsumeWorker
+    from ordersctl.runtime import Runtime
+
+    settings = load_settings(config_file, overrides)
+    setup_logging(settings.log.level, settings.log.format)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    runtime = Runtime(settings)
+    try:
+        worker = ConsumeWorker(
+            runtime, options, stop, report=lambda s: reports.put(((options.worker_id, os.getpid()), s))
+        )
+        worker.run()
+    finally:
+        runtime.close()
+
+
+@dataclass
+class Supervisor:
+    config_file: Path | None
+    overrides: dict[str, Any]
+    workers: int
+    options: WorkerOptions
+    grace: float = 9.0
+    progress: Callable[[WorkerStats], None] | None = None
+    progress_every: float = 5.0
+    restarts: int = 0
+    _stopping: bool = False
+    killed: int = 0
+    _latest: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
+    _current: dict[int, int] = field(default_factory=dict)
+
+    def stop(self, signum: int = signal.SIGTERM, frame: FrameType | None = None) -> None:
+        self._stopping = True
+
+    def _spawn(self, ctx: Any, worker_id: int, reports: Any) -> Any:
+        opts = WorkerOptions(
+            worker_id=worker_id,
+            batch_size=self.options.batch_size,
+            stop_when_idle=self.options.stop_when_idle,
+            metrics_port=self.options.metrics_port,
+            report_every=self.options.report_every,
+        )
+        proc = ctx.Process(
+            target=worker_main,
+            args=(self.config_file, self.overrides, opts, reports),
+            name=f"ordersctl-worker-{worker_id}",
+        )
+        proc.start()
+        log.info("worker started", extra={"worker": worker_id, "pid": proc.pid})
+        return proc
+
+    def _drain(self, reports: Any, wait: float) -> None:
+        try:
+            while True:
+                (worker_id, pid), snapshot = reports.get(timeout=wait)
+                self._latest[(worker_id, pid)] = snapshot
+                self._current[worker_id] = pid
+                wait = 0
+        except queue.Empty:
+            pass
+
+    def totals(self) -> WorkerStats:
+        """Counts summed over every incarnation of every worker; lag from each worker's latest one."""
+        total = WorkerStats.total(list(self._latest.values()))
+        total.lag = sum(self._latest[(w, pid)]["lag"] for w, pid in self._current.items())
+        return total
+
+    def run(self) -> WorkerStats:
+        ctx = mp.get_context("spawn")
+        reports = ctx.Queue()
+        previous = {s: signal.signal(s, self.stop) for s in (signal.SIGTERM, signal.SIGINT)}
+        procs = {i: self._spawn(ctx, i, reports) for i in range(self.workers)}
+        finished: set[int] = set()
+        deadline: float | None = None
+        last_progress = time.monotonic()
+        try:
+            while len(finished) < len(procs):
+                self._drain(reports, 0.2)
+                if self._stopping and deadline is None:
+                    deadline = time.monotonic() + self.grace
+                    for i, p in procs.items():
+                        if i not in finished and p.is_alive():
+                            p.terminate()  # SIGTERM: finish the batch, commit, leave the group
+                for i, p in procs.items():
+                    if i in finished or p.is_alive():
+                        continue
+                    if p.exitcode == 0 or self._stopping:
+                        finished.add(i)
+                        continue
+                    self.restarts += 1
+                    log.error("worker died, restarting", extra={"worker": i, "exitcode": p.exitcode})
+                    time.sleep(min(5.0, 0.5 * self.restarts))
+                    procs[i] = self._spawn(ctx, i, reports)
+                if deadline is not None and time.monotonic() > deadline:
+                    for i, p in procs.items():
+                        if p.is_alive():
+                            log.error("worker did not stop in time, killing", extra={"worker": i})
+                            p.kill()
+                            self.killed += 1
+                    deadline = time.monotonic() + 5
+                if self.progress and time.monotonic() - last_progress >= self.progress_every:
+                    self.progress(self.totals())
+                    last_progress = time.monotonic()
+            for p in procs.values():
+                p.join(timeout=2)
+            self._drain(reports, 0.1)
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        return self.totals()

@@ -1,0 +1,286 @@
+"""One consume worker: batches from Kafka -> validated orders in PostgreSQL -> offsets committed.
+
+Guarantees, in order of importance:
+- an offset is committed only after every message below it is stored or confirmed in the DLQ;
+- a poison message is isolated and dead-lettered; the rest of its batch is stored;
+- a transient failure (PostgreSQL, Kafka) is retried with backoff while the worker keeps polling with its
+  partitions paused, so it stays in the group and resumes by itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from ordersctl.adapters.order_store import OrderStore
+from ordersctl.adapters.postgres import translated
+from ordersctl.domain.order import Order
+from ordersctl.domain.rules import decode_order
+from ordersctl.errors import PoisonError, TransientError
+from ordersctl.pipeline.backoff import Backoff
+from ordersctl.pipeline.dead_letters import DeadLetter, DeadLetterSender, key_uid
+from ordersctl.pipeline.metrics import PipelineMetrics
+from ordersctl.pipeline.outbox_relay import OutboxRelay
+from ordersctl.pipeline.stats import WorkerStats
+from ordersctl.runtime import Runtime
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_LOST_GENERATION = {
+    KafkaError.REBALANCE_IN_PROGRESS,
+    KafkaError.ILLEGAL_GENERATION,
+    KafkaError.UNKNOWN_MEMBER_ID,
+    KafkaError._ASSIGNMENT_LOST,
+    KafkaError._NO_OFFSET,
+}
+
+
+class Abandoned(Exception):
+    """Shutdown was asked while a batch waited on a dependency: leave it uncommitted."""
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    worker_id: int = 0
+    batch_size: int = 500
+    stop_when_idle: float | None = None
+    metrics_port: int | None = None
+    report_every: float = 2.0
+
+
+class ConsumeWorker:
+    """The consume loop of one process."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        options: WorkerOptions,
+        stop: threading.Event,
+        report: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.rt = runtime
+        self.s = runtime.settings
+        self.opt = options
+        self.stop = stop
+        self.report = report
+        self.stats = WorkerStats()
+        self.metrics = PipelineMetrics()
+        self.store = OrderStore()
+        self._carry: list[Message] = []
+        self._paused = False
+        self._consumer: Consumer | None = None
+
+    # ------------------------------------------------------------------ set-up
+
+    @property
+    def consumer(self) -> Consumer:
+        assert self._consumer is not None
+        return self._consumer
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info("partitions assigned", extra={"partitions": [p.partition for p in partitions]})
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        gone = {(p.topic, p.partition) for p in partitions}
+        # Messages held back from a revoked partition belong to its next owner now.
+        self._carry = [m for m in self._carry if (m.topic(), m.partition()) not in gone]
+        log.info("partitions revoked", extra={"partitions": [p.partition for p in partitions]})
+
+    def run(self) -> WorkerStats:
+        k = self.s.kafka
+        self._consumer = self.rt.consumer()
+        self.consumer.subscribe([k.orders_topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
+                                on_lost=self._on_revoke)  # fmt: skip
+        sender = DeadLetterSender(self.rt.producer("dlq", **{"message.timeout.ms": 10_000}), k.dlq_topic, k.group_id)
+        relay = OutboxRelay(
+            self.rt.pg_pool, self.s.postgres, self.rt.producer("events", **{"message.timeout.ms": 10_000}),
+            k.events_topic, on_published=self._count_events,
+        )  # fmt: skip
+        relay_stop = threading.Event()
+        relay_thread = threading.Thread(target=relay.run_forever, args=(relay_stop,), name="outbox-relay", daemon=True)
+        relay_thread.start()
+        if self.opt.metrics_port is not None:
+            self.metrics.serve(self.opt.metrics_port + self.opt.worker_id)
+        started = last_message = last_report = time.monotonic()
+        try:
+            while not self.stop.is_set():
+                batch = self._carry + self.consumer.consume(num_messages=self.opt.batch_size, timeout=0.5)
+                self._carry = []
+                now = time.monotonic()
+                if now - last_report >= self.opt.report_every:
+                    self._report()
+                    last_report = now
+                if not batch:
+                    if self._idle_done(now, started, last_message, relay):
+                        break
+                    continue
+                last_message = now
+                try:
+                    self._handle(batch, sender)
+                except Abandoned:
+                    log.info("in-flight batch abandoned for shutdown (left uncommitted)")
+                    break
+        finally:
+            relay_stop.set()
+            relay_thread.join(timeout=5)
+            self._report()
+            self.consumer.close()  # leaves the group at once: partitions move without waiting for a timeout
+        return self.stats
+
+    def _count_events(self, n: int) -> None:
+        self.stats.events += n
+        self.metrics.events.inc(n)
+
+    # ------------------------------------------------------------------ one batch
+
+    def _handle(self, batch: list[Message], sender: DeadLetterSender) -> None:
+        started = time.monotonic()
+        records = []
+        for msg in batch:
+            error = msg.error()
+            if error is not None:
+                log.warning("consumer error", extra={"error": error.str()})
+            else:
+                records.append(msg)
+        if not records:
+            return
+        self.stats.consumed += len(records)
+        self.metrics.consumed.inc(len(records))
+        self.metrics.batch_size.observe(len(records))
+        valid: list[tuple[Message, Order]] = []
+        letters: list[DeadLetter] = []
+        for msg in records:
+            try:
+                valid.append((msg, decode_order(msg.value(), self.s.pipeline.max_items)))
+            except PoisonError as exc:
+                letters.append(DeadLetter(msg, exc))
+        if valid:
+            outcomes = self._until_done("store", lambda: self._store([o for _, o in valid]))
+            for (msg, _), outcome in zip(valid, outcomes, strict=True):
+                if outcome == "stored":
+                    self.stats.stored += 1
+                    self.metrics.stored.inc()
+                elif outcome == "duplicate":
+                    self.stats.duplicates += 1
+                    self.metrics.duplicates.inc()
+                else:
+                    assert isinstance(outcome, PoisonError)
+                    letters.append(DeadLetter(msg, outcome))
+        if letters:
+            self._until_done("dlq", lambda: sender.send(letters))
+            for letter in letters:
+                self.stats.dlq[letter.error.reason] += 1
+                self.metrics.dlq.labels(letter.error.reason).inc()
+                m = letter.message
+                log.warning(
+                    "dead-lettered",
+                    extra={"topic": m.topic(), "partition": m.partition(), "offset": m.offset(),
+                           "order_uid": key_uid(m.key()), "reason": letter.error.reason},
+                )  # fmt: skip
+        self._until_done("commit", lambda: self._commit(records))
+        self.metrics.batch_seconds.observe(time.monotonic() - started)
+
+    def _store(self, orders: list[Order]) -> list[Any]:
+        with translated(self.s.postgres), self.rt.pg_pool.connection() as conn:
+            return self.store.save_batch(conn, orders)
+
+    def _commit(self, records: list[Message]) -> None:
+        offsets: dict[tuple[str, int], int] = {}
+        for m in records:
+            key = (m.topic() or "", m.partition() or 0)
+            offsets[key] = max(offsets.get(key, 0), (m.offset() or 0) + 1)
+        assigned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
+        wanted = [TopicPartition(t, p, o) for (t, p), o in offsets.items() if (t, p) in assigned]
+        if not wanted:
+            return  # all revoked meanwhile: their next owner re-reads them, and the store makes that a no-op
+        try:
+            result = self.consumer.commit(offsets=wanted, asynchronous=False)
+        except KafkaException as exc:
+            err: KafkaError = exc.args[0]
+            if err.code() in _LOST_GENERATION:
+                log.warning("commit skipped after a rebalance", extra={"error": err.str()})
+                return
+            raise TransientError(f"offset commit failed: {err.str()}") from None
+        for tp in result or []:
+            if tp.error is not None:
+                if tp.error.code() in _LOST_GENERATION:
+                    continue
+                raise TransientError(f"offset commit failed for {tp.topic}[{tp.partition}]: {tp.error.str()}")
+
+    # ------------------------------------------------------------------ retries
+
+    def _until_done(self, operation: str, fn: Callable[[], T]) -> T:
+        backoff = Backoff(self.s.pipeline.retry_initial_seconds, self.s.pipeline.retry_max_seconds)
+        try:
+            while True:
+                try:
+                    return fn()
+                except TransientError as exc:
+                    if self.stop.is_set():
+                        raise Abandoned from exc
+                    delay = backoff.next()
+                    self.stats.retries += 1
+                    self.metrics.retries.labels(operation).inc()
+                    log.warning(
+                        "transient failure, retrying",
+                        extra={"operation": operation, "error": str(exc), "attempt": backoff.attempt,
+                               "retry_in_s": round(delay, 2)},
+                    )  # fmt: skip
+                    self._pause_and_poll(delay)
+        finally:
+            if self._paused:
+                self.consumer.resume(self.consumer.assignment())
+                self._paused = False
+
+    def _pause_and_poll(self, seconds: float) -> None:
+        """Wait, polling so the group keeps us; anything fetched meanwhile is kept for the next batch."""
+        if not self._paused:
+            self.consumer.pause(self.consumer.assignment())
+            self._paused = True
+        deadline = time.monotonic() + seconds
+        while not self.stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            msg = self.consumer.poll(min(left, 0.2))
+            if msg is not None and msg.error() is None:
+                self._carry.append(msg)
+                self.consumer.pause([TopicPartition(msg.topic() or "", msg.partition() or 0)])
+
+    # ------------------------------------------------------------------ progress and idling
+
+    def _lag(self) -> int:
+        assignment = self.consumer.assignment()
+        if not assignment:
+            return 0
+        total = 0
+        committed = self.consumer.committed(assignment, timeout=2)
+        for tp in committed:
+            low, high = self.consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=2)
+            lag = high - (tp.offset if tp.offset >= 0 else low)
+            self.metrics.lag.labels(tp.topic, str(tp.partition)).set(lag)
+            total += lag
+        return total
+
+    def _report(self) -> None:
+        with contextlib.suppress(KafkaException):  # lag is informative only; the broker may be away
+            self.stats.lag = self._lag()
+        if self.report is not None:
+            self.report(self.stats.as_dict())
+        log.debug("progress", extra=self.stats.as_dict())
+
+    def _idle_done(self, now: float, started: float, last_message: float, relay: OutboxRelay) -> bool:
+        idle = self.opt.stop_when_idle
+        if idle is None or now - last_message < idle or now - started < idle:
+            return False
+        try:
+            return self._lag() == 0 and relay.idle.is_set()
+        except KafkaException:
+            return False
