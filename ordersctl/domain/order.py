@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
 BIGINT_MAX = 2**63 - 1
 BIGINT_MIN = -(2**63)
@@ -16,6 +18,24 @@ _PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 
 def _text(max_length: int) -> object:
     return StringConstraints(max_length=max_length, pattern=_PRINTABLE)
+
+
+_RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _rfc3339(value: object) -> object:
+    # Parsed here because pydantic alone would also take "1637907727" (unix time in a string) or a bare date.
+    if not isinstance(value, str):
+        return value
+    match = _RFC3339.match(value)
+    if not match:
+        raise PydanticCustomError("rfc3339", "must be an RFC 3339 date-time with a time zone")
+    date, time, fraction, zone = match.groups()
+    micro = f".{(fraction or '')[:6]:0<6}" if fraction else ""
+    try:
+        return datetime.fromisoformat(f"{date}T{time}{micro}{'+00:00' if zone in 'Zz' else zone}")
+    except ValueError:
+        raise PydanticCustomError("rfc3339", "must be an RFC 3339 date-time with a time zone") from None
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -36,7 +56,7 @@ Money = Annotated[int, Field(ge=0, le=BIGINT_MAX)]
 Id = Annotated[int, Field(ge=0, le=BIGINT_MAX)]
 BigInt = Annotated[int, Field(ge=BIGINT_MIN, le=BIGINT_MAX)]
 Sale = Annotated[int, Field(ge=0, le=100)]
-Rfc3339 = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_to_utc)]
 
 
 class _Strict(BaseModel):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from ordersctl.domain.rules import errors_json
 from ordersctl.errors import PoisonError, TransientError
@@ -106,15 +106,18 @@ class DeadLetterSender:
 
         for letter in letters:
             msg = letter.message
-            self._producer.produce(
-                self._topic,
-                key=msg.key(),
-                value=msg.value(),
-                # Same partition as the original, so a partition's dead letters stay in order.
-                partition=_partition(msg),
-                headers=dead_letter_headers(letter, self._group_id),
-                on_delivery=delivered,
-            )
+            try:
+                self._producer.produce(
+                    self._topic,
+                    key=msg.key(),
+                    value=msg.value(),
+                    # Same partition as the original, so a partition's dead letters stay in order.
+                    partition=_partition(msg),
+                    headers=dead_letter_headers(letter, self._group_id),
+                    on_delivery=delivered,
+                )
+            except (KafkaException, BufferError) as exc:
+                raise TransientError(f"dead-letter topic {self._topic} refused the message: {exc}") from None
             self._producer.poll(0)
         deadline = time.monotonic() + self._timeout
         while len(self._producer) and time.monotonic() < deadline:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 from psycopg_pool import ConnectionPool
 
 from ordersctl.adapters.order_store import OrderStore
@@ -67,13 +67,18 @@ class OutboxRelay:
                 return delivered
 
             for event_id, uid, payload in rows:
-                self._producer.produce(
-                    self._topic,
-                    key=uid.encode(),
-                    value=json.dumps({**payload, "event_id": event_id}, separators=(",", ":")).encode(),
-                    headers=[("event-id", str(event_id).encode()), ("event-type", b"order_saved")],
-                    on_delivery=on_delivery(event_id),
-                )
+                try:
+                    self._producer.produce(
+                        self._topic,
+                        key=uid.encode(),
+                        value=json.dumps({**payload, "event_id": event_id}, separators=(",", ":")).encode(),
+                        headers=[("event-id", str(event_id).encode()), ("event-type", b"order_saved")],
+                        on_delivery=on_delivery(event_id),
+                    )
+                except (KafkaException, BufferError) as exc:
+                    # e.g. the events topic does not exist (yet): nothing is marked, the rows wait.
+                    failed.add(event_id)
+                    log.debug("event not accepted by the producer", extra={"error": str(exc)})
                 self._producer.poll(0)
             deadline = time.monotonic() + self._timeout
             while len(self._producer) and time.monotonic() < deadline:

@@ -111,6 +111,8 @@ class ConsumeWorker:
         started = last_message = last_report = time.monotonic()
         try:
             while not self.stop.is_set():
+                if not relay_thread.is_alive():
+                    raise RuntimeError("the outbox relay thread died; restarting the worker")
                 batch = self._carry + self.consumer.consume(num_messages=self.opt.batch_size, timeout=0.5)
                 self._carry = []
                 now = time.monotonic()
@@ -256,18 +258,24 @@ class ConsumeWorker:
 
     # ------------------------------------------------------------------ progress and idling
 
-    def _lag(self) -> int:
-        assignment = self.consumer.assignment()
-        if not assignment:
+    def _lag(self, partitions: list[TopicPartition] | None = None) -> int:
+        """Messages not yet committed by the group on ``partitions`` (default: our assignment)."""
+        partitions = self.consumer.assignment() if partitions is None else partitions
+        if not partitions:
             return 0
         total = 0
-        committed = self.consumer.committed(assignment, timeout=2)
-        for tp in committed:
+        for tp in self.consumer.committed(partitions, timeout=2):
             low, high = self.consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=2)
             lag = high - (tp.offset if tp.offset >= 0 else low)
             self.metrics.lag.labels(tp.topic, str(tp.partition)).set(lag)
             total += lag
         return total
+
+    def _topic_lag(self) -> int:
+        """The group's lag over every partition of the orders topic, whoever owns them now."""
+        topic = self.s.kafka.orders_topic
+        meta = self.consumer.list_topics(topic, timeout=2).topics[topic]
+        return self._lag([TopicPartition(topic, p) for p in meta.partitions])
 
     def _report(self) -> None:
         with contextlib.suppress(KafkaException):  # lag is informative only; the broker may be away
@@ -280,7 +288,9 @@ class ConsumeWorker:
         idle = self.opt.stop_when_idle
         if idle is None or now - last_message < idle or now - started < idle:
             return False
+        # The whole topic, not just our assignment: during a rebalance (say a dead worker's session has not
+        # expired yet) we may own nothing while others' partitions still wait.
         try:
-            return self._lag() == 0 and relay.idle.is_set()
+            return self._topic_lag() == 0 and relay.idle.is_set()
         except KafkaException:
             return False

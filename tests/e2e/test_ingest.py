@@ -1,0 +1,237 @@
+"""The ingest pipeline end to end: real Kafka, real PostgreSQL, ordersctl as real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from ordersctl.adapters.order_store import OrderStore
+from ordersctl.config import Settings
+from ordersctl.domain.generator import Message as Generated
+from ordersctl.domain.generator import OrderGenerator
+from ordersctl.domain.rules import decode_order
+from ordersctl.errors import POISON_REASONS
+from tests.helpers import (
+    ROOT,
+    create_topics,
+    db_rows,
+    headers,
+    ordersctl,
+    read_topic,
+    send,
+    start_ordersctl,
+    stored_count,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+STACK = str(ROOT / "scripts" / "stack")
+
+
+def _expected(messages: list[Generated]) -> tuple[dict[str, bytes], Counter[tuple[str, str]]]:
+    valid = {m.order_uid: m.value for m in messages if m.kind == "valid"}
+    poison = Counter((m.key.decode(), m.kind) for m in messages if m.kind in POISON_REASONS)
+    return valid, poison
+
+
+def _consume_until_idle(settings: Settings, *args: str, timeout: float = 240) -> dict[str, object]:
+    result = ordersctl(settings, "consume", "--stop-when-idle", "3", "--json", *args, timeout=timeout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary: dict[str, object] = json.loads(result.stdout)
+    return summary
+
+
+def _stored_orders(dsn: str, uids: list[str]) -> dict[str, dict[str, object]]:
+    with psycopg.connect(dsn) as conn:
+        return {o.order_uid: o.model_dump(mode="json") for o in OrderStore().get_many(conn, uids)}
+
+
+def test_seeded_mix_lands_exactly_where_it_belongs(settings: Settings) -> None:
+    create_topics(settings)
+    messages = list(OrderGenerator(seed=11).messages(600, invalid_ratio=0.1, duplicate_ratio=0.05))
+    valid, poison = _expected(messages)
+    assert len(poison) >= 5 and {k for _, k in poison} == {"decode_error", "invalid_json", "schema_violation",
+                                                             "rule_violation", "conflict"}  # fmt: skip
+    send(settings, messages)
+
+    summary = _consume_until_idle(settings, "--workers", "2")
+
+    # The database holds exactly the valid set, field by field.
+    dsn = settings.postgres.dsn
+    assert stored_count(dsn) == len(valid)
+    stored = _stored_orders(dsn, list(valid))
+    assert stored == {uid: decode_order(raw).model_dump(mode="json") for uid, raw in valid.items()}
+    # The DLQ holds exactly the invalid ones, with their original bytes and the right reason codes.
+    dead = read_topic(settings, settings.kafka.dlq_topic, expect=sum(poison.values()))
+    assert Counter(((m.key() or b"").decode(), headers(m)["dlq.reason"]) for m in dead) == poison
+    originals = {(m.key, m.value) for m in messages if m.kind in POISON_REASONS}
+    assert {(m.key(), m.value()) for m in dead} == originals
+    for m in dead:
+        h = headers(m)
+        assert h["dlq.original.topic"] == settings.kafka.orders_topic == h["__connect.errors.topic"]
+        assert h["dlq.original.offset"] == h["__connect.errors.offset"] and int(h["dlq.original.offset"]) >= 0
+        assert h["dlq.consumer.group"] == settings.kafka.group_id
+        assert h["__connect.errors.exception.class.name"].startswith("ordersctl.errors.")
+        assert h["dlq.failed_at"].endswith("Z") and h["dlq.attempts"] == "1"
+        if h["dlq.reason"] == "schema_violation":
+            errors = json.loads(h["dlq.errors"])
+            assert errors and {"path", "rule", "value_type"} <= set(errors[0])
+    # An event for every stored order.
+    events = read_topic(settings, settings.kafka.events_topic, expect=len(valid))
+    assert {(m.key() or b"").decode() for m in events} == set(valid)
+    assert len({headers(m)["event-id"] for m in events}) == len(valid)
+    # The summary adds up to what was produced.
+    dlq = summary["dlq"]
+    assert isinstance(dlq, dict)
+    assert summary["stored"] == len(valid)
+    assert summary["stored"] + summary["duplicates"] + sum(dlq.values()) == len(messages)  # type: ignore[operator]
+    assert summary["events"] == len(valid)
+
+
+def test_canonical_sample_is_stored_and_reads_back_identical(settings: Settings, canonical_bytes: bytes) -> None:
+    create_topics(settings)
+    send(settings, [Generated(b"b563feb7b2b84b6test", canonical_bytes, "valid", "b563feb7b2b84b6test")])
+    _consume_until_idle(settings)
+    dsn = settings.postgres.dsn
+    for table in ("orders", "deliveries", "payments", "items"):
+        assert db_rows(dsn, f"SELECT count(*) FROM {table} WHERE order_uid = 'b563feb7b2b84b6test'") == [(1,)]
+    assert _stored_orders(dsn, ["b563feb7b2b84b6test"])["b563feb7b2b84b6test"] == json.loads(canonical_bytes)
+
+
+def _valid_messages(count: int, seed: int) -> list[Generated]:
+    return list(OrderGenerator(seed=seed).messages(count))
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True, check=False)
+    return [int(p) for p in out.stdout.split()]
+
+
+def _assert_exactly_once(settings: Settings, messages: list[Generated]) -> None:
+    dsn = settings.postgres.dsn
+    uids = {m.order_uid for m in messages}
+    assert {r[0] for r in db_rows(dsn, "SELECT order_uid FROM orders")} == uids
+    expected_items = sum(len(json.loads(m.value)["items"]) for m in messages)
+    assert db_rows(dsn, "SELECT count(*) FROM items") == [(expected_items,)]
+    assert db_rows(dsn, "SELECT count(*), count(DISTINCT order_uid) FROM outbox") == [(len(uids), len(uids))]
+
+
+def test_kill_9_of_a_worker_loses_and_duplicates_nothing(settings: Settings, tmp_path: Path) -> None:
+    create_topics(settings)
+    messages = _valid_messages(15_000, seed=21)
+    send(settings, messages)
+    proc = start_ordersctl(settings, "consume", "--workers", "2", "--batch-size", "100", "--stop-when-idle", "4",
+                           "--json", log=tmp_path / "consume.log")  # fmt: skip
+    try:
+        wait_for(lambda: stored_count(settings.postgres.dsn) > 1500, 120, "the run to be under way")
+        # Spawned workers are children running multiprocessing's spawn entry point.
+        workers = [p for p in _children(proc.pid) if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        assert len(workers) == 2, "expected two worker processes"
+        os.kill(workers[-1], signal.SIGKILL)
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, (tmp_path / "consume.log").read_text()[-3000:]
+    summary = json.loads(out)
+    assert summary["restarts"] >= 1
+    assert summary["dlq"] == {}
+    _assert_exactly_once(settings, messages)
+    events = read_topic(settings, settings.kafka.events_topic, expect=len(messages))
+    assert {(m.key() or b"").decode() for m in events} == {m.order_uid for m in messages}
+
+
+def test_postgres_outage_is_ridden_out_without_dlq_or_restart(settings: Settings, tmp_path: Path) -> None:
+    create_topics(settings)
+    messages = _valid_messages(3000, seed=31)
+    proc = start_ordersctl(settings, "consume", "--workers", "2", "--batch-size", "50", "--stop-when-idle", "5",
+                           "--json", log=tmp_path / "consume.log")  # fmt: skip
+    # Orders keep arriving before, during and after the outage.
+
+    def feed() -> None:
+        for i in range(0, len(messages), 100):
+            send(settings, messages[i : i + 100])
+            time.sleep(1)
+
+    feeder = threading.Thread(target=feed)
+    try:
+        feeder.start()
+        wait_for(lambda: stored_count(settings.postgres.dsn) > 200, 60, "first orders stored")
+        subprocess.run([STACK, "pg-stop"], check=True, timeout=60)
+        time.sleep(20)
+        subprocess.run([STACK, "pg-start"], check=True, timeout=120)
+        feeder.join(timeout=120)
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        subprocess.run([STACK, "pg-start"], check=False, timeout=120)
+        if proc.poll() is None:
+            proc.kill()
+    log = (tmp_path / "consume.log").read_text()
+    assert proc.returncode == 0, log[-3000:]
+    summary = json.loads(out)
+    assert summary["restarts"] == 0, "the consumer must ride out the outage, not be restarted"
+    assert summary["retries"] > 0, "the outage was not noticed: did PostgreSQL really stop?"
+    assert summary["dlq"] == {}
+    assert "transient failure, retrying" in log
+    _assert_exactly_once(settings, messages)
+
+
+def test_events_of_orders_stored_while_events_topic_unwritable_are_published_later(
+    settings: Settings, tmp_path: Path
+) -> None:
+    create_topics(settings, events=False)  # the events topic does not exist yet: Kafka refuses the writes
+    messages = _valid_messages(50, seed=41)
+    send(settings, messages)
+    proc = start_ordersctl(settings, "consume", log=tmp_path / "consume.log",
+                           ORDERS_KAFKA__EXTRA='{"topic.metadata.propagation.max.ms": "2000"}')  # fmt: skip
+    dsn = settings.postgres.dsn
+    try:
+        wait_for(lambda: stored_count(dsn) == 50, 60, "orders stored")
+        time.sleep(3)
+        assert db_rows(dsn, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == [(50,)]
+        create_topics(settings)  # the events topic can be written from now on
+        wait_for(
+            lambda: db_rows(dsn, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == [(0,)],
+            90,
+            "the outbox to drain",
+        )
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    events = read_topic(settings, settings.kafka.events_topic, expect=50)
+    assert {(m.key() or b"").decode() for m in events} == {m.order_uid for m in messages}
+
+
+def test_sigterm_exits_0_within_10s_and_loses_nothing(settings: Settings, tmp_path: Path) -> None:
+    create_topics(settings)
+    messages = _valid_messages(15_000, seed=51)
+    send(settings, messages)
+    proc = start_ordersctl(settings, "consume", "--workers", "2", "--batch-size", "100",
+                           log=tmp_path / "consume.log")  # fmt: skip
+    try:
+        wait_for(lambda: stored_count(settings.postgres.dsn) > 1000, 120, "the run to be under way")
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        took = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, (tmp_path / "consume.log").read_text()[-3000:]
+    assert took < 10, f"shutdown took {took:.1f}s"
+    # A second run picks up from the committed offsets; together nothing is lost or stored twice.
+    summary = _consume_until_idle(settings, "--workers", "2")
+    assert summary["dlq"] == {}
+    _assert_exactly_once(settings, messages)

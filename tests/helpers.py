@@ -1,0 +1,137 @@
+"""Helpers shared by integration and e2e tests: run ordersctl as a real process, read topics back."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from confluent_kafka import Consumer, Message, TopicPartition
+
+from ordersctl.adapters.kafka import TopicAdmin
+from ordersctl.config import Settings
+from ordersctl.domain.generator import Message as Generated
+from ordersctl.pipeline.publish import publish
+from ordersctl.runtime import Runtime
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """Environment that makes an ordersctl process use exactly these settings."""
+    k = settings.kafka
+    env = {
+        **{key: val for key, val in os.environ.items() if not key.startswith("ORDERS_")},
+        "ORDERS_POSTGRES__DSN": settings.postgres.dsn,
+        "ORDERS_REDIS__URL": settings.redis.url,
+        "ORDERS_KAFKA__BOOTSTRAP_SERVERS": k.bootstrap_servers,
+        "ORDERS_KAFKA__ORDERS_TOPIC": k.orders_topic,
+        "ORDERS_KAFKA__DLQ_TOPIC": k.dlq_topic,
+        "ORDERS_KAFKA__EVENTS_TOPIC": k.events_topic,
+        "ORDERS_KAFKA__GROUP_ID": k.group_id,
+        "ORDERS_PIPELINE__RETRY_INITIAL_SECONDS": str(settings.pipeline.retry_initial_seconds),
+        "ORDERS_PIPELINE__RETRY_MAX_SECONDS": str(settings.pipeline.retry_max_seconds),
+        "ORDERS_LOG__FORMAT": "json",
+    }
+    env.update(extra)
+    return env
+
+
+def ordersctl(settings: Settings, *args: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ordersctl", *args],
+        env=settings_env(settings, **env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd=ROOT,
+    )
+
+
+def start_ordersctl(settings: Settings, *args: str, log: Path, **env: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "ordersctl", *args],
+        env=settings_env(settings, **env),
+        stdout=subprocess.PIPE,
+        stderr=log.open("wb"),
+        cwd=ROOT,
+    )
+
+
+def create_topics(settings: Settings, partitions: int = 4, dlq: bool = True, events: bool = True) -> None:
+    rt = Runtime(settings)
+    try:
+        admin = TopicAdmin(rt.kafka_admin, settings.kafka)
+        k = settings.kafka
+        for name in [k.orders_topic] + ([k.events_topic] if events else []) + ([k.dlq_topic] if dlq else []):
+            admin.ensure(name, partitions, 1)
+    finally:
+        rt.close()
+
+
+def send(settings: Settings, messages: list[Generated], topic: str | None = None) -> None:
+    rt = Runtime(settings)
+    try:
+        result = publish(rt.producer(), topic or settings.kafka.orders_topic, messages)
+        assert result.failed == 0 and result.sent == len(messages), result
+    finally:
+        rt.close()
+
+
+def read_topic(settings: Settings, topic: str, expect: int | None = None, timeout: float = 60) -> list[Message]:
+    """Every message of a topic, read with assign (no group); waits until ``expect`` are there."""
+    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "test-reader",
+                         "enable.auto.commit": False})  # fmt: skip
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        parts = list(meta.partitions)
+        deadline = time.monotonic() + timeout
+        while True:
+            ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
+            if expect is None or sum(ends.values()) >= expect or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        consumer.assign([TopicPartition(topic, p, 0) for p in parts])
+        out: list[Message] = []
+        total = sum(ends.values())
+        while len(out) < total and time.monotonic() < deadline + 30:
+            for msg in consumer.consume(1000, timeout=1):
+                if msg.error() is None:
+                    out.append(msg)
+        return out
+    finally:
+        consumer.close()
+
+
+def headers(msg: Message) -> dict[str, str]:
+    raw: Any = msg.headers() or []
+    return {k: (v or b"").decode("utf-8", "replace") for k, v in raw}
+
+
+def db_rows(dsn: str, query: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(query.encode()).fetchall()
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def stored_count(dsn: str) -> int:
+    return int(db_rows(dsn, "SELECT count(*) FROM orders")[0][0])
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]

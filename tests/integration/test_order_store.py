@@ -1,0 +1,100 @@
+"""The order store against real PostgreSQL: one transaction, duplicates, conflicts, bad-row isolation."""
+
+from __future__ import annotations
+
+import threading
+
+import psycopg
+import pytest
+
+from ordersctl.adapters.order_store import OrderStore
+from ordersctl.domain.generator import OrderGenerator
+from ordersctl.domain.order import Order
+from ordersctl.domain.rules import decode_order
+from ordersctl.errors import DataRejected, OrderConflict, TransientError
+
+pytestmark = pytest.mark.integration
+
+
+def _orders(n: int, seed: int) -> list[Order]:
+    return [decode_order(m.value) for m in OrderGenerator(seed=seed).messages(n)]
+
+
+def test_batch_round_trip_duplicates_and_conflicts(migrated_db: str) -> None:
+    store = OrderStore()
+    orders = _orders(50, 1)
+    with psycopg.connect(migrated_db) as conn:
+        assert store.save_batch(conn, orders) == ["stored"] * 50
+        assert store.save_batch(conn, orders[:3]) == ["duplicate"] * 3
+        changed = orders[0].model_copy(update={"track_number": "OTHER"})
+        outcome = store.save_batch(conn, [changed, *orders[1:2]])
+        assert isinstance(outcome[0], OrderConflict) and outcome[1] == "duplicate"
+        back = {o.order_uid: o for o in store.get_many(conn, [o.order_uid for o in orders])}
+        assert back == {o.order_uid: o for o in orders}
+        assert store.get(conn, orders[0].order_uid) == orders[0]  # untouched by the conflict
+        assert store.outbox_counts(conn) == (0, 50)
+
+
+def test_same_uid_twice_in_one_batch(migrated_db: str) -> None:
+    store = OrderStore()
+    a = _orders(1, 2)[0]
+    other = a.model_copy(update={"track_number": "OTHER"})
+    with psycopg.connect(migrated_db) as conn:
+        out = store.save_batch(conn, [a, a, other])
+    assert out[:2] == ["stored", "duplicate"] and isinstance(out[2], OrderConflict)
+
+
+def test_a_row_the_database_rejects_is_isolated_and_the_rest_stored(migrated_db: str) -> None:
+    store = OrderStore()
+    orders = _orders(9, 3)
+    # model_construct skips validation: a value PostgreSQL rejects (sale > 100) slips through to the database.
+    bad_item = orders[4].items[0].model_construct(**{**orders[4].items[0].model_dump(), "sale": 150})
+    bad = orders[4].model_construct(**{**dict(orders[4]), "items": [bad_item]})
+    batch = [*orders[:4], bad, *orders[5:]]
+    with psycopg.connect(migrated_db) as conn:
+        out = store.save_batch(conn, batch)
+        assert isinstance(out[4], DataRejected)
+        assert [o for i, o in enumerate(out) if i != 4] == ["stored"] * 8
+        assert store.count(conn) == 8
+        assert store.get(conn, bad.order_uid) is None
+
+
+def test_concurrent_insert_of_the_same_order_is_retried_not_lost(migrated_db: str) -> None:
+    """Two workers storing the same new order at once (a rebalance race): one stores, the other must retry."""
+    store = OrderStore()
+    order = _orders(1, 4)[0]
+    barrier = threading.Barrier(2)
+    results: list[object] = []
+
+    def worker() -> None:
+        with psycopg.connect(migrated_db) as conn:
+            conn.execute("SET lock_timeout = '20s'")
+            barrier.wait()
+            try:
+                results.append(store.save_batch(conn, [order]))
+            except TransientError as exc:
+                results.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    kinds = sorted(type(r).__name__ if isinstance(r, Exception) else str(r) for r in results)
+    assert kinds in (["TransientError", "['stored']"], ["['duplicate']", "['stored']"])
+    with psycopg.connect(migrated_db) as conn:
+        assert store.save_batch(conn, [order]) == ["duplicate"]
+
+
+def test_outbox_claims_skip_locked_rows(migrated_db: str) -> None:
+    store = OrderStore()
+    with psycopg.connect(migrated_db) as conn:
+        store.save_batch(conn, _orders(10, 5))
+        conn.commit()
+    with psycopg.connect(migrated_db) as a, psycopg.connect(migrated_db) as b, a.transaction(), b.transaction():
+        first = store.claim_unpublished(a, 6)
+        second = store.claim_unpublished(b, 6)
+        assert len(first) == 6 and len(second) == 4
+        assert not {i for i, _, _ in first} & {i for i, _, _ in second}
+        payload = first[0][2]
+        assert payload["type"] == "order_saved" and "delivery" not in payload and "email" not in str(payload)
