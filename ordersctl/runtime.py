@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from contextlib import AbstractContextManager
 from functools import cached_property
 from typing import Any
 
@@ -36,6 +37,10 @@ class Runtime:
     @cached_property
     def pg_pool(self) -> ConnectionPool:
         return pg_adapter.make_pool(self.settings.postgres)
+
+    def pg_connection(self, timeout: float | None = None) -> AbstractContextManager[psycopg.Connection[Any]]:
+        """A pooled connection for one unit of work (``with runtime.pg_connection() as conn``)."""
+        return self.pg_pool.connection(timeout=timeout)
 
     def pg_connect(self, *, autocommit: bool = False) -> psycopg.Connection[tuple[Any, ...]]:
         """A dedicated connection (migrations, long reads); the caller closes it."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -166,6 +166,23 @@ class OrderStore:
         query += " ORDER BY o.date_created DESC, o.order_uid DESC LIMIT %s"
         params.append(limit)
         return [OrderSummary(*row) for row in conn.execute(query.encode(), params).fetchall()]
+
+    def iter_recent_json(self, conn: Conn, limit: int | None, page: int = 500) -> Iterator[list[tuple[str, bytes]]]:
+        """Pages of (order_uid, order JSON), most recent first; all orders when ``limit`` is None."""
+        before: tuple[datetime, str] | None = None
+        left = limit
+        while left is None or left > 0:
+            size = page if left is None else min(page, left)
+            summaries = self.recent(conn, size, before)
+            if not summaries:
+                return
+            orders = self.get_many(conn, [s.order_uid for s in summaries])
+            yield [(o.order_uid, o.model_dump_json().encode()) for o in orders]
+            before = (summaries[-1].date_created, summaries[-1].order_uid)
+            if left is not None:
+                left -= len(summaries)
+            if len(summaries) < size:
+                return
 
     def count(self, conn: Conn) -> int:
         row = conn.execute("SELECT count(*) FROM orders").fetchone()

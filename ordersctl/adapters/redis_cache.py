@@ -1,0 +1,77 @@
+"""Orders in Redis (``order:{uid}`` -> the order's JSON). Redis is optional: errors mean "miss", never fail.
+
+After an error the layer stays off for a short while (no request waits on a dead Redis), then tries again,
+so the cache comes back by itself when Redis does.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+
+import redis
+
+log = logging.getLogger(__name__)
+
+
+def key(order_uid: str) -> str:
+    return f"order:{order_uid}"
+
+
+class RedisOrderCache:
+    """Get/set order JSON in Redis with a TTL; a Redis failure is logged once and treated as a miss."""
+
+    def __init__(self, client: redis.Redis, ttl_seconds: int, retry_after: float = 2.0) -> None:
+        self._client = client
+        self._ttl = ttl_seconds
+        self._retry_after = retry_after
+        self._down_until = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def available(self) -> bool:
+        return time.monotonic() >= self._down_until
+
+    def _failed(self, exc: Exception) -> None:
+        with self._lock:
+            if self.available:
+                log.warning("redis unavailable, serving from PostgreSQL", extra={"error": type(exc).__name__})
+            self._down_until = time.monotonic() + self._retry_after
+
+    def get(self, order_uid: str) -> bytes | None:
+        if not self.available:
+            return None
+        try:
+            value = self._client.get(key(order_uid))
+        except redis.RedisError as exc:
+            self._failed(exc)
+            return None
+        return value if isinstance(value, bytes) else None
+
+    def set_many(self, items: Iterable[tuple[str, bytes]]) -> int:
+        """Pipelined SETs with TTL; returns how many were written (0 when Redis is down)."""
+        if not self.available:
+            return 0
+        pipe = self._client.pipeline(transaction=False)
+        count = 0
+        for uid, value in items:
+            pipe.set(key(uid), value, ex=self._ttl)
+            count += 1
+        try:
+            pipe.execute()
+        except redis.RedisError as exc:
+            self._failed(exc)
+            return 0
+        return count
+
+    def ping(self) -> bool:
+        try:
+            ok = bool(self._client.ping())
+        except redis.RedisError as exc:
+            self._failed(exc)
+            return False
+        with self._lock:
+            self._down_until = 0.0
+        return ok

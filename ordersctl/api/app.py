@@ -1,0 +1,127 @@
+"""``create_app(runtime)``: the Falcon app. Collaborators come from the runtime; nothing connects here."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import falcon
+from swagger_ui_bundle import swagger_ui_path
+
+from ordersctl.adapters.order_store import OrderStore
+from ordersctl.adapters.postgres import translated
+from ordersctl.adapters.redis_cache import RedisOrderCache
+from ordersctl.api import resources
+from ordersctl.api.cache import MemoryLRU, OrderCache
+from ordersctl.api.metrics import ApiMetrics
+from ordersctl.api.middleware import AccessLog, BearerAuth
+from ordersctl.api.openapi import add_models, add_route, new_spec
+from ordersctl.api.schemas import ErrorBody, Health, OrderPage
+from ordersctl.domain.order import Order
+from ordersctl.errors import TransientError
+from ordersctl.runtime import Runtime
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+
+
+@dataclass
+class ApiParts:
+    """What ``serve`` and the tests reach into: the cache (warm-up) and the ready flag."""
+
+    app: falcon.App[Any, Any]
+    cache: OrderCache
+    metrics: ApiMetrics
+    warmed: threading.Event = field(default_factory=threading.Event)
+    routes: list[tuple[str, object, str | None]] = field(default_factory=list)
+
+
+def _error_serializer(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError) -> None:
+    resp.content_type = falcon.MEDIA_JSON
+    resp.data = json.dumps({"error": exc.title or "error", "detail": exc.description or ""}).encode()
+
+
+def _unavailable(req: falcon.Request, resp: falcon.Response, exc: TransientError, params: dict[str, str]) -> None:
+    log.warning("dependency unavailable", extra={"route": req.uri_template, "error": type(exc).__name__})
+    raise falcon.HTTPServiceUnavailable(title="unavailable", description=str(exc), retry_after=2)
+
+
+def _components(spec: object) -> None:
+    add_models(spec, Order, ErrorBody, OrderPage, Health)  # type: ignore[arg-type]
+    for name, description in (("BadRequest", "Invalid request"), ("Unauthorized", "Missing or wrong bearer token"),
+                              ("NotFound", "No such resource"), ("Unavailable", "A dependency is down")):  # fmt: skip
+        spec.components.response(  # type: ignore[attr-defined]
+            name,
+            {"description": description,
+             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}},
+        )  # fmt: skip
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})  # type: ignore[attr-defined]
+
+
+def create_app(runtime: Runtime, *, extra_routes: list[tuple[str, object]] | None = None) -> ApiParts:
+    """The API wired to ``runtime``'s clients (built lazily on first request)."""
+    s = runtime.settings
+    metrics = ApiMetrics()
+    store = OrderStore()
+
+    def load(uid: str) -> bytes | None:
+        with translated(s.postgres), runtime.pg_connection() as conn:
+            order = store.get(conn, uid)
+        return order.model_dump_json().encode() if order else None
+
+    cache = OrderCache(
+        MemoryLRU(s.api.memory_cache_size, s.api.memory_cache_ttl_seconds),
+        RedisOrderCache(runtime.redis, s.redis.ttl_seconds),  # the client connects on first command
+        load,
+    )
+    token = s.api.token.get_secret_value() if s.api.token else None
+    middleware: list[Any] = [AccessLog(metrics), BearerAuth(token)]
+    app = falcon.App(middleware=middleware)
+    app.req_options.strip_url_path_trailing_slash = True
+    app.set_error_serializer(_error_serializer)
+    app.add_error_handler(TransientError, _unavailable)
+    parts = ApiParts(app, cache, metrics)
+
+    assets = {p.name: p for p in Path(swagger_ui_path).iterdir() if p.suffix in (".js", ".css", ".png")}
+    assets["init.js"] = STATIC / "swagger-init.js"
+    docs = resources.DocsResource(_swagger_html(), assets)
+    spec = new_spec()
+    _components(spec)
+    routes: list[tuple[str, object, str | None]] = [
+        ("/", resources.PageResource((STATIC / "index.html").read_bytes()), None),
+        ("/orders", resources.OrderListResource(runtime.pg_connection, s.postgres), None),
+        ("/orders/{order_uid}", resources.OrderResource(cache, metrics), None),
+        ("/health/live", resources.LiveResource(), None),
+        ("/health/ready", resources.ReadyResource(runtime.pg_connection, cache, parts.warmed), None),
+        ("/metrics", resources.MetricsResource(metrics.registry), None),
+        ("/docs", docs, None),
+        ("/docs/static/{name}", docs, "asset"),
+    ]
+    routes += [(uri, res, None) for uri, res in extra_routes or []]
+    for uri, resource, suffix in routes:
+        if suffix:
+            app.add_route(uri, resource, suffix=suffix)
+        else:
+            app.add_route(uri, resource)
+        add_route(spec, uri, resource, suffix)
+    openapi = resources.OpenApiResource(json.dumps(spec.to_dict()).encode())
+    app.add_route("/openapi.json", openapi)
+    add_route(spec, "/openapi.json", openapi)
+    openapi._document = json.dumps(spec.to_dict()).encode()  # now including itself
+    parts.routes = [*routes, ("/openapi.json", openapi, None)]
+    return parts
+
+
+def _swagger_html() -> bytes:
+    return b"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>ordersctl API</title>
+<link rel="stylesheet" href="/docs/static/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/docs/static/swagger-ui-bundle.js"></script>
+<script src="/docs/static/swagger-ui-standalone-preset.js"></script>
+<script src="/docs/static/init.js"></script>
+</body></html>"""

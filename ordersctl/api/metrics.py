@@ -1,0 +1,20 @@
+"""HTTP metrics of the API (one registry per app, so tests can build many apps)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+class ApiMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.requests = Counter("http_requests", "HTTP requests", ["route", "method", "status"], registry=self.registry)
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            ["route"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=self.registry,
+        )
+        self.cache_hits = Counter("order_cache_hits", "Order lookups by the layer that answered", ["layer"],
+                                  registry=self.registry)  # fmt: skip

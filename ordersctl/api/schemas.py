@@ -1,0 +1,40 @@
+"""Response models of the API that are not the order itself (the order is ``domain.order.Order``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+
+class ErrorBody(BaseModel):
+    """Every error response."""
+
+    error: str
+    detail: str
+
+
+class OrderSummaryOut(BaseModel):
+    """One line of the recent-orders list."""
+
+    order_uid: str
+    track_number: str
+    date_created: str
+    amount: int
+    currency: str
+    items: int
+
+
+class OrderPage(BaseModel):
+    """A page of recent orders; pass ``next`` as ``before`` for the following page (null at the end)."""
+
+    items: list[OrderSummaryOut]
+    next: str | None
+
+
+class Health(BaseModel):
+    """Liveness and readiness."""
+
+    status: Literal["ok", "degraded", "unavailable"]
+    postgres: Literal["up", "down"] | None = None
+    redis: Literal["up", "down"] | None = None

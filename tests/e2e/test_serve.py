@@ -1,0 +1,138 @@
+"""``ordersctl serve`` as a real process: the pipeline's canonical order over HTTP, schemathesis, Chromium."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+
+from ordersctl.config import Settings
+from ordersctl.domain.generator import Message as Generated
+from ordersctl.domain.generator import OrderGenerator
+from tests.helpers import ROOT, create_topics, ordersctl, send, start_ordersctl
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+OUTPUT = ROOT / "test-output"
+CANONICAL = "b563feb7b2b84b6test"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str) -> tuple[int, dict[str, str], bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:  # noqa: S310 - our own http://127.0.0.1 server
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+@pytest.fixture
+def server(settings: Settings, canonical_bytes: bytes, tmp_path: Path) -> Iterator[str]:
+    """Orders stored through the pipeline (produce -> consume), then a running ``ordersctl serve``."""
+    create_topics(settings)
+    messages = [Generated(CANONICAL.encode(), canonical_bytes, "valid", CANONICAL)]
+    messages += list(OrderGenerator(seed=3).messages(30))
+    send(settings, messages)
+    consumed = ordersctl(settings, "consume", "--stop-when-idle", "2", timeout=180)
+    assert consumed.returncode == 0, consumed.stderr[-2000:]
+    port = _free_port()
+    proc = start_ordersctl(settings, "serve", "--port", str(port), log=tmp_path / "serve.log")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if _get(f"{base}/health/ready")[0] == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.3)
+        else:
+            raise AssertionError("serve never became ready: " + (tmp_path / "serve.log").read_text()[-2000:])
+        yield base
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    log = (tmp_path / "serve.log").read_text()
+    assert proc.returncode == 0, log[-2000:]
+    for secret_ish in ("Test Testov", "test@gmail.com", "+9720000000"):
+        assert secret_ish not in log, "personal data in the access log"
+
+
+def test_canonical_order_from_the_pipeline_over_http(server: str, canonical_bytes: bytes) -> None:
+    status, headers, body = _get(f"{server}/orders/{CANONICAL}")
+    assert status == 200
+    assert json.loads(body) == json.loads(canonical_bytes)
+    assert headers["X-Cache"] == "memory"  # warmed at start
+
+
+def test_schemathesis_finds_no_5xx_and_no_schema_mismatch(server: str, tmp_path: Path) -> None:
+    OUTPUT.mkdir(exist_ok=True)
+    report = OUTPUT / "schemathesis-junit.xml"
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "schemathesis"), "run", f"{server}/openapi.json",
+         "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
+                     "response_schema_conformance,response_headers_conformance",
+         "--max-examples", "40", "--seed", "1", "--request-timeout", "10",
+         "--report", "junit", "--report-junit-path", str(report)],
+        capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    suite = ElementTree.parse(report).getroot()  # noqa: S314 - a report our own test run just wrote
+    tested = {case.get("name") for case in suite.iter("testcase")}
+    assert {"GET /orders/{order_uid}", "GET /orders", "GET /health/ready", "GET /docs/static/{name}"} <= tested
+    assert suite.get("failures") == "0" and suite.get("errors") == "0"
+
+
+def test_web_page_in_headless_chromium(server: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    chromium = Path("/usr/bin/chromium")
+    assert chromium.exists(), "Debian chromium is required (scripts/ensure-test-tools installs it)"
+    OUTPUT.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(chromium),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"],
+        )  # fmt: skip
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            requests: list[str] = []
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(server + "/")
+            page.wait_for_selector("#recent li[data-uid]")
+            page.fill("#uid", CANONICAL)
+            page.click("button[type=submit]")
+            page.wait_for_selector("#order-title")
+            assert CANONICAL in page.inner_text("#order-title")
+            assert page.inner_text("dd[data-field=track_number]") == "WBILMTESTTRACK"
+            assert "Mascaras" in page.inner_text("#items")
+            assert page.locator("#items tbody tr").count() == 1
+            page.screenshot(path=str(OUTPUT / "web-page.png"), full_page=True)
+            # An unknown id shows the API's error, not a blank page.
+            page.fill("#uid", "no-such-order")
+            page.click("button[type=submit]")
+            page.wait_for_selector("#error")
+            assert "order not found" in page.inner_text("#error")
+            assert all(u.startswith(server) for u in requests), "the page loads no external assets"
+        finally:
+            browser.close()
