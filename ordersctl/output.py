@@ -9,7 +9,8 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-out_console = Console(soft_wrap=True)
+# Off a terminal (pipes, CI logs) tables would be squeezed to 80 columns; give them room instead.
+out_console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 220)
 err_console = Console(stderr=True, soft_wrap=True)
 
 

@@ -1,17 +1,178 @@
-"""``ordersctl dlq``."""
+"""``ordersctl dlq``: look into the dead-letter topic and send messages back."""
 
 from __future__ import annotations
 
-import typer
+import json
+from datetime import datetime
+from typing import Annotated
 
-app = typer.Typer(help="dlq.\n\nExample: ordersctl dlq --help", no_args_is_help=True)
+import typer
+from rich.syntax import Syntax
+from rich.table import Table
+
+from ordersctl.cli.context import app_context
+from ordersctl.output import info, out_console, print_json, print_json_line, progress
+from ordersctl.pipeline.dlq_ops import (
+    DEFAULT_REPLAY_LIMIT,
+    DeadLetterRecord,
+    DlqMissing,
+    DlqReader,
+    Replayer,
+    Selection,
+    Summary,
+    parse_since,
+    replay_group,
+)
+from ordersctl.runtime import Runtime
+
+app = typer.Typer(
+    help="Look into the dead-letter topic and send messages back.\n\n"
+    "Example: ordersctl dlq inspect --reason conflict  |  ordersctl dlq replay --reason too_many_items --dry-run",
+    no_args_is_help=True,
+)
+
+Reason = Annotated[str | None, typer.Option(help="Only this reason code (e.g. conflict, too_many_items).")]
+Partition = Annotated[int | None, typer.Option(min=0, help="Only this DLQ partition.")]
+
+
+def _since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_since(value)
+    except ValueError:
+        raise typer.BadParameter("use an RFC 3339 time or a duration like 30m, 2h, 7d", param_hint="--since") from None
+
+
+def _reader(rt: Runtime, group: str) -> DlqReader:
+    consumer = rt.consumer(group_id=group, **{"enable.auto.commit": False})
+    return DlqReader(consumer, rt.settings.kafka.dlq_topic)
+
+
+def _short(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _payload(record: DeadLetterRecord) -> None:
+    if record.value is None:
+        out_console.print("[dim](no payload)[/dim]")
+        return
+    try:
+        pretty = json.dumps(json.loads(record.value), indent=2, ensure_ascii=False)
+        out_console.print(Syntax(pretty, "json", word_wrap=True))
+    except ValueError:
+        out_console.print(repr(record.value) if b"\x00" in record.value else record.value.decode("utf-8", "replace"))
 
 
 @app.command()
-def todo() -> None:
-    """Not implemented yet.
+def inspect(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many (the summary counts all).")] = 50,
+    reason: Reason = None,
+    since: Annotated[str | None, typer.Option(help="From this time: RFC 3339 or 30m / 2h / 7d ago.")] = None,
+    partition: Partition = None,
+    offset: Annotated[int | None, typer.Option(min=0, help="With --partition: start at this DLQ offset.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per dead letter on stdout.")] = False,
+    payload: Annotated[bool, typer.Option("--payload", help="Show each original message, pretty-printed.")] = False,
+) -> None:
+    """Read the DLQ without joining a group or committing: a table of dead letters, then a summary.
 
-    Example: ordersctl dlq todo
+    Example: ordersctl dlq inspect --reason schema_violation --since 2h --payload
     """
-    typer.echo("not implemented yet", err=True)
-    raise typer.Exit(3)
+    if offset is not None and partition is None:
+        raise typer.BadParameter("--offset needs --partition", param_hint="--offset")
+    rt = app_context(ctx).runtime
+    topic = rt.settings.kafka.dlq_topic
+    reader = _reader(rt, f"{rt.settings.kafka.group_id}.dlq-inspect")
+    sel = Selection(reason=reason, partition=partition, from_offset=offset, since=_since(since))
+    try:
+        bounds = reader.bounds(sel)
+    except DlqMissing:
+        info(f"dlq: topic {topic} does not exist (create it with: ordersctl topics create --dlq)")
+        raise typer.Exit(1) from None
+    summary = Summary()
+    shown: list[DeadLetterRecord] = []
+    for record in reader.read(bounds):
+        if not sel.matches(record):
+            continue
+        summary.add(record)
+        if len(shown) < limit:
+            shown.append(record)
+            if as_json:
+                print_json_line(record.as_json())
+    if not summary.count:
+        info(f"dlq: no dead letters in {topic}" + (" matching the filters" if reason or since or partition else ""))
+        return
+    if not as_json:
+        table = Table("dlq", "original", "reason", "error", "order_uid", "failed at", "att.", "replays")
+        for r in shown:
+            error = _short(r.headers.get("dlq.error", ""))
+            attempts = r.headers.get("dlq.attempts", "")
+            table.add_row(f"{r.partition}@{r.offset}", r.original(), r.reason, error, r.order_uid or "-",
+                          r.failed_at, attempts, str(r.replay_count))  # fmt: skip
+        out_console.print(table)
+        if payload:
+            for r in shown:
+                out_console.rule(f"{r.partition}@{r.offset} {r.reason}")
+                _payload(r)
+    by_reason = ", ".join(f"{k}={v}" for k, v in summary.reasons.most_common())
+    more = f" (showing {len(shown)})" if len(shown) < summary.count else ""
+    info(f"dlq: {summary.count} dead letters{more}: {by_reason}; oldest {summary.oldest}, newest {summary.newest}")
+
+
+@app.command()
+def replay(
+    ctx: typer.Context,
+    reason: Reason = None,
+    partition: Partition = None,
+    from_offset: Annotated[int | None, typer.Option(min=0, help="First DLQ offset (with --partition).")] = None,
+    to_offset: Annotated[int | None, typer.Option(min=0, help="Last DLQ offset, inclusive (with --partition).")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Replay at most this many.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be sent; send nothing.")] = False,
+    to_topic: Annotated[str | None, typer.Option(help="Send here instead of each message's original topic.")] = None,
+    rate: Annotated[float | None, typer.Option(min=0.1, help="Messages per second.")] = None,
+    replay_limit: Annotated[
+        int, typer.Option(min=1, help="Skip messages replayed this many times already.")
+    ] = DEFAULT_REPLAY_LIMIT,
+    group: Annotated[str | None, typer.Option(help="Progress group (default: one per --reason/--to-topic).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")] = False,
+) -> None:
+    """Re-publish dead letters to their original topic with key, value and headers, plus a replay count.
+
+    Progress is committed in a dedicated consumer group after each confirmed batch: the same replay run twice
+    sends nothing twice. A message replayed --replay-limit times is skipped ("skipped: replay limit").
+
+    Example: ordersctl dlq replay --reason too_many_items --dry-run   (then without --dry-run)
+    """
+    if (from_offset is not None or to_offset is not None) and partition is None:
+        raise typer.BadParameter("--from-offset/--to-offset need --partition", param_hint="--partition")
+    rt = app_context(ctx).runtime
+    k = rt.settings.kafka
+    sel = Selection(reason=reason, partition=partition, from_offset=from_offset, to_offset=to_offset)
+    progress_group = group or replay_group(k.group_id, sel, to_topic)
+    reader = _reader(rt, f"{k.group_id}.dlq-inspect")
+    replayer = Replayer(reader, rt.consumer(group_id=progress_group), rt.producer("replay"),
+                        replay_limit=replay_limit, rate=rate)  # fmt: skip
+    try:
+        parts = [partition] if partition is not None else reader.partitions()
+    except DlqMissing:
+        info(f"dlq: topic {k.dlq_topic} does not exist (create it with: ordersctl topics create --dlq)")
+        raise typer.Exit(1) from None
+    total = sum(end - start for start, end in reader.bounds(sel, replayer.committed(parts)).values())
+    with progress() as bar:
+        task = bar.add_task("dlq replay" + (" (dry run)" if dry_run else ""), total=total)
+        result = replayer.run(sel, to_topic=to_topic, limit=limit, dry_run=dry_run,
+                              on_progress=lambda n: bar.advance(task, n))  # fmt: skip
+    if dry_run:
+        for r in result.would_send:
+            target = to_topic or r.headers.get("dlq.original.topic", "?")
+            info(f"would send {r.partition}@{r.offset} ({r.reason}, order_uid {r.order_uid or '-'}) -> {target}")
+    summary = {"replayed": result.replayed, "would_send": len(result.would_send), "skipped": dict(result.skipped),
+               "failed": result.failed, "group": progress_group, "dry_run": dry_run}  # fmt: skip
+    if as_json:
+        print_json(summary)
+    skipped = ", ".join(f"{v} skipped: {k}" for k, v in result.skipped.items()) or "none skipped"
+    verb = f"would replay {len(result.would_send)}" if dry_run else f"replayed {result.replayed}"
+    info(f"dlq replay: {verb}; {skipped}; {result.failed} failed (progress group {progress_group})")
+    if result.failed:
+        raise typer.Exit(1)

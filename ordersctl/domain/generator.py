@@ -139,15 +139,15 @@ class OrderGenerator:
                 order["delivery"]["email"] = "not-an-email"
             else:
                 order["payment"]["currency"] = "usd"
-            return uid, _dump(order)
+            return uid, dump(order)
         if kind == RuleViolation.reason:
             order["payment"]["amount"] += 1
-            return uid, _dump(order)
+            return uid, dump(order)
         if kind == OrderConflict.reason and earlier is not None:
             changed = json.loads(json.dumps(earlier))
             changed["payment"]["custom_fee"] += 10
             changed["payment"]["amount"] += 10
-            return changed["order_uid"], _dump(changed)
+            return changed["order_uid"], dump(changed)
         raise ValueError(f"unknown invalid kind {kind!r}")
 
     def messages(self, count: int, invalid_ratio: float = 0.0, duplicate_ratio: float = 0.0) -> Iterator[Message]:
@@ -172,10 +172,10 @@ class OrderGenerator:
                 yield Message(order["order_uid"].encode(), value, "duplicate", order["order_uid"])
             else:
                 order = self.order()
-                value = _dump(order)
+                value = dump(order)
                 sent.append((order, value))
                 yield Message(order["order_uid"].encode(), value, "valid", order["order_uid"])
 
 
-def _dump(order: dict[str, Any]) -> bytes:
+def dump(order: dict[str, Any]) -> bytes:
     return json.dumps(order, ensure_ascii=False, separators=(",", ":")).encode()

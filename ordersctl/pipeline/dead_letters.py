@@ -20,7 +20,7 @@ from ordersctl.domain.rules import errors_json
 from ordersctl.errors import PoisonError, TransientError
 
 REPLAY_COUNT = "dlq.replay.count"
-_OURS = re.compile(r"^(dlq\.|__connect\.errors\.)")
+OWN_HEADERS = re.compile(r"^(dlq\.|__connect\.errors\.)")
 _UID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 Headers = list[tuple[str, str | bytes | None]]
@@ -56,7 +56,7 @@ class DeadLetter:
 def dead_letter_headers(letter: DeadLetter, group_id: str, now: datetime | None = None) -> Headers:
     msg = letter.message
     original: Any = msg.headers() or []
-    kept: Headers = [(k, _as_bytes(v)) for k, v in original if not _OURS.match(k) or k == REPLAY_COUNT]
+    kept: Headers = [(k, _as_bytes(v)) for k, v in original if not OWN_HEADERS.match(k) or k == REPLAY_COUNT]
     _ts_type, ts = msg.timestamp()
     failed_at = (now or datetime.now(UTC)).isoformat().replace("+00:00", "Z")
     detail = str(letter.error)[:1000]

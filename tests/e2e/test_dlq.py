@@ -1,0 +1,117 @@
+"""``ordersctl dlq inspect`` and ``dlq replay`` against the real broker and the consumer's own dead letters."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from ordersctl.config import Settings
+from ordersctl.domain.generator import Message as Generated
+from ordersctl.domain.generator import OrderGenerator, dump
+from ordersctl.errors import POISON_REASONS
+from tests.helpers import create_topics, db_rows, headers, ordersctl, read_topic, send, stored_count
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+
+def _consume(settings: Settings, *args: str) -> dict[str, object]:
+    result = ordersctl(settings, "consume", "--stop-when-idle", "2", "--json", *args, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary: dict[str, object] = json.loads(result.stdout)
+    return summary
+
+
+def _replay(settings: Settings, *args: str) -> dict[str, object]:
+    result = ordersctl(settings, "dlq", "replay", "--json", *args, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary: dict[str, object] = json.loads(result.stdout)
+    return summary
+
+
+def test_inspect_shows_exactly_the_consumers_dead_letters(settings: Settings) -> None:
+    create_topics(settings)
+    messages = list(OrderGenerator(seed=12).messages(300, invalid_ratio=0.15))
+    expected = Counter((m.key.decode(), m.kind) for m in messages if m.kind in POISON_REASONS)
+    send(settings, messages)
+    _consume(settings, "--workers", "2")
+
+    as_json = ordersctl(settings, "dlq", "inspect", "--json", "--limit", "1000")
+    assert as_json.returncode == 0, as_json.stderr
+    lines = as_json.stdout.splitlines()
+    records = [json.loads(line) for line in lines]  # every line is valid JSON
+    assert Counter((r["key"]["data"], r["reason"]) for r in records) == expected
+    for r in records:
+        assert r["original"]["topic"] == settings.kafka.orders_topic
+        assert r["consumer_group"] == settings.kafka.group_id
+        assert r["payload"]["encoding"] in ("utf-8", "base64")
+        if r["reason"] == "decode_error":
+            assert r["payload"]["encoding"] == "base64"
+
+    table = ordersctl(settings, "dlq", "inspect", "--limit", "1000")
+    assert table.returncode == 0, table.stderr
+    for reason, count in Counter(kind for _, kind in expected.elements()).items():
+        assert table.stdout.count(f" {reason} ") == count
+        assert f"{reason}={count}" in table.stderr  # the summary
+    assert f"{sum(expected.values())} dead letters" in table.stderr
+
+    only = ordersctl(settings, "dlq", "inspect", "--json", "--reason", "conflict")
+    assert {json.loads(line)["reason"] for line in only.stdout.splitlines()} == {"conflict"}
+
+    payload = ordersctl(settings, "dlq", "inspect", "--reason", "invalid_json", "--payload", "--limit", "1")
+    assert payload.returncode == 0 and '"order_uid"' in payload.stdout
+
+
+def test_inspect_missing_or_empty_dlq_says_so_in_one_line(settings: Settings) -> None:
+    missing = ordersctl(settings, "dlq", "inspect")
+    assert missing.returncode == 1
+    assert missing.stderr.strip().splitlines()[-1].startswith(f"dlq: topic {settings.kafka.dlq_topic} does not exist")
+    create_topics(settings)
+    empty = ordersctl(settings, "dlq", "inspect", "--json")
+    assert empty.returncode == 0 and empty.stdout == ""
+    assert empty.stderr.strip().splitlines()[-1] == f"dlq: no dead letters in {settings.kafka.dlq_topic}"
+
+
+def test_replay_after_relaxing_a_rule_stores_the_orders_exactly_once(settings: Settings) -> None:
+    create_topics(settings)
+    gen = OrderGenerator(seed=13)
+    big = [gen.order(items=5) for _ in range(8)]
+    small = [gen.order(items=2) for _ in range(12)]
+    messages = [Generated(o["order_uid"].encode(), dump(o), "valid", o["order_uid"]) for o in big + small]
+    send(settings, messages)
+    first = _consume(settings, "--max-items", "3")
+    assert first["dlq"] == {"too_many_items": 8} and first["stored"] == 12
+
+    dry = _replay(settings, "--reason", "too_many_items", "--dry-run")
+    assert dry["would_send"] == 8 and dry["replayed"] == 0
+    assert _replay(settings, "--reason", "too_many_items")["replayed"] == 8
+    second = _replay(settings, "--reason", "too_many_items")
+    assert second["replayed"] == 0, "the same replay run twice must send nothing twice"
+
+    after = _consume(settings)  # the rule is relaxed: default maximum of items
+    assert after["stored"] == 8 and after["dlq"] == {}
+    assert stored_count(settings.postgres.dsn) == 20
+    uids = {o["order_uid"] for o in big + small}
+    assert {r[0] for r in db_rows(settings.postgres.dsn, "SELECT order_uid FROM orders")} == uids
+    assert db_rows(settings.postgres.dsn, "SELECT count(*) FROM items") == [(8 * 5 + 12 * 2,)]
+    # The replayed copies carry the replay count and where they came from.
+    everything = read_topic(settings, settings.kafka.orders_topic, expect=28)
+    replayed = [m for m in everything if headers(m).get("dlq.replay.count")]
+    assert len(replayed) == 8
+    assert all(headers(m)["dlq.replay.from.topic"] == settings.kafka.dlq_topic for m in replayed)
+
+
+def test_a_replay_loop_stops_at_the_replay_limit(settings: Settings) -> None:
+    create_topics(settings)
+    order = OrderGenerator(seed=14).order()
+    order["payment"]["amount"] += 1  # a poison message: replaying never fixes it
+    send(settings, [Generated(order["order_uid"].encode(), dump(order), "rule_violation", order["order_uid"])])
+    _consume(settings)
+    for round_no in range(1, 4):
+        assert _replay(settings, "--reason", "rule_violation")["replayed"] == 1, f"round {round_no}"
+        assert _consume(settings)["dlq"] == {"rule_violation": 1}
+    last = _replay(settings, "--reason", "rule_violation")
+    assert last["replayed"] == 0 and last["skipped"] == {"replay limit": 1}
+    dead = read_topic(settings, settings.kafka.dlq_topic, expect=4)
+    assert sorted(int(headers(m).get("dlq.replay.count", "0")) for m in dead) == [0, 1, 2, 3]
