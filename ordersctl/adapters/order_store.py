@@ -14,7 +14,15 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from ordersctl.domain.order import Order
-from ordersctl.domain.rows import DELIVERY_COLUMNS, ITEM_COLUMNS, ORDER_COLUMNS, PAYMENT_COLUMNS, OrderRows, to_rows
+from ordersctl.domain.rows import (
+    DELIVERY_COLUMNS,
+    ITEM_COLUMNS,
+    ORDER_COLUMNS,
+    PAYMENT_COLUMNS,
+    OrderRows,
+    from_rows,
+    to_rows,
+)
 from ordersctl.errors import DataRejected, OrderConflict, TransientError
 
 Conn = psycopg.Connection[Any]
@@ -27,13 +35,45 @@ _TABLES = (
 )
 
 
-def _copy_sql(table: str, columns: Sequence[str]) -> sql.Composed:
-    return sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+# Binary COPY: no text formatting on our side, no parsing on the server's; the types follow sql/0001_orders.sql.
+_TYPES = {
+    "orders": ["text"] * 8 + ["int8", "timestamptz", "text", "bytea"],
+    "deliveries": ["text"] * 8,
+    "payments": ["text"] * 5 + ["int8", "int8", "text", "int8", "int8", "int8"],
+    "items": ["text", "int4", "int8", "text", "int8", "text", "text", "int2", "text", "int8", "int8", "text", "int8"],
+    "outbox": ["text", "jsonb"],
+}
+
+
+def _copy_sql(table: str, columns: Sequence[str]) -> str:
+    assert len(columns) == len(_TYPES[table]), table
+    return (
+        sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)")
+        .format(sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns)))
+        .as_string(None)
     )
 
 
 _COPY = {table: _copy_sql(table, cols) for table, cols in _TABLES}
+
+
+def _cols(alias: str, columns: Sequence[str]) -> sql.Composable:
+    return sql.SQL(", ").join(sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(c)) for c in columns)
+
+
+_SELECT_HEADS = (
+    sql.SQL(
+        "SELECT {}, {}, {} FROM orders o JOIN deliveries d USING (order_uid) JOIN payments p USING (order_uid)"
+        " WHERE o.order_uid = ANY(%s)"
+    )
+    .format(_cols("o", ORDER_COLUMNS), _cols("d", DELIVERY_COLUMNS), _cols("p", PAYMENT_COLUMNS))
+    .as_string(None)
+)
+_SELECT_ITEMS = (
+    sql.SQL("SELECT {} FROM items i WHERE i.order_uid = ANY(%s) ORDER BY i.order_uid, i.position")
+    .format(_cols("i", ITEM_COLUMNS))
+    .as_string(None)
+)  # rendered once: composing on every request costs more than the query
 _COPY_OUTBOX = _copy_sql("outbox", ("order_uid", "payload"))
 
 
@@ -105,20 +145,18 @@ class OrderStore:
 
     def _copy(self, conn: Conn, batch: list[tuple[int, OrderRows, Order]]) -> None:
         with conn.cursor() as cur:
-            with cur.copy(_COPY["orders"]) as copy:
-                for _, r, _ in batch:
-                    copy.write_row(r.order)
-            with cur.copy(_COPY["deliveries"]) as copy:
-                for _, r, _ in batch:
-                    copy.write_row(r.delivery)
-            with cur.copy(_COPY["payments"]) as copy:
-                for _, r, _ in batch:
-                    copy.write_row(r.payment)
+            for table, pick in (("orders", "order"), ("deliveries", "delivery"), ("payments", "payment")):
+                with cur.copy(_COPY[table]) as copy:
+                    copy.set_types(_TYPES[table])
+                    for _, r, _ in batch:
+                        copy.write_row(getattr(r, pick))
             with cur.copy(_COPY["items"]) as copy:
+                copy.set_types(_TYPES["items"])
                 for _, r, _ in batch:
                     for item in r.items:
                         copy.write_row(item)
             with cur.copy(_COPY_OUTBOX) as copy:
+                copy.set_types(_TYPES["outbox"])
                 for _, r, order in batch:
                     copy.write_row((r.order[0], Jsonb(event_payload(order, r.order[-1]))))
 
@@ -129,28 +167,23 @@ class OrderStore:
         return found[0] if found else None
 
     def get_many(self, conn: Conn, uids: Sequence[str]) -> list[Order]:
-        """Orders by uid (any order of result), rebuilt from the four tables with items in original order."""
-        from ordersctl.domain.rows import from_rows
+        """Orders by uid (any order of result), rebuilt from the four tables with items in original order.
 
+        Two queries sent together in one pipeline: one round trip to the server."""
         if not uids:
             return []
-        uids = list(uids)
-
-        def fetch(table: str, columns: Sequence[str], order_by: str = "") -> list[tuple[Any, ...]]:
-            query = sql.SQL("SELECT {} FROM {} WHERE order_uid = ANY(%s)").format(
-                sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Identifier(table)
-            )
-            if order_by:
-                query += sql.SQL(" ORDER BY " + order_by)
-            return conn.execute(query, (uids,)).fetchall()
-
-        heads = fetch("orders", ORDER_COLUMNS)
-        deliveries = {r[0]: r for r in fetch("deliveries", DELIVERY_COLUMNS)}
-        payments = {r[0]: r for r in fetch("payments", PAYMENT_COLUMNS)}
-        items: dict[str, list[tuple[Any, ...]]] = {}
-        for r in fetch("items", ITEM_COLUMNS, "order_uid, position"):
-            items.setdefault(r[0], []).append(r)
-        return [from_rows(h, deliveries[h[0]], payments[h[0]], items.get(h[0], [])) for h in heads]
+        with conn.pipeline(), conn.cursor() as heads_cur, conn.cursor() as items_cur:
+            heads_cur.execute(_SELECT_HEADS, (list(uids),))
+            items_cur.execute(_SELECT_ITEMS, (list(uids),))
+            heads = heads_cur.fetchall()
+            items: dict[str, list[tuple[Any, ...]]] = {}
+            for row in items_cur.fetchall():
+                items.setdefault(row[0], []).append(row)
+        n_order, n_delivery = len(ORDER_COLUMNS), len(DELIVERY_COLUMNS)
+        return [
+            from_rows(h[:n_order], h[n_order : n_order + n_delivery], h[n_order + n_delivery :], items.get(h[0], []))
+            for h in heads
+        ]
 
     def recent(self, conn: Conn, limit: int, before: tuple[datetime, str] | None = None) -> list[OrderSummary]:
         """Most recent first (date_created, order_uid), keyset-paginated."""

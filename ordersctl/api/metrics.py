@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 
@@ -18,3 +20,13 @@ class ApiMetrics:
         )
         self.cache_hits = Counter("order_cache_hits", "Order lookups by the layer that answered", ["layer"],
                                   registry=self.registry)  # fmt: skip
+        # labels() looks the child up under a lock on every call; hot paths keep the children instead.
+        self._children: dict[tuple[str, ...], tuple[Any, Any]] = {}
+
+    def observe(self, route: str, method: str, code: str, seconds: float) -> None:
+        key = (route, method, code)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (self.requests.labels(*key), self.latency.labels(route))
+        children[0].inc()
+        children[1].observe(seconds)

@@ -50,8 +50,7 @@ class AccessLog:
         route = req.uri_template or "unmatched"
         status = resp.status if isinstance(resp.status, str) else str(resp.status)
         code = status.split(" ", 1)[0]
-        self._metrics.requests.labels(route, req.method, code).inc()
-        self._metrics.latency.labels(route).observe(took)
+        self._metrics.observe(route, req.method, code, took)
         if log.isEnabledFor(logging.INFO):
             log.info("request", extra={"route": route, "method": req.method, "status": int(code),
                                        "ms": round(took * 1000, 2)})  # fmt: skip

@@ -258,28 +258,38 @@ class ConsumeWorker:
 
     # ------------------------------------------------------------------ progress and idling
 
-    def _lag(self, partitions: list[TopicPartition] | None = None) -> int:
-        """Messages not yet committed by the group on ``partitions`` (default: our assignment)."""
-        partitions = self.consumer.assignment() if partitions is None else partitions
-        if not partitions:
-            return 0
+    def _assignment_lag(self) -> int:
+        """Lag of our own partitions from local state only (cached high watermarks, positions): no round trip,
+        so the progress report never slows the batch loop down."""
         total = 0
-        for tp in self.consumer.committed(partitions, timeout=2):
-            low, high = self.consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=2)
-            lag = high - (tp.offset if tp.offset >= 0 else low)
+        assignment = self.consumer.assignment()
+        if not assignment:
+            return 0
+        for tp in self.consumer.position(assignment):
+            _low, high = self.consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), cached=True)
+            if high < 0 or tp.offset < 0:
+                continue  # nothing fetched yet for this partition
+            lag = max(0, high - tp.offset)
             self.metrics.lag.labels(tp.topic, str(tp.partition)).set(lag)
             total += lag
         return total
 
     def _topic_lag(self) -> int:
-        """The group's lag over every partition of the orders topic, whoever owns them now."""
+        """The group's committed lag over every partition of the orders topic, whoever owns them now.
+
+        Asks the broker (a round trip per partition): only used once the worker is idle."""
         topic = self.s.kafka.orders_topic
         meta = self.consumer.list_topics(topic, timeout=2).topics[topic]
-        return self._lag([TopicPartition(topic, p) for p in meta.partitions])
+        partitions = [TopicPartition(topic, p) for p in meta.partitions]
+        total = 0
+        for tp in self.consumer.committed(partitions, timeout=2):
+            low, high = self.consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=2)
+            total += high - (tp.offset if tp.offset >= 0 else low)
+        return total
 
     def _report(self) -> None:
         with contextlib.suppress(KafkaException):  # lag is informative only; the broker may be away
-            self.stats.lag = self._lag()
+            self.stats.lag = self._assignment_lag()
         if self.report is not None:
             self.report(self.stats.as_dict())
         log.debug("progress", extra=self.stats.as_dict())

@@ -1,0 +1,65 @@
+"""Shared set-up for benchmarks: a throwaway database and unique topics on the local stack."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from psycopg import sql
+
+from ordersctl.adapters.migrations import Migrator, default_directory, load
+from ordersctl.config import Settings, load_settings
+
+ADMIN_DSN = os.environ.get("ORDERS_BENCH_ADMIN_DSN", "postgresql://ordersctl:ordersctl@127.0.0.1:54329/orders_test")
+
+
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    dsn = psycopg.conninfo.make_conninfo(ADMIN_DSN, dbname=name)
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            Migrator(conn, load(default_directory())).apply()
+        yield dsn
+    finally:
+        with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def bench_settings(dsn: str, prefix: str, **sections: dict[str, object]) -> Settings:
+    overrides: dict[str, dict[str, object]] = {
+        "postgres": {"dsn": dsn},
+        "kafka": {
+            "orders_topic": f"{prefix}.orders",
+            "dlq_topic": f"{prefix}.orders.dlq",
+            "events_topic": f"{prefix}.orders.events",
+            "group_id": f"{prefix}-group",
+        },
+    }
+    for name, values in sections.items():
+        overrides.setdefault(name, {}).update(values)
+    return load_settings(overrides=overrides)
+
+
+def env_for(settings: Settings) -> dict[str, str]:
+    k = settings.kafka
+    env = {key: val for key, val in os.environ.items() if not key.startswith("ORDERS_")}
+    env.update({
+        "ORDERS_POSTGRES__DSN": settings.postgres.dsn,
+        "ORDERS_REDIS__URL": settings.redis.url,
+        "ORDERS_KAFKA__ORDERS_TOPIC": k.orders_topic,
+        "ORDERS_KAFKA__DLQ_TOPIC": k.dlq_topic,
+        "ORDERS_KAFKA__EVENTS_TOPIC": k.events_topic,
+        "ORDERS_KAFKA__GROUP_ID": k.group_id,
+        "ORDERS_PIPELINE__BATCH_SIZE": str(settings.pipeline.batch_size),
+        "ORDERS_API__MEMORY_CACHE_SIZE": str(settings.api.memory_cache_size),
+        "ORDERS_API__THREADS": str(settings.api.threads),
+        "ORDERS_LOG__LEVEL": "WARNING",
+        "ORDERS_LOG__FORMAT": "json",
+    })  # fmt: skip
+    return env
