@@ -11,7 +11,7 @@ import psycopg
 from psycopg import sql
 
 from ordersctl.adapters.migrations import Migrator, default_directory, load
-from ordersctl.config import Settings, load_settings
+from ordersctl.config import Settings, load_settings, settings_env
 
 ADMIN_DSN = os.environ.get("ORDERS_BENCH_ADMIN_DSN", "postgresql://ordersctl:ordersctl@127.0.0.1:54329/orders_test")
 
@@ -47,19 +47,5 @@ def bench_settings(dsn: str, prefix: str, **sections: dict[str, object]) -> Sett
 
 
 def env_for(settings: Settings) -> dict[str, str]:
-    k = settings.kafka
     env = {key: val for key, val in os.environ.items() if not key.startswith("ORDERS_")}
-    env.update({
-        "ORDERS_POSTGRES__DSN": settings.postgres.dsn,
-        "ORDERS_REDIS__URL": settings.redis.url,
-        "ORDERS_KAFKA__ORDERS_TOPIC": k.orders_topic,
-        "ORDERS_KAFKA__DLQ_TOPIC": k.dlq_topic,
-        "ORDERS_KAFKA__EVENTS_TOPIC": k.events_topic,
-        "ORDERS_KAFKA__GROUP_ID": k.group_id,
-        "ORDERS_PIPELINE__BATCH_SIZE": str(settings.pipeline.batch_size),
-        "ORDERS_API__MEMORY_CACHE_SIZE": str(settings.api.memory_cache_size),
-        "ORDERS_API__THREADS": str(settings.api.threads),
-        "ORDERS_LOG__LEVEL": "WARNING",
-        "ORDERS_LOG__FORMAT": "json",
-    })  # fmt: skip
-    return env
+    return env | settings_env(settings) | {"ORDERS_LOG__LEVEL": "WARNING", "ORDERS_LOG__FORMAT": "json"}

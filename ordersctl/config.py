@@ -6,6 +6,7 @@ TOML file (``--config`` or ``ORDERS_CONFIG``) > defaults that point at the local
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from contextvars import ContextVar
@@ -153,6 +154,21 @@ def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | N
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
     finally:
         _toml_file.reset(token)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """``ORDERS_*`` variables that make a child process load exactly these settings (secrets included)."""
+    env: dict[str, str] = {}
+    for section, model in settings:
+        for name, value in model:
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            elif isinstance(value, dict):
+                value = json.dumps(value)
+            env[f"ORDERS_{section.upper()}__{name.upper()}"] = str(value)
+    return env
 
 
 _KV_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)

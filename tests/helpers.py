@@ -16,6 +16,7 @@ from confluent_kafka import Consumer, Message, TopicPartition
 
 from ordersctl.adapters.kafka import TopicAdmin
 from ordersctl.config import Settings
+from ordersctl.config import settings_env as config_env
 from ordersctl.domain.generator import Message as Generated
 from ordersctl.pipeline.publish import publish
 from ordersctl.runtime import Runtime
@@ -24,23 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
-    """Environment that makes an ordersctl process use exactly these settings."""
-    k = settings.kafka
-    env = {
-        **{key: val for key, val in os.environ.items() if not key.startswith("ORDERS_")},
-        "ORDERS_POSTGRES__DSN": settings.postgres.dsn,
-        "ORDERS_REDIS__URL": settings.redis.url,
-        "ORDERS_KAFKA__BOOTSTRAP_SERVERS": k.bootstrap_servers,
-        "ORDERS_KAFKA__ORDERS_TOPIC": k.orders_topic,
-        "ORDERS_KAFKA__DLQ_TOPIC": k.dlq_topic,
-        "ORDERS_KAFKA__EVENTS_TOPIC": k.events_topic,
-        "ORDERS_KAFKA__GROUP_ID": k.group_id,
-        "ORDERS_PIPELINE__RETRY_INITIAL_SECONDS": str(settings.pipeline.retry_initial_seconds),
-        "ORDERS_PIPELINE__RETRY_MAX_SECONDS": str(settings.pipeline.retry_max_seconds),
-        "ORDERS_LOG__FORMAT": "json",
-    }
-    env.update(extra)
-    return env
+    """Environment that makes an ordersctl process use exactly these settings, JSON logs."""
+    env = {key: val for key, val in os.environ.items() if not key.startswith("ORDERS_")}
+    return env | config_env(settings) | {"ORDERS_LOG__FORMAT": "json"} | extra
 
 
 def ordersctl(settings: Settings, *args: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess[str]:

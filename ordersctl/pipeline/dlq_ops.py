@@ -146,11 +146,11 @@ class DlqReader:
     def __init__(self, consumer: Consumer, topic: str, timeout: float = 10.0) -> None:
         self._consumer = consumer
         self.topic = topic
-        self._timeout = timeout
+        self.timeout = timeout
 
     def partitions(self) -> list[int]:
         try:
-            meta = self._consumer.list_topics(self.topic, timeout=self._timeout)
+            meta = self._consumer.list_topics(self.topic, timeout=self.timeout)
         except KafkaException as exc:
             raise TransientError(f"Kafka metadata unavailable: {exc}") from None
         topic = meta.topics.get(self.topic)
@@ -165,11 +165,11 @@ class DlqReader:
         if sel.since is not None:
             stamp = int(sel.since.timestamp() * 1000)
             found = self._consumer.offsets_for_times([TopicPartition(self.topic, p, stamp) for p in parts],
-                                                     timeout=self._timeout)  # fmt: skip
+                                                     timeout=self.timeout)  # fmt: skip
             since = {tp.partition: tp.offset for tp in found}
         out = {}
         for p in parts:
-            low, high = self._consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=self._timeout)
+            low, high = self._consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=self.timeout)
             start = max(low, sel.from_offset or 0, (start_at or {}).get(p, 0))
             if p in since:
                 start = max(start, since[p] if since[p] >= 0 else high)
@@ -183,7 +183,7 @@ class DlqReader:
         for p, (start, end) in sorted(bounds.items()):
             self._consumer.assign([TopicPartition(self.topic, p, start if start > 0 else OFFSET_BEGINNING)])
             position = start
-            idle_deadline = time.monotonic() + self._timeout
+            idle_deadline = time.monotonic() + self.timeout
             while position < end:
                 msg = self._consumer.poll(0.5)
                 if msg is None:
@@ -192,7 +192,7 @@ class DlqReader:
                     continue
                 if msg.error() is not None:
                     continue
-                idle_deadline = time.monotonic() + self._timeout
+                idle_deadline = time.monotonic() + self.timeout
                 offset = msg.offset() or 0
                 if offset >= end:
                     break
@@ -267,12 +267,12 @@ class Replayer:
         self._limit = replay_limit
         self._batch = batch
         self._rate = rate
-        self._timeout = timeout
+        self.timeout = timeout
 
     def committed(self, partitions: list[int]) -> dict[int, int]:
         tps = [TopicPartition(self._reader.topic, p) for p in partitions]
         try:
-            found = self._consumer.committed(tps, timeout=self._reader._timeout)
+            found = self._consumer.committed(tps, timeout=self._reader.timeout)
         except KafkaException as exc:
             raise TransientError(f"cannot read replay progress: {exc}") from None
         return {tp.partition: tp.offset for tp in found if tp.offset >= 0}
@@ -342,7 +342,7 @@ class Replayer:
         self._producer.poll(0)
 
     def _confirm_and_commit(self, pending: list[DeadLetterRecord], result: ReplayResult) -> None:
-        left = self._producer.flush(self._timeout)
+        left = self._producer.flush(self.timeout)
         if left or result.failed:
             raise TransientError(f"{left + result.failed} replayed messages not confirmed; progress not committed")
         last: dict[int, int] = {}

@@ -12,7 +12,6 @@ from typing import Any
 from confluent_kafka import KafkaError, Producer
 
 from ordersctl.domain.generator import Message
-from ordersctl.pipeline.dead_letters import key_uid
 
 
 @dataclass
@@ -80,6 +79,3 @@ def publish(
     result.failed += remaining
     result.seconds = time.monotonic() - started
     return result
-
-
-__all__ = ["PublishResult", "key_uid", "messages_from_file", "publish"]

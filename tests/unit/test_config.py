@@ -92,3 +92,18 @@ def test_kafka_client_config_passes_security_options_through() -> None:
     assert conf["sasl.mechanism"] == "SCRAM-SHA-512"
     assert conf["sasl.password"] == "pw"
     assert conf["client.id"] == "me"
+
+
+def test_settings_env_round_trips_every_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ordersctl.config import settings_env
+
+    original = load_settings(
+        overrides={
+            "kafka": {"sasl_password": "pw", "extra": {"client.id": "x"}, "orders_topic": "o2"},
+            "api": {"token": "t", "port": 9999},
+            "pipeline": {"retry_initial_seconds": 0.05},
+        }
+    )
+    for key, value in settings_env(original).items():
+        monkeypatch.setenv(key, value)
+    assert load_settings() == original
