@@ -32,9 +32,12 @@ def create(
     wanted = [k.orders_topic, k.events_topic] + ([k.dlq_topic] if dlq else [])
     problems = []
     for name in wanted:
-        # The DLQ keeps the orders topic's partition count so a dead letter can keep its partition.
+        count = partitions
+        if name == k.dlq_topic:
+            # A dead letter keeps its original partition, so the DLQ needs at least the orders topic's count.
+            count = max(partitions, admin.partitions().get(k.orders_topic, partitions))
         try:
-            result = admin.ensure(name, partitions, replication_factor)
+            result = admin.ensure(name, count, replication_factor)
         except TopicError as exc:
             problems.append(str(exc))
             result = "mismatch"

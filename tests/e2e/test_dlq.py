@@ -115,3 +115,38 @@ def test_a_replay_loop_stops_at_the_replay_limit(settings: Settings) -> None:
     assert last["replayed"] == 0 and last["skipped"] == {"replay limit": 1}
     dead = read_topic(settings, settings.kafka.dlq_topic, expect=4)
     assert sorted(int(headers(m).get("dlq.replay.count", "0")) for m in dead) == [0, 1, 2, 3]
+
+
+def test_replay_a_range_to_another_topic_and_inspect_by_partition_and_since(settings: Settings) -> None:
+    create_topics(settings, partitions=1)
+    messages = list(OrderGenerator(seed=15).messages(40, invalid_ratio=0.5))
+    send(settings, messages)
+    _consume(settings)
+    dead = [
+        json.loads(line)
+        for line in ordersctl(settings, "dlq", "inspect", "--json", "--limit", "100").stdout.splitlines()
+    ]
+    assert len(dead) >= 10
+    window = ordersctl(settings, "dlq", "inspect", "--json", "--partition", "0", "--offset", "3", "--limit", "2")
+    assert [json.loads(line)["dlq_offset"] for line in window.stdout.splitlines()] == [3, 4]
+    recent = ordersctl(settings, "dlq", "inspect", "--json", "--since", "1h", "--limit", "100")
+    assert len(recent.stdout.splitlines()) == len(dead)
+    future = ordersctl(settings, "dlq", "inspect", "--since", "2099-01-01T00:00:00Z")
+    assert future.returncode == 0 and "no dead letters" in future.stderr
+
+    target = f"{settings.kafka.orders_topic}.quarantine"
+    create = ordersctl(settings, "topics", "create", "--partitions", "1", ORDERS_KAFKA__ORDERS_TOPIC=target)
+    assert create.returncode == 0, create.stderr
+    moved = _replay(settings, "--partition", "0", "--from-offset", "2", "--to-offset", "5", "--to-topic", target)
+    assert moved["replayed"] == 4
+    copies = read_topic(settings, target, expect=4)
+    assert [m.value() for m in copies] == [
+        next(m for m in messages if m.key.decode() == d["key"]["data"] and m.kind == d["reason"]).value
+        for d in dead[2:6]
+    ]
+    assert (
+        _replay(settings, "--partition", "0", "--from-offset", "2", "--to-offset", "5", "--to-topic", target)[
+            "replayed"
+        ]
+        == 0
+    )
