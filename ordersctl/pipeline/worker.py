@@ -85,6 +85,13 @@ class ConsumeWorker:
         return self._consumer
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # librdkafka keeps a partition's pause flag across revoke/assign: a partition paused during a retry
+        # and lost to a rebalance would come back paused and never be fetched again. Set the state explicitly.
+        consumer.assign(partitions)
+        if self._paused:
+            consumer.pause(partitions)
+        else:
+            consumer.resume(partitions)
         log.info("partitions assigned", extra={"partitions": [p.partition for p in partitions]})
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:

@@ -235,3 +235,33 @@ def test_sigterm_exits_0_within_10s_and_loses_nothing(settings: Settings, tmp_pa
     summary = _consume_until_idle(settings, "--workers", "2")
     assert summary["dlq"] == {}
     _assert_exactly_once(settings, messages)
+
+
+def test_kafka_outage_is_ridden_out_without_restart(settings: Settings, tmp_path: Path) -> None:
+    create_topics(settings)
+    messages = _valid_messages(3000, seed=61)
+    invalid = list(OrderGenerator(seed=62).messages(200, invalid_ratio=1.0))
+    send(settings, messages[:1500] + invalid[:100])
+    proc = start_ordersctl(settings, "consume", "--workers", "2", "--batch-size", "50", "--stop-when-idle", "5",
+                           "--json", log=tmp_path / "consume.log")  # fmt: skip
+    try:
+        wait_for(lambda: stored_count(settings.postgres.dsn) > 200, 60, "first orders stored")
+        subprocess.run([STACK, "kafka-stop"], check=True, timeout=60)
+        time.sleep(10)
+        subprocess.run([STACK, "kafka-start"], check=True, timeout=180)
+        send(settings, messages[1500:] + invalid[100:])  # more orders after the broker is back
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        subprocess.run([STACK, "kafka-start"], check=False, timeout=180)
+        if proc.poll() is None:
+            proc.kill()
+    log = (tmp_path / "consume.log").read_text()
+    assert proc.returncode == 0, log[-3000:]
+    summary = json.loads(out)
+    assert summary["restarts"] == 0, "the consumer must ride out the outage, not be restarted"
+    _assert_exactly_once(settings, messages)
+    poison = Counter((m.key.decode(), m.kind) for m in invalid)
+    dead = read_topic(settings, settings.kafka.dlq_topic, expect=len(invalid))
+    assert Counter(((m.key() or b"").decode(), headers(m)["dlq.reason"]) for m in dead) >= poison
+    events = read_topic(settings, settings.kafka.events_topic, expect=len(messages))
+    assert {(m.key() or b"").decode() for m in events} == {m.order_uid for m in messages}
