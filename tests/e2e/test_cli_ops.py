@@ -68,7 +68,8 @@ def test_cache_warm_fills_redis(settings: Settings) -> None:
     assert some.returncode == 0, some.stderr
     assert json.loads(some.stdout)["warmed"] == 10
     newest = sorted(orders, key=lambda o: (o.date_created, o.order_uid), reverse=True)[:10]
-    assert {k.decode() for k in client.keys("order:*")} == {f"order:{o.order_uid}" for o in newest}
+    keys: list[bytes] = client.keys("order:*")  # type: ignore[assignment]
+    assert {k.decode() for k in keys} == {f"order:{o.order_uid}" for o in newest}
     assert json.loads(client.get(f"order:{newest[0].order_uid}") or b"") == newest[0].model_dump(mode="json")
     everything = ordersctl(settings, "cache", "warm", "--all", "--json")
     assert json.loads(everything.stdout)["warmed"] == 30
