@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ordersctl.cli.context import app_context
-from ordersctl.domain.generator import OrderGenerator
+from ordersctl.domain.generator import Message, OrderGenerator
 from ordersctl.output import info, print_json, progress
 from ordersctl.pipeline.publish import messages_from_file, publish
 
@@ -43,23 +45,28 @@ def produce(
     rt = app_context(ctx).runtime
     target = topic or rt.settings.kafka.orders_topic
     if file is not None:
-        messages = list(messages_from_file(file))
-        total = len(messages)
+        with file.open("rb") as fh:
+            total = sum(1 for line in fh if line.strip())
+        source = messages_from_file(file)
     else:
-        gen = OrderGenerator(seed)
-        messages = list(gen.messages(count, invalid_ratio, duplicate_ratio))
         total = count
+        source = OrderGenerator(seed).messages(count, invalid_ratio, duplicate_ratio)
+    kinds: Counter[str] = Counter()
+
+    def counted() -> Iterator[Message]:
+        # Streamed, never held in memory: --count 10000000 must not need gigabytes.
+        for message in source:
+            kinds[message.kind] += 1
+            yield message
+
     with progress() as bar:
         task = bar.add_task(f"produce -> {target}", total=total)
-        result = publish(rt.producer("generator"), target, messages, rate=rate,
+        result = publish(rt.producer("generator"), target, counted(), rate=rate,
                          on_sent=lambda n: bar.advance(task, n))  # fmt: skip
-    kinds: dict[str, int] = {}
-    for m in messages:
-        kinds[m.kind] = kinds.get(m.kind, 0) + 1
     summary = {"topic": target, "sent": result.sent, "failed": result.failed,
-               "seconds": round(result.seconds, 3), "rate": round(result.rate, 1), "kinds": kinds}  # fmt: skip
+               "seconds": round(result.seconds, 3), "rate": round(result.rate, 1), "kinds": dict(kinds)}  # fmt: skip
     if as_json:
         print_json(summary)
-    info(f"produce: sent {result.sent}, failed {result.failed}, {result.rate:.0f} msg/s; mix {kinds}")
+    info(f"produce: sent {result.sent}, failed {result.failed}, {result.rate:.0f} msg/s; mix {dict(kinds)}")
     if result.failed:
         raise typer.Exit(1)

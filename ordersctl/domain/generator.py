@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -152,14 +153,14 @@ class OrderGenerator:
 
     def messages(self, count: int, invalid_ratio: float = 0.0, duplicate_ratio: float = 0.0) -> Iterator[Message]:
         """``count`` messages: valid orders, exact re-sends and poison of every class, in a seeded mix."""
-        sent: list[tuple[dict[str, Any], bytes]] = []
+        sent: deque[tuple[dict[str, Any], bytes]] = deque(maxlen=50)  # re-sends and conflicts pick recent ones
         conflicted: set[str] = set()
         kinds = list(INVALID_KINDS)
         for n in range(count):
             roll = self.rng.random()
             if roll < invalid_ratio:
                 kind = kinds[n % len(kinds)]
-                candidates = [o for o, _ in sent[-50:] if o["order_uid"] not in conflicted]
+                candidates = [o for o, _ in sent if o["order_uid"] not in conflicted]
                 if kind == OrderConflict.reason and not candidates:
                     kind = RuleViolation.reason
                 earlier = self.rng.choice(candidates) if kind == OrderConflict.reason else None
@@ -168,7 +169,7 @@ class OrderGenerator:
                     conflicted.add(uid)
                 yield Message(uid.encode(), value, kind, uid)
             elif roll < invalid_ratio + duplicate_ratio and sent:
-                order, value = self.rng.choice(sent[-50:])
+                order, value = self.rng.choice(list(sent))
                 yield Message(order["order_uid"].encode(), value, "duplicate", order["order_uid"])
             else:
                 order = self.order()
