@@ -102,7 +102,7 @@ def pipeline(values: list[bytes], workers: int, batch_size: int, partitions: int
                         break
                     if proc.poll() is not None:
                         raise RuntimeError(f"consume exited early with {proc.returncode}")
-                    time.sleep(0.1)
+                    time.sleep(0.5)  # count(*) on a growing table is not free: do not slow the run down
             seconds = time.perf_counter() - started
             proc.wait(timeout=120)
         finally:
@@ -122,7 +122,8 @@ def main() -> None:
     items = sum(len(decode_order(v).items) for v in values[:2000]) / min(2000, len(values))
     print(f"machine: {os.cpu_count()} cores; {args.orders} orders, ~{items:.1f} items each", file=sys.stderr)
 
-    copy_s = ceiling(values)
+    # The ceiling is noisy on a small machine: take the faster of two runs (the stricter ratio).
+    copy_s = min(ceiling(values), ceiling(values))
     rows = [("psql \\copy (ceiling)", copy_s, 1.0)]
     for workers in (1, 2):
         seconds = pipeline(values, workers, args.batch_size, args.partitions)
