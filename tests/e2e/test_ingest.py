@@ -9,7 +9,9 @@ import subprocess
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -125,6 +127,31 @@ def _assert_exactly_once(settings: Settings, messages: list[Generated]) -> None:
     assert db_rows(dsn, "SELECT count(*), count(DISTINCT order_uid) FROM outbox") == [(len(uids), len(uids))]
 
 
+def _consume_through_outage(
+    settings: Settings, tmp_path: Path, service: str, down_for: float, after: Callable[[], None]
+) -> tuple[dict[str, Any], str]:
+    """Run ``consume --workers 2`` while ``service`` (pg or kafka) is stopped for ``down_for`` seconds;
+    ``after`` runs once it is back. Returns the final summary and the consumer's log."""
+    proc = start_ordersctl(settings, "consume", "--workers", "2", "--batch-size", "50", "--stop-when-idle", "5",
+                           "--json", log=tmp_path / "consume.log")  # fmt: skip
+    try:
+        wait_for(lambda: stored_count(settings.postgres.dsn) > 200, 60, "first orders stored")
+        subprocess.run([STACK, f"{service}-stop"], check=True, timeout=60)
+        time.sleep(down_for)
+        subprocess.run([STACK, f"{service}-start"], check=True, timeout=180)
+        after()
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        subprocess.run([STACK, f"{service}-start"], check=False, timeout=180)
+        if proc.poll() is None:
+            proc.kill()
+    log = (tmp_path / "consume.log").read_text()
+    assert proc.returncode == 0, log[-3000:]
+    summary: dict[str, Any] = json.loads(out)
+    assert summary["restarts"] == 0, "the consumer must ride out the outage, not be restarted"
+    return summary, log
+
+
 def test_kill_9_of_a_worker_loses_and_duplicates_nothing(settings: Settings, tmp_path: Path) -> None:
     create_topics(settings)
     messages = _valid_messages(15_000, seed=21)
@@ -153,8 +180,6 @@ def test_kill_9_of_a_worker_loses_and_duplicates_nothing(settings: Settings, tmp
 def test_postgres_outage_is_ridden_out_without_dlq_or_restart(settings: Settings, tmp_path: Path) -> None:
     create_topics(settings)
     messages = _valid_messages(3000, seed=31)
-    proc = start_ordersctl(settings, "consume", "--workers", "2", "--batch-size", "50", "--stop-when-idle", "5",
-                           "--json", log=tmp_path / "consume.log")  # fmt: skip
     # Orders keep arriving before, during and after the outage.
 
     def feed() -> None:
@@ -163,22 +188,11 @@ def test_postgres_outage_is_ridden_out_without_dlq_or_restart(settings: Settings
             time.sleep(1)
 
     feeder = threading.Thread(target=feed)
+    feeder.start()
     try:
-        feeder.start()
-        wait_for(lambda: stored_count(settings.postgres.dsn) > 200, 60, "first orders stored")
-        subprocess.run([STACK, "pg-stop"], check=True, timeout=60)
-        time.sleep(20)
-        subprocess.run([STACK, "pg-start"], check=True, timeout=120)
-        feeder.join(timeout=120)
-        out, _ = proc.communicate(timeout=300)
+        summary, log = _consume_through_outage(settings, tmp_path, "pg", 20, lambda: feeder.join(timeout=120))
     finally:
-        subprocess.run([STACK, "pg-start"], check=False, timeout=120)
-        if proc.poll() is None:
-            proc.kill()
-    log = (tmp_path / "consume.log").read_text()
-    assert proc.returncode == 0, log[-3000:]
-    summary = json.loads(out)
-    assert summary["restarts"] == 0, "the consumer must ride out the outage, not be restarted"
+        feeder.join(timeout=120)
     assert summary["retries"] > 0, "the outage was not noticed: did PostgreSQL really stop?"
     assert summary["dlq"] == {}
     assert "transient failure, retrying" in log
@@ -242,23 +256,8 @@ def test_kafka_outage_is_ridden_out_without_restart(settings: Settings, tmp_path
     messages = _valid_messages(3000, seed=61)
     invalid = list(OrderGenerator(seed=62).messages(200, invalid_ratio=1.0))
     send(settings, messages[:1500] + invalid[:100])
-    proc = start_ordersctl(settings, "consume", "--workers", "2", "--batch-size", "50", "--stop-when-idle", "5",
-                           "--json", log=tmp_path / "consume.log")  # fmt: skip
-    try:
-        wait_for(lambda: stored_count(settings.postgres.dsn) > 200, 60, "first orders stored")
-        subprocess.run([STACK, "kafka-stop"], check=True, timeout=60)
-        time.sleep(10)
-        subprocess.run([STACK, "kafka-start"], check=True, timeout=180)
-        send(settings, messages[1500:] + invalid[100:])  # more orders after the broker is back
-        out, _ = proc.communicate(timeout=300)
-    finally:
-        subprocess.run([STACK, "kafka-start"], check=False, timeout=180)
-        if proc.poll() is None:
-            proc.kill()
-    log = (tmp_path / "consume.log").read_text()
-    assert proc.returncode == 0, log[-3000:]
-    summary = json.loads(out)
-    assert summary["restarts"] == 0, "the consumer must ride out the outage, not be restarted"
+    # More orders (and poison) after the broker is back.
+    _consume_through_outage(settings, tmp_path, "kafka", 10, lambda: send(settings, messages[1500:] + invalid[100:]))
     _assert_exactly_once(settings, messages)
     poison = Counter((m.key.decode(), m.kind) for m in invalid)
     dead = read_topic(settings, settings.kafka.dlq_topic, expect=len(invalid))
