@@ -116,6 +116,7 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--batch-size", type=int, default=2000)
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--workers", default="1,2", help="comma-separated worker counts to measure")
     args = parser.parse_args()
     print(f"generating {args.orders} orders ...", file=sys.stderr)
     values = [m.value for m in OrderGenerator(seed=2024).messages(args.orders)]
@@ -125,7 +126,7 @@ def main() -> None:
     # The ceiling is noisy on a small machine: take the faster of two runs (the stricter ratio).
     copy_s = min(ceiling(values), ceiling(values))
     rows = [("psql \\copy (ceiling)", copy_s, 1.0)]
-    for workers in (1, 2):
+    for workers in (int(w) for w in args.workers.split(",")):
         seconds = pipeline(values, workers, args.batch_size, args.partitions)
         rows.append((f"consume --workers {workers}", seconds, copy_s / seconds))
     print(f"\n{'mode':<24}{'seconds':>10}{'orders/s':>12}{'ratio':>8}")
