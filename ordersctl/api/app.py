@@ -37,7 +37,6 @@ class ApiParts:
     cache: OrderCache
     metrics: ApiMetrics
     warmed: threading.Event = field(default_factory=threading.Event)
-    routes: list[tuple[str, object, str | None]] = field(default_factory=list)
 
 
 def _error_serializer(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError) -> None:
@@ -108,11 +107,10 @@ def create_app(runtime: Runtime, *, extra_routes: list[tuple[str, object]] | Non
         else:
             app.add_route(uri, resource)
         add_route(spec, uri, resource, suffix)
+    # The document describes itself too: its route is read from the class before the instance holds the result.
+    add_route(spec, "/openapi.json", resources.OpenApiResource)
     openapi = resources.OpenApiResource(json.dumps(spec.to_dict()).encode())
     app.add_route("/openapi.json", openapi)
-    add_route(spec, "/openapi.json", openapi)
-    openapi._document = json.dumps(spec.to_dict()).encode()  # now including itself
-    parts.routes = [*routes, ("/openapi.json", openapi, None)]
     return parts
 
 

@@ -12,10 +12,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
-from psycopg_pool import ConnectionPool
 
 from ordersctl.adapters.order_store import OrderStore
 from ordersctl.adapters.postgres import translated
@@ -31,7 +31,7 @@ class OutboxRelay:
 
     def __init__(
         self,
-        pool: ConnectionPool,
+        connect: Callable[[], AbstractContextManager[Any]],
         pg_settings: PostgresSettings,
         producer: Producer,
         topic: str,
@@ -40,7 +40,7 @@ class OutboxRelay:
         timeout: float = 15.0,
         on_published: Any = None,
     ) -> None:
-        self._pool = pool
+        self._connect = connect
         self._pg = pg_settings
         self._producer = producer
         self._topic = topic
@@ -53,7 +53,7 @@ class OutboxRelay:
 
     def publish_once(self) -> int:
         """Publish one page; returns how many events were confirmed and marked."""
-        with translated(self._pg), self._pool.connection() as conn, conn.transaction():
+        with translated(self._pg), self._connect() as conn, conn.transaction():
             rows = self._store.claim_unpublished(conn, self._page)
             if not rows:
                 return 0

@@ -107,7 +107,7 @@ class ConsumeWorker:
                                 on_lost=self._on_revoke)  # fmt: skip
         sender = DeadLetterSender(self.rt.producer("dlq", **{"message.timeout.ms": 10_000}), k.dlq_topic, k.group_id)
         relay = OutboxRelay(
-            self.rt.pg_pool, self.s.postgres, self.rt.producer("events", **{"message.timeout.ms": 10_000}),
+            self.rt.pg_connection, self.s.postgres, self.rt.producer("events", **{"message.timeout.ms": 10_000}),
             k.events_topic, on_published=self._count_events,
         )  # fmt: skip
         relay_stop = threading.Event()
@@ -197,7 +197,7 @@ class ConsumeWorker:
         self.metrics.batch_seconds.observe(time.monotonic() - started)
 
     def _store(self, orders: list[Order]) -> list[Any]:
-        with translated(self.s.postgres), self.rt.pg_pool.connection() as conn:
+        with translated(self.s.postgres), self.rt.pg_connection() as conn:
             return self.store.save_batch(conn, orders)
 
     def _commit(self, records: list[Message]) -> None:
