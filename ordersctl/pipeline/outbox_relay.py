@@ -7,7 +7,6 @@ Delivery is at least once: consumers of the events topic deduplicate on the ``ev
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -66,12 +65,12 @@ class OutboxRelay:
 
                 return delivered
 
-            for event_id, uid, payload in rows:
+            for event_id, uid, event in rows:
                 try:
                     self._producer.produce(
                         self._topic,
                         key=uid.encode(),
-                        value=json.dumps({**payload, "event_id": event_id}, separators=(",", ":")).encode(),
+                        value=event,
                         headers=[("event-id", str(event_id).encode()), ("event-type", b"order_saved")],
                         on_delivery=on_delivery(event_id),
                     )

@@ -5,23 +5,30 @@ Guarantees, in order of importance:
 - a poison message is isolated and dead-lettered; the rest of its batch is stored;
 - a transient failure (PostgreSQL, Kafka) is retried with backoff while the worker keeps polling with its
   partitions paused, so it stays in the group and resumes by itself.
+
+Throughput: batch N is written to PostgreSQL on a store thread while the main thread fetches and decodes
+batch N+1 (decoding is CPU, the write mostly waits on the server). Everything that touches the consumer
+(polling, pausing, committing) stays on the main thread, and batches complete strictly in order.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from ordersctl.adapters.order_store import OrderStore
+from ordersctl.adapters.order_store import OrderStore, Outcome
 from ordersctl.adapters.postgres import translated
 from ordersctl.domain.order import Order
+from ordersctl.domain.rows import OrderRows, to_rows
 from ordersctl.domain.rules import decode_order
 from ordersctl.errors import PoisonError, TransientError
 from ordersctl.pipeline.backoff import Backoff
@@ -44,6 +51,41 @@ _LOST_GENERATION = {
 
 class Abandoned(Exception):
     """Shutdown was asked while a batch waited on a dependency: leave it uncommitted."""
+
+
+Partition = tuple[str, int]
+
+
+def _partition_of(msg: Message) -> Partition:
+    return (msg.topic() or "", msg.partition() or 0)
+
+
+@dataclass
+class Prepared:
+    """A fetched batch, decoded: what to store and what is already known to be poison."""
+
+    records: list[Message]
+    valid: list[tuple[Message, Order]] = field(default_factory=list)
+    rows: list[OrderRows] = field(default_factory=list)  # of the valid orders, for the store
+    letters: list[DeadLetter] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+    def without(self, gone: set[Partition]) -> Prepared:
+        return Prepared(
+            [m for m in self.records if _partition_of(m) not in gone],
+            [(m, o) for m, o in self.valid if _partition_of(m) not in gone],
+            [r for (m, _), r in zip(self.valid, self.rows, strict=True) if _partition_of(m) not in gone],
+            [d for d in self.letters if _partition_of(d.message) not in gone],
+            self.started,
+        )
+
+
+@dataclass
+class InFlight:
+    """A prepared batch whose store has been started on the store thread (``future`` is None: nothing valid)."""
+
+    batch: Prepared
+    future: Future[list[Outcome]] | None
 
 
 @dataclass(frozen=True)
@@ -74,8 +116,12 @@ class ConsumeWorker:
         self.metrics = PipelineMetrics()
         self.store = OrderStore()
         self._carry: list[Message] = []
+        self._next: Prepared | None = None  # decoded, waiting for the batch in flight to complete
+        self._inflight: InFlight | None = None
         self._paused = False
         self._consumer: Consumer | None = None
+        self._sender: DeadLetterSender | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
 
     # ------------------------------------------------------------------ set-up
 
@@ -95,17 +141,35 @@ class ConsumeWorker:
         log.info("partitions assigned", extra={"partitions": [p.partition for p in partitions]})
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        gone = {(p.topic, p.partition) for p in partitions}
-        # Messages held back from a revoked partition belong to its next owner now.
-        self._carry = [m for m in self._carry if (m.topic(), m.partition()) not in gone]
+        # Complete the batch in flight while its partitions are still ours, so that their next owner neither
+        # stores it again nor dead-letters its poison a second time.
+        self._settle_inflight()
+        self._forget(partitions)
         log.info("partitions revoked", extra={"partitions": [p.partition for p in partitions]})
 
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Lost, not revoked: nothing can be committed for them any more; their next owner re-reads (no-op stores).
+        self._forget(partitions)
+        log.warning("partitions lost", extra={"partitions": [p.partition for p in partitions]})
+
+    def _forget(self, partitions: list[TopicPartition]) -> None:
+        """Messages held back from partitions we no longer own belong to their next owner now."""
+        gone = {(p.topic, p.partition) for p in partitions}
+        self._carry = [m for m in self._carry if _partition_of(m) not in gone]
+        if self._next is not None:
+            self._next = self._next.without(gone)
+
     def run(self) -> WorkerStats:
+        # The store and relay threads mostly wait on sockets; with the default 5 ms switch interval each of
+        # their wake-ups waits behind the CPU-bound decoding of the main thread (a GIL convoy).
+        sys.setswitchinterval(0.0005)
         k = self.s.kafka
         self._consumer = self.rt.consumer()
         self.consumer.subscribe([k.orders_topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
-                                on_lost=self._on_revoke)  # fmt: skip
-        sender = DeadLetterSender(self.rt.producer("dlq", **{"message.timeout.ms": 10_000}), k.dlq_topic, k.group_id)
+                                on_lost=self._on_lost)  # fmt: skip
+        self._sender = DeadLetterSender(
+            self.rt.producer("dlq", **{"message.timeout.ms": 10_000}), k.dlq_topic, k.group_id
+        )
         relay = OutboxRelay(
             self.rt.pg_connection, self.s.postgres, self.rt.producer("events", **{"message.timeout.ms": 10_000}),
             k.events_topic, on_published=self._count_events,
@@ -120,25 +184,34 @@ class ConsumeWorker:
             while not self.stop.is_set():
                 if not relay_thread.is_alive():
                     raise RuntimeError("the outbox relay thread died; restarting the worker")
-                batch = self._carry + self.consumer.consume(num_messages=self.opt.batch_size, timeout=0.5)
+                # While a batch is being stored, don't wait long for a full next one: the store's commit waits.
+                wait = 0.1 if self._inflight is not None else 0.5
+                batch = self._carry + self.consumer.consume(num_messages=self.opt.batch_size, timeout=wait)
                 self._carry = []
                 now = time.monotonic()
                 if now - last_report >= self.opt.report_every:
                     self._report()
                     last_report = now
-                if not batch:
-                    if self._idle_done(now, started, last_message, relay):
-                        break
-                    continue
-                last_message = now
+                if batch:
+                    last_message = now
+                    self._next = self._prepare(batch)
+                elif self._inflight is None and self._idle_done(now, started, last_message, relay):
+                    break
                 try:
-                    self._handle(batch, sender)
+                    self._finish()  # batch N: stored, dead letters sent, committed
+                    self._launch()  # batch N+1 starts storing while the loop fetches N+2
                 except Abandoned:
                     log.info("in-flight batch abandoned for shutdown (left uncommitted)")
+                    self._next = None
                     break
+            try:
+                self._finish()
+            except Abandoned:
+                log.info("in-flight batch abandoned for shutdown (left uncommitted)")
         finally:
             relay_stop.set()
             relay_thread.join(timeout=5)
+            self._executor.shutdown(wait=True)
             self._report()
             self.consumer.close()  # leaves the group at once: partitions move without waiting for a timeout
         return self.stats
@@ -149,56 +222,102 @@ class ConsumeWorker:
 
     # ------------------------------------------------------------------ one batch
 
-    def _handle(self, batch: list[Message], sender: DeadLetterSender) -> None:
-        started = time.monotonic()
-        records = []
+    def _prepare(self, batch: list[Message]) -> Prepared:
+        """Decode a fetched batch (main thread, while the previous batch is being stored)."""
+        prepared = Prepared([])
         for msg in batch:
             error = msg.error()
             if error is not None:
                 log.warning("consumer error", extra={"error": error.str()})
             else:
-                records.append(msg)
-        if not records:
-            return
-        self.stats.consumed += len(records)
-        self.metrics.consumed.inc(len(records))
-        self.metrics.batch_size.observe(len(records))
-        valid: list[tuple[Message, Order]] = []
-        letters: list[DeadLetter] = []
-        for msg in records:
+                prepared.records.append(msg)
+        for msg in prepared.records:
             try:
-                valid.append((msg, decode_order(msg.value(), self.s.pipeline.max_items)))
+                order = decode_order(msg.value(), self.s.pipeline.max_items)
             except PoisonError as exc:
-                letters.append(DeadLetter(msg, exc))
-        if valid:
-            outcomes = self._until_done("store", lambda: self._store([o for _, o in valid]))
-            for (msg, _), outcome in zip(valid, outcomes, strict=True):
-                if outcome == "stored":
-                    self.stats.stored += 1
-                    self.metrics.stored.inc()
-                elif outcome == "duplicate":
-                    self.stats.duplicates += 1
-                    self.metrics.duplicates.inc()
-                else:
-                    assert isinstance(outcome, PoisonError)
-                    letters.append(DeadLetter(msg, outcome))
-        if letters:
-            self._until_done("dlq", lambda: sender.send(letters))
-            for letter in letters:
-                self.stats.dlq[letter.error.reason] += 1
-                self.metrics.dlq.labels(letter.error.reason).inc()
-                m = letter.message
-                log.warning(
-                    "dead-lettered",
-                    extra={"topic": m.topic(), "partition": m.partition(), "offset": m.offset(),
-                           "order_uid": key_uid(m.key()), "reason": letter.error.reason},
-                )  # fmt: skip
-        self._until_done("commit", lambda: self._commit(records))
-        self.metrics.batch_seconds.observe(time.monotonic() - started)
+                prepared.letters.append(DeadLetter(msg, exc))
+                continue
+            prepared.valid.append((msg, order))
+            prepared.rows.append(to_rows(order))
+        return prepared
 
-    def _store(self, orders: list[Order]) -> list[Any]:
+    def _launch(self) -> None:
+        prepared, self._next = self._next, None
+        if prepared is None or not prepared.records:
+            return
+        orders = [o for _, o in prepared.valid]
+        future = self._executor.submit(self._store, orders, prepared.rows) if orders else None
+        self._inflight = InFlight(prepared, future)
+
+    def _finish(self) -> None:
+        """Complete the batch in flight: wait for its store (retrying transient failures), dead-letter, commit."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is None:
+            return
+        orders, rows = [o for _, o in inflight.batch.valid], inflight.batch.rows
+        outcomes: list[Outcome] = []
+        if inflight.future is not None:
+            outcomes = self._until_done("store", lambda: self._store(orders, rows), first=inflight.future)
+        self._complete(inflight.batch, outcomes, retry=True)
+
+    def _settle_inflight(self) -> None:
+        """From a revoke callback: complete the batch in flight once, without polling; if anything fails, leave
+        it to the main loop (which commits only partitions still ours)."""
+        inflight = self._inflight
+        if inflight is None:
+            return
+        try:
+            outcomes = inflight.future.result() if inflight.future is not None else []
+            self._complete(inflight.batch, outcomes, retry=False)
+        except (TransientError, KafkaException) as exc:
+            log.warning("batch in flight not completed before revoke", extra={"error": str(exc)})
+            return
+        self._inflight = None
+
+    def _complete(self, batch: Prepared, outcomes: list[Outcome], *, retry: bool) -> None:
+        letters = list(batch.letters)
+        stored = duplicates = 0
+        for (msg, _), outcome in zip(batch.valid, outcomes, strict=True):
+            if outcome == "stored":
+                stored += 1
+            elif outcome == "duplicate":
+                duplicates += 1
+            else:
+                assert isinstance(outcome, PoisonError)
+                letters.append(DeadLetter(msg, outcome))
+        assert self._sender is not None
+        sender = self._sender
+        if letters:
+            if retry:
+                self._until_done("dlq", lambda: sender.send(letters))
+            else:
+                sender.send(letters)
+        if retry:
+            self._until_done("commit", lambda: self._commit(batch.records))
+        else:
+            self._commit(batch.records)
+        # Counted once complete, so that consumed = stored + duplicates + dead-lettered for this worker.
+        self.stats.consumed += len(batch.records)
+        self.metrics.consumed.inc(len(batch.records))
+        self.metrics.batch_size.observe(len(batch.records))
+        self.stats.stored += stored
+        self.metrics.stored.inc(stored)
+        self.stats.duplicates += duplicates
+        self.metrics.duplicates.inc(duplicates)
+        for letter in letters:
+            self.stats.dlq[letter.error.reason] += 1
+            self.metrics.dlq.labels(letter.error.reason).inc()
+            m = letter.message
+            log.warning(
+                "dead-lettered",
+                extra={"topic": m.topic(), "partition": m.partition(), "offset": m.offset(),
+                       "order_uid": key_uid(m.key()), "reason": letter.error.reason},
+            )  # fmt: skip
+        self.metrics.batch_seconds.observe(time.monotonic() - batch.started)
+
+    def _store(self, orders: list[Order], rows: list[OrderRows]) -> list[Outcome]:
         with translated(self.s.postgres), self.rt.pg_connection() as conn:
-            return self.store.save_batch(conn, orders)
+            return self.store.save_batch(conn, orders, rows)
 
     def _commit(self, records: list[Message]) -> None:
         offsets: dict[tuple[str, int], int] = {}
@@ -225,11 +344,15 @@ class ConsumeWorker:
 
     # ------------------------------------------------------------------ retries
 
-    def _until_done(self, operation: str, fn: Callable[[], T]) -> T:
+    def _until_done(self, operation: str, fn: Callable[[], T], first: Future[T] | None = None) -> T:
+        """``fn()`` until it stops failing transiently; ``first`` is an attempt already running elsewhere."""
         backoff = Backoff(self.s.pipeline.retry_initial_seconds, self.s.pipeline.retry_max_seconds)
         try:
             while True:
                 try:
+                    if first is not None:
+                        attempt, first = first, None
+                        return attempt.result()
                     return fn()
                 except TransientError as exc:
                     if self.stop.is_set():

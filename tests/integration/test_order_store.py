@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import psycopg
 import pytest
 
-from ordersctl.adapters.order_store import OrderStore
+from ordersctl.adapters.order_store import OrderStore, event_payload
 from ordersctl.domain.generator import OrderGenerator
 from ordersctl.domain.order import Order
 from ordersctl.domain.rules import decode_order
@@ -96,5 +97,25 @@ def test_outbox_claims_skip_locked_rows(migrated_db: str) -> None:
         second = store.claim_unpublished(b, 6)
         assert len(first) == 6 and len(second) == 4
         assert not {i for i, _, _ in first} & {i for i, _, _ in second}
-        payload = first[0][2]
-        assert payload["type"] == "order_saved" and "delivery" not in payload and "email" not in str(payload)
+        event_id, uid, event = first[0]
+        payload = json.loads(event)
+        assert payload["type"] == "order_saved" and payload["event_id"] == event_id and payload["order_uid"] == uid
+        assert "delivery" not in payload and "email" not in str(payload)
+
+
+def test_events_rendered_by_postgresql_match_the_python_definition(migrated_db: str) -> None:
+    """The outbox rows are built in SQL; event_payload() is the same event in Python (used by the benchmark)."""
+    store = OrderStore()
+    orders = _orders(20, 8)
+    # Fractional seconds, a whole second, an early year and a non-UTC zone (stored in UTC).
+    dates = ["2021-11-26T06:22:19.000250Z", "2021-11-26T06:22:19Z", "0999-01-02T03:04:05.5+03:00"]
+    orders[: len(dates)] = [
+        decode_order(o.model_dump_json().replace(o.date_created.isoformat().replace("+00:00", "Z"), d).encode())
+        for o, d in zip(orders, dates, strict=False)
+    ]
+    with psycopg.connect(migrated_db) as conn:
+        store.save_batch(conn, orders)
+        rows = conn.execute("SELECT order_uid, payload FROM outbox ORDER BY id").fetchall()
+    assert [uid for uid, _ in rows] == [o.order_uid for o in orders]  # events in batch order
+    for (_, payload), order in zip(rows, orders, strict=True):
+        assert payload == event_payload(order, order.content_hash())
