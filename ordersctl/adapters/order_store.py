@@ -249,21 +249,18 @@ class OrderStore:
             (int(i), str(uid), event.encode())
             for i, uid, event in conn.execute(
                 "SELECT id, order_uid, (payload || jsonb_build_object('event_id', id))::text FROM outbox"
-                " WHERE published_at IS NULL ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+                " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
                 (limit,),
             ).fetchall()
         ]
 
     def mark_published(self, conn: Conn, ids: Sequence[int]) -> None:
-        conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY(%s)", (list(ids),))
+        """Published events leave the outbox (it holds only what is still to publish)."""
+        conn.execute("DELETE FROM outbox WHERE id = ANY(%s)", (list(ids),))
 
-    def outbox_counts(self, conn: Conn) -> tuple[int, int]:
-        """(published, pending)."""
-        row = conn.execute(
-            "SELECT count(*) FILTER (WHERE published_at IS NOT NULL), count(*) FILTER (WHERE published_at IS NULL)"
-            " FROM outbox"
-        ).fetchone()
-        return (int(row[0]), int(row[1])) if row else (0, 0)
+    def pending_events(self, conn: Conn) -> int:
+        row = conn.execute("SELECT count(*) FROM outbox").fetchone()
+        return int(row[0]) if row else 0
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
-"""The outbox relay: publishes "order saved" events written by the store, then marks them published.
+"""The outbox relay: publishes "order saved" events written by the store, then deletes their rows.
 
 Rows are claimed with ``FOR UPDATE SKIP LOCKED``, so relays of several workers never publish the same row
-at once. A row is marked only after the broker confirmed it; while Kafka is down rows just wait.
+at once. A row is deleted only after the broker confirmed its event; while Kafka is down rows just wait.
 Delivery is at least once: consumers of the events topic deduplicate on the ``event-id`` header.
 """
 
@@ -51,7 +51,7 @@ class OutboxRelay:
         self.idle = threading.Event()
 
     def publish_once(self) -> int:
-        """Publish one page; returns how many events were confirmed and marked."""
+        """Publish one page; returns how many events were confirmed (and their rows deleted)."""
         with translated(self._pg), self._connect() as conn, conn.transaction():
             rows = self._store.claim_unpublished(conn, self._page)
             if not rows:
@@ -75,7 +75,7 @@ class OutboxRelay:
                         on_delivery=on_delivery(event_id),
                     )
                 except (KafkaException, BufferError) as exc:
-                    # e.g. the events topic does not exist (yet): nothing is marked, the rows wait.
+                    # e.g. the events topic does not exist (yet): nothing is deleted, the rows wait.
                     failed.add(event_id)
                     log.debug("event not accepted by the producer", extra={"error": str(exc)})
                 self._producer.poll(0)

@@ -44,7 +44,7 @@ def _insert_order(conn: psycopg.Connection, **changes: object) -> None:
 def test_migrate_creates_the_four_tables_and_outbox(empty_db: str) -> None:
     with psycopg.connect(empty_db, autocommit=True) as conn:
         applied = _migrator(conn).apply()
-        assert [m.version for m in applied] == ["0001", "0002"]
+        assert [m.version for m in applied] == ["0001", "0002", "0003"]
         tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
         assert {"orders", "deliveries", "payments", "items", "outbox", "schema_migrations"} == tables
         assert not any("nomenclature" in t for t in tables)
@@ -73,7 +73,7 @@ def test_migrate_creates_the_four_tables_and_outbox(empty_db: str) -> None:
 def test_second_run_is_a_no_op_and_status_is_read_only(empty_db: str) -> None:
     with psycopg.connect(empty_db, autocommit=True) as conn:
         states = _migrator(conn).status()
-        assert [s.applied for s in states] == [False, False]
+        assert len(states) == len(load(default_directory())) and not any(s.applied for s in states)
         assert conn.execute("SELECT to_regclass('schema_migrations')").fetchone() == (None,)
         _migrator(conn).apply()
         assert _migrator(conn).apply() == []
@@ -92,7 +92,7 @@ def test_two_concurrent_runs_apply_each_migration_once(empty_db: str) -> None:
         t.start()
     for t in threads:
         t.join()
-    assert sorted(results) == [0, 2]
+    assert sorted(results) == [0, len(load(default_directory()))]
 
 
 @pytest.mark.parametrize(
