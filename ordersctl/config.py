@@ -90,6 +90,7 @@ class ApiSettings(BaseModel):
     port: int = Field(default=8080, ge=0, le=65535)
     token: SecretStr | None = None
     threads: int = Field(default=8, ge=1, le=256)
+    processes: int = Field(default=1, ge=1, le=64)
     warm_limit: int = Field(default=1000, ge=0)
     memory_cache_size: int = Field(default=10_000, ge=0)
     memory_cache_ttl_seconds: float = Field(default=300, gt=0)

@@ -6,6 +6,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+# Set (by ``serve --processes N``) to the directory where every server process writes its metric values.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
 
 class ApiMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:

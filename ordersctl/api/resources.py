@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 import re
 import threading
 from collections.abc import Callable
@@ -14,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import falcon
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
 from ordersctl.adapters.order_store import OrderStore, OrderSummary
 from ordersctl.adapters.postgres import translated
 from ordersctl.api.cache import OrderCache
-from ordersctl.api.metrics import ApiMetrics
+from ordersctl.api.metrics import MULTIPROC_ENV, ApiMetrics
 from ordersctl.config import PostgresSettings
 
 Connect = Callable[..., AbstractContextManager[Any]]
@@ -192,7 +193,13 @@ class MetricsResource:
             200: {description: Prometheus text format, content: {text/plain: {schema: {type: string}}}}
         """
         resp.content_type = CONTENT_TYPE_LATEST
-        resp.data = generate_latest(self._registry)
+        if os.environ.get(MULTIPROC_ENV):
+            # Several server processes (serve --processes N): the sum over all of them, from their shared files.
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            resp.data = generate_latest(registry)
+        else:
+            resp.data = generate_latest(self._registry)
 
 
 class OpenApiResource:

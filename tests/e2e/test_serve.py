@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -10,7 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -136,3 +137,61 @@ def test_web_page_in_headless_chromium(server: str) -> None:
             assert all(u.startswith(server) for u in requests), "the page loads no external assets"
         finally:
             browser.close()
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended while we looked
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _wait(predicate: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_several_processes_share_a_port_sum_metrics_and_are_replaced(settings: Settings, tmp_path: Path) -> None:
+    port = _free_port()
+    proc = start_ordersctl(settings, "serve", "--port", str(port), "--processes", "2", log=tmp_path / "serve.log")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait(lambda: len(_children(proc.pid)) == 2, 30, "two server processes")
+        _wait(lambda: _get(f"{base}/health/live")[0] == 200, 30, "the servers to answer")
+        first = _children(proc.pid)
+        statuses = [_get(f"{base}/orders/no-such-order")[0] for _ in range(40)]
+        assert statuses == [404] * 40
+        # Whichever process answers /metrics reports the sum over both.
+        for _ in range(4):
+            text = _get(f"{base}/metrics")[2].decode()
+            counted = [
+                float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                if line.startswith("http_requests_total{") and 'route="/orders/{order_uid}"' in line
+            ]
+            assert sum(counted) == 40, text[:2000]
+        # A server process that dies is replaced; the port keeps answering meanwhile.
+        victim = sorted(first)[0]
+        os.kill(victim, signal.SIGKILL)
+        _wait(lambda: len(_children(proc.pid) - {victim}) == 2, 30, "a replacement process")
+        assert all(_get(f"{base}/health/live")[0] == 200 for _ in range(10))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 0, (tmp_path / "serve.log").read_text()[-2000:]
+    assert not _children(proc.pid)
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0, "a server process outlived serve"

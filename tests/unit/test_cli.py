@@ -98,3 +98,13 @@ def test_config_flag_beats_environment() -> None:
     result = run_cli("--dsn", "postgresql://a:flagpw@flaghost/db", "config", "show", "--json")
     data = json.loads(result.stdout)
     assert data["postgres"]["dsn"] == "postgresql://a:***@flaghost/db"
+
+
+def test_serve_on_a_port_in_use_is_one_line_and_exit_1() -> None:
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = run_cli("serve", "--port", str(port), "--processes", "2")
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0 and f"cannot listen on 127.0.0.1:{port}" in result.stderr
