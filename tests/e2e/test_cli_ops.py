@@ -13,7 +13,7 @@ from ordersctl.adapters.order_store import OrderStore
 from ordersctl.config import Settings
 from ordersctl.domain.generator import OrderGenerator
 from ordersctl.domain.rules import decode_order
-from tests.helpers import ordersctl, read_topic
+from tests.helpers import ROOT, ordersctl, read_topic
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -37,7 +37,9 @@ def test_migrate_twice_says_up_to_date(settings: Settings) -> None:
     again = ordersctl(settings, "db", "migrate")
     assert again.returncode == 0 and "up to date" in again.stderr and "applied" not in again.stderr
     status = json.loads(ordersctl(settings, "db", "migrate", "--status", "--json").stdout)
-    assert [m["applied"] for m in status["migrations"]] == [True, True]
+    versions = [m["version"] for m in status["migrations"]]
+    assert versions == sorted(versions) and len(versions) == len(list((ROOT / "sql").glob("*.sql")))
+    assert all(m["applied"] for m in status["migrations"])
 
 
 def test_produce_file_sends_the_lines_as_they_are(settings: Settings, canonical_bytes: bytes, tmp_path: Path) -> None:
