@@ -56,6 +56,11 @@ class Abandoned(Exception):
 Partition = tuple[str, int]
 
 
+def _once(operation: str, fn: Callable[[], T]) -> T:
+    """One attempt, where retrying is not possible (inside a rebalance callback)."""
+    return fn()
+
+
 def _partition_of(msg: Message) -> Partition:
     return (msg.topic() or "", msg.partition() or 0)
 
@@ -65,16 +70,14 @@ class Prepared:
     """A fetched batch, decoded: what to store and what is already known to be poison."""
 
     records: list[Message]
-    valid: list[tuple[Message, Order]] = field(default_factory=list)
-    rows: list[OrderRows] = field(default_factory=list)  # of the valid orders, for the store
+    valid: list[tuple[Message, Order, OrderRows]] = field(default_factory=list)  # rows: for the store
     letters: list[DeadLetter] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
 
     def without(self, gone: set[Partition]) -> Prepared:
         return Prepared(
             [m for m in self.records if _partition_of(m) not in gone],
-            [(m, o) for m, o in self.valid if _partition_of(m) not in gone],
-            [r for (m, _), r in zip(self.valid, self.rows, strict=True) if _partition_of(m) not in gone],
+            [v for v in self.valid if _partition_of(v[0]) not in gone],
             [d for d in self.letters if _partition_of(d.message) not in gone],
             self.started,
         )
@@ -237,16 +240,14 @@ class ConsumeWorker:
             except PoisonError as exc:
                 prepared.letters.append(DeadLetter(msg, exc))
                 continue
-            prepared.valid.append((msg, order))
-            prepared.rows.append(to_rows(order))
+            prepared.valid.append((msg, order, to_rows(order)))
         return prepared
 
     def _launch(self) -> None:
         prepared, self._next = self._next, None
         if prepared is None or not prepared.records:
             return
-        orders = [o for _, o in prepared.valid]
-        future = self._executor.submit(self._store, orders, prepared.rows) if orders else None
+        future = self._executor.submit(self._store, prepared.valid) if prepared.valid else None
         self._inflight = InFlight(prepared, future)
 
     def _finish(self) -> None:
@@ -254,10 +255,10 @@ class ConsumeWorker:
         inflight, self._inflight = self._inflight, None
         if inflight is None:
             return
-        orders, rows = [o for _, o in inflight.batch.valid], inflight.batch.rows
+        valid = inflight.batch.valid
         outcomes: list[Outcome] = []
         if inflight.future is not None:
-            outcomes = self._until_done("store", lambda: self._store(orders, rows), first=inflight.future)
+            outcomes = self._until_done("store", lambda: self._store(valid), first=inflight.future)
         self._complete(inflight.batch, outcomes, retry=True)
 
     def _settle_inflight(self) -> None:
@@ -277,7 +278,7 @@ class ConsumeWorker:
     def _complete(self, batch: Prepared, outcomes: list[Outcome], *, retry: bool) -> None:
         letters = list(batch.letters)
         stored = duplicates = 0
-        for (msg, _), outcome in zip(batch.valid, outcomes, strict=True):
+        for (msg, _, _), outcome in zip(batch.valid, outcomes, strict=True):
             if outcome == "stored":
                 stored += 1
             elif outcome == "duplicate":
@@ -287,15 +288,10 @@ class ConsumeWorker:
                 letters.append(DeadLetter(msg, outcome))
         assert self._sender is not None
         sender = self._sender
+        attempt = self._until_done if retry else _once
         if letters:
-            if retry:
-                self._until_done("dlq", lambda: sender.send(letters))
-            else:
-                sender.send(letters)
-        if retry:
-            self._until_done("commit", lambda: self._commit(batch.records))
-        else:
-            self._commit(batch.records)
+            attempt("dlq", lambda: sender.send(letters))
+        attempt("commit", lambda: self._commit(batch.records))
         # Counted once complete, so that consumed = stored + duplicates + dead-lettered for this worker.
         self.stats.consumed += len(batch.records)
         self.metrics.consumed.inc(len(batch.records))
@@ -315,9 +311,9 @@ class ConsumeWorker:
             )  # fmt: skip
         self.metrics.batch_seconds.observe(time.monotonic() - batch.started)
 
-    def _store(self, orders: list[Order], rows: list[OrderRows]) -> list[Outcome]:
+    def _store(self, valid: list[tuple[Message, Order, OrderRows]]) -> list[Outcome]:
         with translated(self.s.postgres), self.rt.pg_connection() as conn:
-            return self.store.save_batch(conn, orders, rows)
+            return self.store.save_batch(conn, [o for _, o, _ in valid], [r for _, _, r in valid])
 
     def _commit(self, records: list[Message]) -> None:
         offsets: dict[tuple[str, int], int] = {}

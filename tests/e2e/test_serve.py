@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -20,7 +20,7 @@ import pytest
 from ordersctl.config import Settings
 from ordersctl.domain.generator import Message as Generated
 from ordersctl.domain.generator import OrderGenerator
-from tests.helpers import ROOT, create_topics, ordersctl, send, start_ordersctl
+from tests.helpers import ROOT, create_topics, ordersctl, send, start_ordersctl, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 OUTPUT = ROOT / "test-output"
@@ -39,6 +39,16 @@ def _get(url: str) -> tuple[int, dict[str, str], bytes]:
             return r.status, dict(r.headers), r.read()
     except urllib.error.HTTPError as e:
         return e.code, dict(e.headers), e.read()
+
+
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, as an operator would; kill only if serve ignores it for 10 s (the test then fails on its code)."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 @pytest.fixture
@@ -66,12 +76,7 @@ def server(settings: Settings, canonical_bytes: bytes, tmp_path: Path) -> Iterat
             raise AssertionError("serve never became ready: " + (tmp_path / "serve.log").read_text()[-2000:])
         yield base
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        _terminate(proc)
     log = (tmp_path / "serve.log").read_text()
     assert proc.returncode == 0, log[-2000:]
     for secret_ish in ("Test Testov", "test@gmail.com", "+9720000000"):
@@ -151,22 +156,13 @@ def _children(pid: int) -> set[int]:
     return found
 
 
-def _wait(predicate: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_several_processes_share_a_port_sum_metrics_and_are_replaced(settings: Settings, tmp_path: Path) -> None:
     port = _free_port()
     proc = start_ordersctl(settings, "serve", "--port", str(port), "--processes", "2", log=tmp_path / "serve.log")
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait(lambda: len(_children(proc.pid)) == 2, 30, "two server processes")
-        _wait(lambda: _get(f"{base}/health/live")[0] == 200, 30, "the servers to answer")
+        wait_for(lambda: len(_children(proc.pid)) == 2, 30, "two server processes")
+        wait_for(lambda: _get(f"{base}/health/live")[0] == 200, 30, "the servers to answer")
         first = _children(proc.pid)
         statuses = [_get(f"{base}/orders/no-such-order")[0] for _ in range(40)]
         assert statuses == [404] * 40
@@ -182,15 +178,10 @@ def test_several_processes_share_a_port_sum_metrics_and_are_replaced(settings: S
         # A server process that dies is replaced; the port keeps answering meanwhile.
         victim = sorted(first)[0]
         os.kill(victim, signal.SIGKILL)
-        _wait(lambda: len(_children(proc.pid) - {victim}) == 2, 30, "a replacement process")
+        wait_for(lambda: len(_children(proc.pid) - {victim}) == 2, 30, "a replacement process")
         assert all(_get(f"{base}/health/live")[0] == 200 for _ in range(10))
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        _terminate(proc)
     assert proc.returncode == 0, (tmp_path / "serve.log").read_text()[-2000:]
     assert not _children(proc.pid)
     with socket.socket() as s:
