@@ -111,19 +111,19 @@ def event_payload(order: Order, content_hash: bytes) -> dict[str, Any]:
 class OrderStore:
     """Writes and reads orders on a connection the caller owns (from the pool)."""
 
-    def save_batch(self, conn: Conn, orders: Sequence[Order], rows: Sequence[OrderRows] | None = None) -> list[Outcome]:
+    def save_batch(self, conn: Conn, orders: Sequence[Order]) -> list[Outcome]:
         """Store new orders in ONE transaction; returns one outcome per input, in input order.
 
         Same order_uid with the same content -> "duplicate" (no-op); different content -> OrderConflict;
         a row PostgreSQL rejects as data -> DataRejected for that order alone, the others are still stored.
-        ``rows`` are the orders' ``to_rows()`` when the caller has already made them (off the store thread).
         """
-        if rows is None:
-            rows = [to_rows(o) for o in orders]
-        assert len(rows) == len(orders)
-        outcomes: list[Outcome | None] = [None] * len(orders)
+        return self.save_rows(conn, [to_rows(o) for o in orders])
+
+    def save_rows(self, conn: Conn, rows: Sequence[OrderRows]) -> list[Outcome]:
+        """``save_batch`` for orders already turned into rows (the consume worker does that off the store thread)."""
+        outcomes: list[Outcome | None] = [None] * len(rows)
         with conn.transaction():
-            uids = list({o.order_uid for o in orders})
+            uids = list({r.order[0] for r in rows})
             stored = dict(
                 conn.execute("SELECT order_uid, content_hash FROM orders WHERE order_uid = ANY(%s)", (uids,)).fetchall()
             )
@@ -136,14 +136,14 @@ class OrderStore:
                 else:
                     stored[uid] = digest  # a later copy in this same batch compares against this one
                     fresh.append(i)
-            for i, problem in self._insert(conn, [(i, rows[i], orders[i]) for i in fresh]):
+            for i, problem in self._insert(conn, [(i, rows[i]) for i in fresh]):
                 outcomes[i] = problem
             for i in fresh:
                 if outcomes[i] is None:
                     outcomes[i] = "stored"
         return [o for o in outcomes if o is not None]
 
-    def _insert(self, conn: Conn, batch: list[tuple[int, OrderRows, Order]]) -> list[tuple[int, DataRejected]]:
+    def _insert(self, conn: Conn, batch: list[tuple[int, OrderRows]]) -> list[tuple[int, DataRejected]]:
         """COPY the batch; if PostgreSQL rejects a value, bisect under savepoints to isolate the bad orders."""
         if not batch:
             return []
@@ -163,19 +163,19 @@ class OrderStore:
         middle = len(batch) // 2
         return self._insert(conn, batch[:middle]) + self._insert(conn, batch[middle:])
 
-    def _copy(self, conn: Conn, batch: list[tuple[int, OrderRows, Order]]) -> None:
+    def _copy(self, conn: Conn, batch: list[tuple[int, OrderRows]]) -> None:
         with conn.cursor() as cur:
             for table, pick in (("orders", "order"), ("deliveries", "delivery"), ("payments", "payment")):
                 with cur.copy(_COPY[table]) as copy:
                     copy.set_types(_TYPES[table])
-                    for _, r, _ in batch:
+                    for _, r in batch:
                         copy.write_row(getattr(r, pick))
             with cur.copy(_COPY["items"]) as copy:
                 copy.set_types(_TYPES["items"])
-                for _, r, _ in batch:
+                for _, r in batch:
                     for item in r.items:
                         copy.write_row(item)
-            cur.execute(_INSERT_OUTBOX, ([r.order[0] for _, r, _ in batch],))
+            cur.execute(_INSERT_OUTBOX, ([r.order[0] for _, r in batch],))
 
     # ------------------------------------------------------------------ reads
 

@@ -313,7 +313,7 @@ class ConsumeWorker:
 
     def _store(self, valid: list[tuple[Message, Order, OrderRows]]) -> list[Outcome]:
         with translated(self.s.postgres), self.rt.pg_connection() as conn:
-            return self.store.save_batch(conn, [o for _, o, _ in valid], [r for _, _, r in valid])
+            return self.store.save_rows(conn, [r for _, _, r in valid])
 
     def _commit(self, records: list[Message]) -> None:
         offsets: dict[tuple[str, int], int] = {}
