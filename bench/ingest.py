@@ -50,7 +50,7 @@ def write_csvs(values: list[bytes], folder: Path) -> dict[str, tuple[Path, tuple
         writers["deliveries"].writerow(rows.delivery)
         writers["payments"].writerow(rows.payment)
         writers["items"].writerows(rows.items)
-        writers["outbox"].writerow([order.order_uid, json.dumps(event_payload(order, rows.order[-1]))])
+        writers["outbox"].writerow([order.order_uid, json.dumps(event_payload(rows))])
     for h in handles.values():
         h.close()
     return {name: (folder / f"{name}.csv", cols) for name, cols in files.items()}

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -101,6 +101,9 @@ class PipelineSettings(BaseModel):
 
     max_items: int = Field(default=1000, ge=1)
     batch_size: int = Field(default=500, ge=1, le=100_000)
+    # Batches being written to PostgreSQL at once by one worker, each in its own transaction on its own
+    # connection; they still complete (dead letters, offset commit) strictly in the order they were read.
+    batches_in_flight: int = Field(default=2, ge=1, le=8)
     retry_initial_seconds: float = Field(default=0.2, gt=0)
     retry_max_seconds: float = Field(default=10.0, gt=0)
 
@@ -123,6 +126,16 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+
+    @model_validator(mode="after")
+    def _pool_fits_the_worker(self) -> Settings:
+        # A consume worker holds one connection per batch in flight plus one for its outbox relay.
+        if self.postgres.pool_size < self.pipeline.batches_in_flight + 1:
+            raise ValueError(
+                f"postgres.pool_size ({self.postgres.pool_size}) must be at least pipeline.batches_in_flight + 1"
+                f" ({self.pipeline.batches_in_flight + 1}): one connection per batch in flight and one for events"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -150,6 +163,8 @@ def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | N
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
+        if not where:  # a rule across settings
+            raise ConfigError(f"invalid settings: {first['msg'].removeprefix('Value error, ')}") from None
         raise ConfigError(f"invalid setting {where}: {first['msg']}") from None
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None

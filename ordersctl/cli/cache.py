@@ -6,9 +6,6 @@ from typing import Annotated
 
 import typer
 
-from ordersctl.adapters.redis_cache import RedisOrderCache
-from ordersctl.api.cache import MemoryLRU, OrderCache
-from ordersctl.api.warmup import total, warm
 from ordersctl.cli.context import app_context
 from ordersctl.config import mask_url
 from ordersctl.errors import ServiceUnavailable
@@ -28,6 +25,10 @@ def warm_cmd(
 
     Example: ordersctl cache warm --limit 5000      (or: ordersctl cache warm --all --json)
     """
+    from ordersctl.adapters.redis_cache import RedisOrderCache
+    from ordersctl.api.cache import MemoryLRU, OrderCache
+    from ordersctl.api.warmup import total, warm
+
     rt = app_context(ctx).runtime
     redis_cache = RedisOrderCache(rt.redis, rt.settings.redis.ttl_seconds)
     if not redis_cache.ping():

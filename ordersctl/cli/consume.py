@@ -8,9 +8,9 @@ import typer
 
 from ordersctl.cli.context import app_context
 from ordersctl.output import info, print_json
+from ordersctl.pipeline.options import WorkerOptions
 from ordersctl.pipeline.stats import WorkerStats
 from ordersctl.pipeline.supervisor import Supervisor
-from ordersctl.pipeline.worker import WorkerOptions
 
 
 def consume(

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from ordersctl.config import Settings, load_settings
 from ordersctl.logs import setup_logging
-from ordersctl.runtime import Runtime
+
+if TYPE_CHECKING:
+    from ordersctl.runtime import Runtime
 
 
 class AppContext:
@@ -37,6 +39,10 @@ class AppContext:
     @property
     def runtime(self) -> Runtime:
         if self._runtime is None:
+            # Imported here: the client libraries are the slow part of start-up, and some commands
+            # (consume's supervisor, config) never build a client in this process.
+            from ordersctl.runtime import Runtime
+
             self._runtime = Runtime(self.settings)
         return self._runtime
 

@@ -7,8 +7,6 @@ from typing import Annotated
 
 import typer
 
-from ordersctl.adapters.migrations import Migrator, default_directory, load
-from ordersctl.adapters.postgres import address
 from ordersctl.cli.context import app_context
 from ordersctl.output import info, print_json
 
@@ -27,6 +25,9 @@ def migrate(
 
     Example: ordersctl db migrate            (then: ordersctl db migrate --status)
     """
+    from ordersctl.adapters.migrations import Migrator, default_directory, load
+    from ordersctl.adapters.postgres import address
+
     settings = app_context(ctx).settings
     migrations = load(directory or default_directory())
     where = address(settings.postgres.dsn)

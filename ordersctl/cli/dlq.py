@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.syntax import Syntax
@@ -23,7 +23,9 @@ from ordersctl.pipeline.dlq_ops import (
     parse_since,
     replay_group,
 )
-from ordersctl.runtime import Runtime
+
+if TYPE_CHECKING:
+    from ordersctl.runtime import Runtime
 
 app = typer.Typer(
     help="Look into the dead-letter topic and send messages back.\n\n"

@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ordersctl.cli.context import app_context
-from ordersctl.domain.generator import Message, OrderGenerator
 from ordersctl.output import info, print_json, progress
-from ordersctl.pipeline.publish import messages_from_file, publish
+
+if TYPE_CHECKING:
+    from ordersctl.domain.generator import Message
 
 
 def _ratio(value: float) -> float:
@@ -40,6 +41,9 @@ def produce(
 
     Example: ordersctl produce --count 1000 --invalid-ratio 0.05 --duplicate-ratio 0.01 --seed 42
     """
+    from ordersctl.domain.generator import OrderGenerator  # Faker is slow to load: only for this command
+    from ordersctl.pipeline.publish import messages_from_file, publish
+
     if invalid_ratio + duplicate_ratio > 1:
         raise typer.BadParameter("--invalid-ratio plus --duplicate-ratio must not exceed 1")
     rt = app_context(ctx).runtime

@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from ordersctl.api import server
 from ordersctl.cli.context import app_context
 from ordersctl.output import info
 
@@ -29,6 +28,8 @@ def serve(
 
     Example: ordersctl serve --port 8080 --processes 2 --warm-limit 1000
     """
+    from ordersctl.api import server  # the web stack loads only for this command
+
     app = app_context(ctx)
     app.override("api", host=host, port=port, threads=threads, processes=processes, warm_limit=warm_limit)
     rt = app.runtime

@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
 BIGINT_MAX = 2**63 - 1
@@ -21,26 +21,24 @@ def _text(max_length: int) -> object:
     return StringConstraints(max_length=max_length, pattern=_PRINTABLE)
 
 
-_RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})$")
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$")
 
 
-def _rfc3339(value: object) -> object:
-    # Parsed here because pydantic alone would also take "1637907727" (unix time in a string) or a bare date.
-    if not isinstance(value, str):
-        return value
-    match = _RFC3339.match(value)
-    if not match:
-        raise PydanticCustomError("rfc3339", "must be an RFC 3339 date-time with a time zone")
-    date, time, fraction, zone = match.groups()
-    micro = f".{(fraction or '')[:6]:0<6}" if fraction else ""
-    try:
-        return datetime.fromisoformat(f"{date}T{time}{micro}{'+00:00' if zone in 'Zz' else zone}")
-    except ValueError:
-        raise PydanticCustomError("rfc3339", "must be an RFC 3339 date-time with a time zone") from None
+def _rfc3339_utc(value: object) -> object:
+    """An RFC 3339 string (or an aware datetime) -> an aware datetime in UTC; anything else is left to pydantic.
 
-
-def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    Checked here because pydantic alone would also take "1637907727" (unix time in a string) or a bare date."""
+    if isinstance(value, str):
+        if not _RFC3339.match(value):
+            raise PydanticCustomError("rfc3339", "must be an RFC 3339 date-time with a time zone")
+        try:
+            # Python 3.11+ reads "Z" and any number of fraction digits (kept to microseconds); not a lowercase t/z.
+            value = datetime.fromisoformat(value.upper())
+        except ValueError:
+            raise PydanticCustomError("rfc3339", "must be an RFC 3339 date-time with a time zone") from None
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC)
+    return value
 
 
 OrderUid = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -57,7 +55,7 @@ Money = Annotated[int, Field(ge=0, le=BIGINT_MAX)]
 Id = Annotated[int, Field(ge=0, le=BIGINT_MAX)]
 BigInt = Annotated[int, Field(ge=BIGINT_MIN, le=BIGINT_MAX)]
 Sale = Annotated[int, Field(ge=0, le=100)]
-Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_to_utc)]
+Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339_utc)]
 
 
 class _Strict(BaseModel):
@@ -128,10 +126,14 @@ class Order(_Strict):
 
     def content_hash(self) -> bytes:
         """SHA-256 of the canonical JSON form: equal for the same order whatever its original formatting."""
-        data = self.model_dump_json().encode()
-        digest = hashlib.sha256()
-        # hashlib drops the GIL for updates of 2 KiB or more; in the consume worker, taking it back costs far
-        # more than the hashing itself (the store and relay threads grab it). Feed it smaller pieces.
-        for start in range(0, len(data), _HASH_PIECE):
-            digest.update(data[start : start + _HASH_PIECE])
-        return digest.digest()
+        return fingerprint(self.model_dump_json().encode())
+
+
+def fingerprint(data: bytes) -> bytes:
+    """SHA-256 of ``data``, computed without releasing the GIL."""
+    digest = hashlib.sha256()
+    # hashlib drops the GIL for updates of 2 KiB or more; in the consume worker, taking it back costs far
+    # more than the hashing itself (the store and relay threads grab it). Feed it smaller pieces.
+    for start in range(0, len(data), _HASH_PIECE):
+        digest.update(data[start : start + _HASH_PIECE])
+    return digest.digest()

@@ -67,16 +67,17 @@ def decode_order(value: bytes | None, max_items: int = DEFAULT_MAX_ITEMS) -> Ord
     if not value:
         raise DecodeError("empty message", (FieldError("$", "empty", "absent", "the message has no value"),))
     try:
-        value.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DecodeError(
-            f"not UTF-8 at byte {exc.start}", (FieldError("$", "utf8", "bytes", "invalid UTF-8"),)
-        ) from None
-    try:
         order = Order.model_validate_json(value)
     except ValidationError as exc:
         errors = schema_errors(exc)
         if any(e.rule == "json_invalid" for e in errors):
+            # The parser rejects bad UTF-8 as bad JSON; tell the two apart only now, off the hot path.
+            try:
+                value.decode("utf-8")
+            except UnicodeDecodeError as bad:
+                raise DecodeError(
+                    f"not UTF-8 at byte {bad.start}", (FieldError("$", "utf8", "bytes", "invalid UTF-8"),)
+                ) from None
             raise InvalidJson("not a JSON document", errors) from None
         raise SchemaViolation("; ".join(f"{e.path}: {e.rule}" for e in errors[:5]), errors) from None
     check_rules(order, max_items)

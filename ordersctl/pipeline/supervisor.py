@@ -20,8 +20,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from ordersctl.pipeline.options import WorkerOptions
 from ordersctl.pipeline.stats import WorkerStats
-from ordersctl.pipeline.worker import WorkerOptions
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def worker_main(config_file: Path | None, overrides: dict[str, Any], options: Wo
     """Body of a worker process."""
     from ordersctl.config import load_settings
     from ordersctl.logs import setup_logging
-    from ordersctl.pipeline.worker import ConsumeWorker
+    from ordersctl.pipeline.worker import ConsumeWorker, tune_interpreter
     from ordersctl.runtime import Runtime
 
     settings = load_settings(config_file, overrides)
@@ -47,6 +47,7 @@ def worker_main(config_file: Path | None, overrides: dict[str, Any], options: Wo
         worker = ConsumeWorker(
             runtime, options, stop, report=lambda s: reports.put(((options.worker_id, os.getpid()), s))
         )
+        tune_interpreter()
         worker.run()
     finally:
         runtime.close()

@@ -99,6 +99,49 @@ def test_seeded_mix_lands_exactly_where_it_belongs(settings: Settings) -> None:
     assert summary["events"] == len(valid)
 
 
+def test_copies_in_batches_stored_at_once_are_duplicates_or_conflicts(settings: Settings) -> None:
+    """Tiny batches, three stored at once by one worker: an order and its copy (same bytes, the same content
+    formatted differently, or other content) often sit in two batches in flight. Nothing valid is lost or
+    dead-lettered, a copy is a duplicate, other content is a conflict, and the first version is what stays."""
+    create_topics(settings)
+    originals = _valid_messages(240, seed=41)
+    messages: list[Generated] = []
+    copies: list[tuple[int, Generated]] = []  # (position to insert at, copy)
+    for i, m in enumerate(originals):
+        doc = json.loads(m.value)
+        if i % 3 == 0:
+            value, kind = m.value, "duplicate"
+        elif i % 3 == 1:
+            value, kind = json.dumps(dict(reversed(doc.items())), indent=1).encode(), "duplicate"
+        else:
+            value, kind = json.dumps({**doc, "entry": "CHANGED"}).encode(), "conflict"
+        copies.append((i + 2 + i % 5, Generated(m.key, value, kind, m.order_uid)))
+    by_position: dict[int, list[Generated]] = {}
+    for at, copy in copies:
+        by_position.setdefault(at, []).append(copy)
+    for i, m in enumerate(originals):
+        messages += [*by_position.pop(i, []), m]
+    messages += [c for at in sorted(by_position) for c in by_position[at]]
+    assert len(messages) == 2 * len(originals)
+    send(settings, messages)
+
+    result = ordersctl(settings, "consume", "--workers", "1", "--batch-size", "3", "--stop-when-idle", "3", "--json",
+                       ORDERS_PIPELINE__BATCHES_IN_FLIGHT="3")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout)
+
+    conflicts = sum(1 for _, c in copies if c.kind == "conflict")
+    assert summary["stored"] == len(originals)
+    assert summary["duplicates"] == len(copies) - conflicts
+    assert summary["dlq"] == {"conflict": conflicts}
+    dsn = settings.postgres.dsn
+    uids = [m.order_uid for m in originals]
+    assert _stored_orders(dsn, uids) == {m.order_uid: decode_order(m.value).model_dump(mode="json") for m in originals}
+    dead = read_topic(settings, settings.kafka.dlq_topic, expect=conflicts)
+    assert {(m.key(), m.value()) for m in dead} == {(c.key, c.value) for _, c in copies if c.kind == "conflict"}
+    _assert_exactly_once(settings, originals)
+
+
 def test_canonical_sample_is_stored_and_reads_back_identical(settings: Settings, canonical_bytes: bytes) -> None:
     create_topics(settings)
     send(settings, [Generated(b"b563feb7b2b84b6test", canonical_bytes, "valid", "b563feb7b2b84b6test")])

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import datetime
 
 import psycopg
 import pytest
 
-from ordersctl.adapters.order_store import OrderStore, event_payload
+from ordersctl.adapters.order_store import OrderStore
 from ordersctl.domain.generator import OrderGenerator
 from ordersctl.domain.order import Order
+from ordersctl.domain.rows import to_rows
 from ordersctl.domain.rules import decode_order
 from ordersctl.errors import DataRejected, OrderConflict, TransientError
 
@@ -43,6 +45,32 @@ def test_same_uid_twice_in_one_batch(migrated_db: str) -> None:
     with psycopg.connect(migrated_db) as conn:
         out = store.save_batch(conn, [a, a, other])
     assert out[:2] == ["stored", "duplicate"] and isinstance(out[2], OrderConflict)
+
+
+def test_a_copy_formatted_differently_is_a_duplicate_and_other_content_a_conflict(migrated_db: str) -> None:
+    """The worker fingerprints the bytes as they came; other bytes are compared with the stored order by field."""
+    store = OrderStore()
+    raw = [m.value for m in OrderGenerator(seed=6).messages(3)]
+    assert all(raw)
+    orders = [decode_order(r) for r in raw]
+    doc = json.loads(raw[0])
+    reformatted = json.dumps(dict(reversed(doc.items())), indent=2).encode()  # same content, other bytes
+    changed = json.dumps({**doc, "track_number": "OTHER"}).encode()
+    with psycopg.connect(migrated_db) as conn:
+        assert store.save_rows(conn, [to_rows(o, r) for o, r in zip(orders, raw, strict=True)]) == ["stored"] * 3
+        again = [to_rows(decode_order(b), b) for b in (raw[0], reformatted, changed)]
+        out = store.save_rows(conn, again)
+        assert out[:2] == ["duplicate", "duplicate"] and isinstance(out[2], OrderConflict)
+        assert store.get(conn, orders[0].order_uid) == orders[0]  # untouched by the conflict
+        # The same within one batch of new orders: the first copy is stored, the others compared with it.
+        fresh = OrderGenerator(seed=7).messages(1)
+        first = next(iter(fresh)).value
+        assert first is not None
+        fresh_doc = json.loads(first)
+        copies = [first, json.dumps(fresh_doc, indent=1).encode(), json.dumps({**fresh_doc, "entry": "X"}).encode()]
+        out = store.save_rows(conn, [to_rows(decode_order(b), b) for b in copies])
+        assert out[:2] == ["stored", "duplicate"] and isinstance(out[2], OrderConflict)
+        assert store.pending_events(conn) == 4
 
 
 def test_a_row_the_database_rejects_is_isolated_and_the_rest_stored(migrated_db: str) -> None:
@@ -103,12 +131,13 @@ def test_outbox_claims_skip_locked_rows(migrated_db: str) -> None:
         assert "delivery" not in payload and "email" not in str(payload)
 
 
-def test_events_rendered_by_postgresql_match_the_python_definition(migrated_db: str) -> None:
-    """The outbox rows are built in SQL; event_payload() is the same event in Python (used by the benchmark)."""
+def test_outbox_events_carry_the_order_totals_in_batch_order(migrated_db: str) -> None:
+    """One "order saved" event per stored order, in batch order, with its totals and no personal data."""
     store = OrderStore()
     orders = _orders(20, 8)
-    # Fractional seconds, a whole second, an early year and a non-UTC zone (stored in UTC).
+    # Fractional seconds, a whole second, an early year and a non-UTC zone (the event says UTC).
     dates = ["2021-11-26T06:22:19.000250Z", "2021-11-26T06:22:19Z", "0999-01-02T03:04:05.5+03:00"]
+    expected_dates = ["2021-11-26T06:22:19.000250Z", "2021-11-26T06:22:19Z", "0999-01-02T00:04:05.500000Z"]
     orders[: len(dates)] = [
         decode_order(o.model_dump_json().replace(o.date_created.isoformat().replace("+00:00", "Z"), d).encode())
         for o, d in zip(orders, dates, strict=False)
@@ -117,5 +146,16 @@ def test_events_rendered_by_postgresql_match_the_python_definition(migrated_db: 
         store.save_batch(conn, orders)
         rows = conn.execute("SELECT order_uid, payload FROM outbox ORDER BY id").fetchall()
     assert [uid for uid, _ in rows] == [o.order_uid for o in orders]  # events in batch order
+    assert [payload["date_created"] for _, payload in rows[: len(dates)]] == expected_dates
     for (_, payload), order in zip(rows, orders, strict=True):
-        assert payload == event_payload(order, order.content_hash())
+        assert payload == {
+            "type": "order_saved",
+            "order_uid": order.order_uid,
+            "track_number": order.track_number,
+            "amount": order.payment.amount,
+            "currency": order.payment.currency,
+            "items": len(order.items),
+            "date_created": payload["date_created"],
+            "content_hash": order.content_hash().hex(),
+        }
+        assert datetime.fromisoformat(payload["date_created"]) == order.date_created

@@ -35,6 +35,12 @@ def test_missing_config_file_is_a_config_error(tmp_path: Path) -> None:
         load_settings(tmp_path / "nope.toml")
 
 
+def test_pool_must_fit_the_batches_in_flight_and_the_relay() -> None:
+    assert load_settings(overrides={"postgres": {"pool_size": 3}, "pipeline": {"batches_in_flight": 2}})
+    with pytest.raises(ConfigError, match=r"^invalid settings: postgres\.pool_size \(2\) must be at least"):
+        load_settings(overrides={"postgres": {"pool_size": 2}, "pipeline": {"batches_in_flight": 2}})
+
+
 def test_invalid_value_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ORDERS_POSTGRES__POOL_SIZE", "zero")
     with pytest.raises(ConfigError, match=r"postgres\.pool_size"):

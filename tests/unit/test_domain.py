@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 
 from ordersctl.domain.generator import INVALID_KINDS, OrderGenerator
 from ordersctl.domain.order import Order
-from ordersctl.domain.rows import from_rows, to_rows
+from ordersctl.domain.rows import from_rows, same_content, to_rows
 from ordersctl.domain.rules import check_rules, decode_order
 from ordersctl.errors import (
     DecodeError,
@@ -117,7 +118,8 @@ def test_max_items_is_configurable(canonical_bytes: bytes) -> None:
 @pytest.mark.parametrize(
     ("raw", "error"),
     [(b"", DecodeError), (None, DecodeError), (b"\xff\xfe{}", DecodeError), (b"{not json", InvalidJson),
-     (b'{"order_uid": "x"', InvalidJson), (b"[]", SchemaViolation), (b'"str"', SchemaViolation)],
+     (b'{"order_uid": "x"', InvalidJson), (b"[]", SchemaViolation), (b'"str"', SchemaViolation),
+     (b'{"order_uid": "\xc3("}', DecodeError), (b"\xef\xbb\xbf{}", InvalidJson)],
 )  # fmt: skip
 def test_undecodable_messages(raw: bytes | None, error: type[PoisonError]) -> None:
     with pytest.raises(error) as caught:
@@ -157,11 +159,20 @@ def valid_orders(draw: st.DrawFn) -> dict[str, Any]:
 @settings(max_examples=150, deadline=None)
 @given(valid_orders())
 def test_consistent_orders_pass_and_round_trip_through_rows(doc: dict[str, Any]) -> None:
-    order = decode_order(_dump(doc))
+    raw = _dump(doc)
+    order = decode_order(raw)
     rows = to_rows(order)
     assert from_rows(rows.order, rows.delivery, rows.payment, list(rows.items)) == order
     assert [r[1] for r in rows.items] == list(range(len(order.items)))
     assert order.model_dump(mode="json") == doc
+    # Fingerprints: of the bytes as they came, else of the canonical form; content compares apart from them.
+    assert rows.order[-1] == order.content_hash()
+    from_raw = to_rows(order, raw)
+    assert from_raw.order[-1] == hashlib.sha256(raw).digest()
+    other_bytes = json.dumps(dict(reversed(doc.items())), indent=1).encode()
+    assert same_content(from_raw, to_rows(decode_order(other_bytes), other_bytes))
+    changed = decode_order(_dump({**doc, "entry": doc["entry"] + "x"}))
+    assert not same_content(from_raw, to_rows(changed, raw))
 
 
 @settings(max_examples=150, deadline=None)
