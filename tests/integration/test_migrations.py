@@ -44,7 +44,13 @@ def _insert_order(conn: psycopg.Connection, **changes: object) -> None:
 def test_migrate_creates_the_four_tables_and_outbox(empty_db: str) -> None:
     with psycopg.connect(empty_db, autocommit=True) as conn:
         applied = _migrator(conn).apply()
-        assert [m.version for m in applied] == ["0001", "0002", "0003"]
+        versions = [m.version for m in applied]
+        assert versions == [m.version for m in load(default_directory())] and versions[:3] == ["0001", "0002", "0003"]
+        comment = conn.execute(
+            "SELECT col_description(attrelid, attnum) FROM pg_attribute"
+            " WHERE attrelid = 'orders'::regclass AND attname = 'content_hash'"
+        ).fetchone()
+        assert comment is not None and "as first received" in comment[0]  # 0004: what content_hash holds
         tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
         assert {"orders", "deliveries", "payments", "items", "outbox", "schema_migrations"} == tables
         assert not any("nomenclature" in t for t in tables)
