@@ -119,6 +119,7 @@ class OrderStore:
             uids = ",".join({r.order[0] for r in rows})
             stored = dict(conn.execute(_SELECT_FINGERPRINTS, (uids,)).fetchall())
             first: dict[str, OrderRows] = {}  # new in this batch: a later copy compares against this one
+            fresh: list[int] = []  # their positions: what to insert
             differ: list[int] = []  # stored under another fingerprint: compared field by field below
             for i, r in enumerate(rows):
                 uid = r.order[0]
@@ -126,6 +127,7 @@ class OrderStore:
                     outcomes[i] = self._same_or_conflict(first[uid], r)
                 elif uid not in stored:
                     first[uid] = r
+                    fresh.append(i)
                 elif bytes(stored[uid]) == r.order[-1]:
                     outcomes[i] = "duplicate"  # the very same bytes again: a redelivery
                 else:
@@ -135,7 +137,6 @@ class OrderStore:
                 existing = self._fetch_rows(conn, [rows[i].order[0] for i in differ])
                 for i in differ:
                     outcomes[i] = self._same_or_conflict(existing[rows[i].order[0]], rows[i])
-            fresh = [i for i, r in enumerate(rows) if first.get(r.order[0]) is r]
             for i, problem in self._insert(conn, [(i, rows[i]) for i in fresh]):
                 outcomes[i] = problem
             for i in fresh:

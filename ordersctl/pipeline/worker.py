@@ -32,7 +32,6 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from ordersctl.adapters.order_store import OrderStore, Outcome
 from ordersctl.adapters.postgres import translated
-from ordersctl.domain.order import Order
 from ordersctl.domain.rows import OrderRows, to_rows
 from ordersctl.domain.rules import decode_order
 from ordersctl.errors import PoisonError, TransientError
@@ -90,7 +89,7 @@ class Prepared:
     """A fetched batch, decoded: what to store and what is already known to be poison."""
 
     records: list[Message]
-    valid: list[tuple[Message, Order, OrderRows]] = field(default_factory=list)  # rows: for the store
+    valid: list[tuple[Message, OrderRows]] = field(default_factory=list)  # each with its rows, for the store
     letters: list[DeadLetter] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
 
@@ -254,14 +253,14 @@ class ConsumeWorker:
             except PoisonError as exc:
                 prepared.letters.append(DeadLetter(msg, exc))
                 continue
-            prepared.valid.append((msg, order, to_rows(order, msg.value())))
+            prepared.valid.append((msg, to_rows(order, msg.value())))
         return prepared
 
     def _launch(self) -> None:
         prepared, self._next = self._next, None
         if prepared is None or not prepared.records:
             return
-        uids = frozenset(rows.order[0] for _, _, rows in prepared.valid)
+        uids = frozenset(rows.order[0] for _, rows in prepared.valid)
         # An order also in a batch in flight (a re-sent copy): let that batch complete first, so that the
         # copy read first is the one stored and a later one is compared with it (duplicate or conflict).
         while any(not uids.isdisjoint(earlier.uids) for earlier in self._inflight):
@@ -314,7 +313,7 @@ class ConsumeWorker:
     def _complete(self, batch: Prepared, outcomes: list[Outcome], *, retry: bool) -> None:
         letters = list(batch.letters)
         stored = duplicates = 0
-        for (msg, _, _), outcome in zip(batch.valid, outcomes, strict=True):
+        for (msg, _), outcome in zip(batch.valid, outcomes, strict=True):
             if outcome == "stored":
                 stored += 1
             elif outcome == "duplicate":
@@ -347,9 +346,9 @@ class ConsumeWorker:
             )  # fmt: skip
         self.metrics.batch_seconds.observe(time.monotonic() - batch.started)
 
-    def _store(self, valid: list[tuple[Message, Order, OrderRows]]) -> list[Outcome]:
+    def _store(self, valid: list[tuple[Message, OrderRows]]) -> list[Outcome]:
         with translated(self.s.postgres), self.rt.pg_connection() as conn:
-            return self.store.save_rows(conn, [r for _, _, r in valid])
+            return self.store.save_rows(conn, [r for _, r in valid])
 
     def _commit(self, records: list[Message]) -> None:
         offsets: dict[tuple[str, int], int] = {}
