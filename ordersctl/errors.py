@@ -33,6 +33,12 @@ class ServiceUnavailable(TransientError):
         super().__init__(f"{service} unreachable at {address}{detail}")
 
 
+class ClientFailed(OrdersError):
+    """A Kafka client hit a fatal error (e.g. an idempotent producer can no longer keep its guarantees) and
+    cannot be used again. Not transient, since retrying with the same client would fail forever: the worker
+    process exits uncommitted and the supervisor starts it again with new clients."""
+
+
 class MigrationError(OrdersError):
     """A migration file is missing, changed after it was applied, or failed."""
 

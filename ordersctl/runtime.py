@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from functools import cached_property
 from typing import Any
@@ -24,6 +26,14 @@ from ordersctl.adapters import redis as redis_adapter
 from ordersctl.config import Settings
 
 log = logging.getLogger(__name__)
+
+
+def finishes_within(seconds: float, fn: Callable[[], object], name: str) -> bool:
+    """Run ``fn`` in a daemon thread and wait for it at most ``seconds``; False if it is still running."""
+    thread = threading.Thread(target=fn, name=name, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return not thread.is_alive()
 
 
 class Runtime:
@@ -66,8 +76,18 @@ class Runtime:
         self._consumers.append(consumer)
         return consumer
 
-    def close(self) -> None:
-        """Flush producers and close every client that was built."""
+    def close(self, timeout: float | None = None) -> bool:
+        """Flush producers and close every client that was built.
+
+        With ``timeout``, stop waiting after that many seconds and return False (the closing carries on in a
+        daemon thread): librdkafka can block in close after the broker restarted, and a process whose work
+        is done must still be able to exit."""
+        if timeout is None:
+            self._close()
+            return True
+        return finishes_within(timeout, self._close, "close-clients")
+
+    def _close(self) -> None:
         for name, producer in self._producers.items():
             left = producer.flush(10)
             if left:

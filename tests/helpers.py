@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -50,6 +52,36 @@ def start_ordersctl(settings: Settings, *args: str, log: Path, **env: str) -> su
         stderr=log.open("wb"),
         cwd=ROOT,
     )
+
+
+def finish(proc: subprocess.Popen[bytes], log: Path, timeout: float) -> bytes:
+    """Wait for an ``ordersctl consume`` started with :func:`start_ordersctl`; returns its stdout.
+
+    If it is still running after ``timeout`` s, its workers dump their threads' stacks into the log (SIGUSR1),
+    it is killed, and the test fails with the end of the log: the stacks show what the run waited on."""
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+        return out
+    except subprocess.TimeoutExpired:
+        workers = children(proc.pid)
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGUSR1)
+        time.sleep(1)
+        proc.kill()  # first, so that it restarts none of them
+        for pid in children(proc.pid) + workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        proc.communicate(timeout=30)
+        # One line per dead letter would hide the rest.
+        lines = [line for line in log.read_text(errors="replace").splitlines() if '"msg": "dead-lettered"' not in line]
+        tail = "\n".join(lines[-150:])
+        raise AssertionError(f"still running after {timeout:.0f}s; end of its log:\n{tail}") from None
+
+
+def children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True, check=False)
+    return [int(p) for p in out.stdout.split()]
 
 
 def create_topics(settings: Settings, partitions: int = 4, dlq: bool = True, events: bool = True) -> None:

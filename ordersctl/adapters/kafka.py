@@ -22,6 +22,12 @@ def _base(settings: KafkaSettings) -> dict[str, Any]:
     return conf
 
 
+def is_fatal(err: KafkaError) -> bool:
+    """An error after which the client is unusable: librdkafka raises it once (``fatal()``), then fails every
+    later or queued message with ``_FATAL``."""
+    return bool(err.fatal()) or err.code() == KafkaError._FATAL
+
+
 def make_producer(settings: KafkaSettings, **overrides: Any) -> Producer:
     """An idempotent producer: retries never duplicate or reorder a message within a partition."""
     conf = _base(settings)

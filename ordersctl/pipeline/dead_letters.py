@@ -16,8 +16,9 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
+from ordersctl.adapters.kafka import is_fatal
 from ordersctl.domain.rules import errors_json
-from ordersctl.errors import PoisonError, TransientError
+from ordersctl.errors import ClientFailed, PoisonError, TransientError
 
 REPLAY_COUNT = "dlq.replay.count"
 OWN_HEADERS = re.compile(r"^(dlq\.|__connect\.errors\.)")
@@ -98,11 +99,11 @@ class DeadLetterSender:
         """Send all; raise TransientError (nothing to commit) unless every one is confirmed."""
         if not letters:
             return
-        failures: list[str] = []
+        failures: list[KafkaError] = []
 
         def delivered(err: KafkaError | None, _msg: Any) -> None:
             if err is not None:
-                failures.append(err.str())
+                failures.append(err)
 
         for letter in letters:
             msg = letter.message
@@ -116,12 +117,19 @@ class DeadLetterSender:
                     headers=dead_letter_headers(letter, self._group_id),
                     on_delivery=delivered,
                 )
-            except (KafkaException, BufferError) as exc:
+            except KafkaException as exc:
+                if is_fatal(exc.args[0]):
+                    raise ClientFailed(f"dead-letter producer failed: {exc.args[0].str()}") from None
+                raise TransientError(f"dead-letter topic {self._topic} refused the message: {exc}") from None
+            except BufferError as exc:
                 raise TransientError(f"dead-letter topic {self._topic} refused the message: {exc}") from None
             self._producer.poll(0)
         deadline = time.monotonic() + self._timeout
         while len(self._producer) and time.monotonic() < deadline:
             self._producer.flush(0.5)
+        fatal = [err for err in failures if is_fatal(err)]
+        if fatal:
+            raise ClientFailed(f"dead-letter producer failed: {fatal[0].str()}")
         if len(self._producer) or failures:
-            first = failures[0] if failures else "delivery not confirmed in time"
+            first = failures[0].str() if failures else "delivery not confirmed in time"
             raise TransientError(f"dead-letter send failed: {first}")

@@ -16,10 +16,11 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
+from ordersctl.adapters.kafka import is_fatal
 from ordersctl.adapters.order_store import OrderStore
 from ordersctl.adapters.postgres import translated
 from ordersctl.config import PostgresSettings
-from ordersctl.errors import TransientError
+from ordersctl.errors import ClientFailed, TransientError
 from ordersctl.pipeline.backoff import Backoff
 
 log = logging.getLogger(__name__)
@@ -57,11 +58,14 @@ class OutboxRelay:
             if not rows:
                 return 0
             failed: set[int] = set()
+            fatal: list[KafkaError] = []
 
             def on_delivery(event_id: int) -> Callable[[KafkaError | None, Any], None]:
                 def delivered(err: KafkaError | None, _msg: Any) -> None:
                     if err is not None:
                         failed.add(event_id)
+                        if is_fatal(err):
+                            fatal.append(err)
 
                 return delivered
 
@@ -75,13 +79,19 @@ class OutboxRelay:
                         on_delivery=on_delivery(event_id),
                     )
                 except (KafkaException, BufferError) as exc:
+                    if isinstance(exc, KafkaException) and is_fatal(exc.args[0]):
+                        fatal.append(exc.args[0])
+                        break
                     # e.g. the events topic does not exist (yet): nothing is deleted, the rows wait.
                     failed.add(event_id)
                     log.debug("event not accepted by the producer", extra={"error": str(exc)})
                 self._producer.poll(0)
             deadline = time.monotonic() + self._timeout
-            while len(self._producer) and time.monotonic() < deadline:
+            while not fatal and len(self._producer) and time.monotonic() < deadline:
                 self._producer.flush(0.5)
+            if fatal:
+                # Rolls the page back: its rows are published again (same event-ids) by a new producer.
+                raise ClientFailed(f"events producer failed: {fatal[0].str()}")
             if len(self._producer):
                 failed.update(i for i, _, _ in rows)  # not confirmed: publish again later (same event-id)
             done = [i for i, _, _ in rows if i not in failed]

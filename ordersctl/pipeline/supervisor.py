@@ -7,13 +7,16 @@ up to ``grace`` seconds to finish their batch, commit and leave the group.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import multiprocessing as mp
 import os
 import queue
 import signal
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,33 +27,54 @@ from ordersctl.pipeline.options import WorkerOptions
 from ordersctl.pipeline.stats import WorkerStats
 
 log = logging.getLogger(__name__)
+# How long a finished worker waits for its Kafka clients to flush and close before it exits regardless.
+TEARDOWN_SECONDS = 15.0
 
 
 def worker_main(config_file: Path | None, overrides: dict[str, Any], options: WorkerOptions, reports: Any) -> None:
-    """Body of a worker process."""
+    """Body of a worker process. It always ends with ``os._exit``: once its batches are committed nothing in
+    it needs finalizing, and a librdkafka handle that blocks in its destructor (seen after a broker restart,
+    confluentinc/librdkafka#4674) must not keep a finished worker alive."""
     from ordersctl.config import load_settings
     from ordersctl.logs import setup_logging
     from ordersctl.pipeline.worker import ConsumeWorker, tune_interpreter
     from ordersctl.runtime import Runtime
 
-    settings = load_settings(config_file, overrides)
-    setup_logging(settings.log.level, settings.log.format)
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    runtime = Runtime(settings)
+    code = 1
     try:
-        worker = ConsumeWorker(
-            runtime, options, stop, report=lambda s: reports.put(((options.worker_id, os.getpid()), s))
-        )
-        tune_interpreter()
-        worker.run()
+        settings = load_settings(config_file, overrides)
+        setup_logging(settings.log.level, settings.log.format)
+        stop = threading.Event()
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        # `kill -USR1 <worker pid>` writes every thread's stack to the log (stderr): what a stuck worker waits on.
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
+        runtime = Runtime(settings)
+        try:
+            worker = ConsumeWorker(
+                runtime, options, stop, report=lambda s: reports.put(((options.worker_id, os.getpid()), s))
+            )
+            tune_interpreter()
+            worker.run()
+            code = 0
+        finally:
+            if not runtime.close(timeout=TEARDOWN_SECONDS):
+                log.warning(
+                    "Kafka clients did not close in time; exiting without them", extra={"seconds": TEARDOWN_SECONDS}
+                )
+    except BaseException:
+        traceback.print_exc()  # as multiprocessing would: the supervisor restarts the worker
     finally:
-        runtime.close()
+        logging.shutdown()
+        reports.close()
+        reports.join_thread()  # the last progress report reaches the supervisor
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 @dataclass

@@ -41,7 +41,7 @@ from ordersctl.pipeline.metrics import PipelineMetrics
 from ordersctl.pipeline.options import WorkerOptions
 from ordersctl.pipeline.outbox_relay import OutboxRelay
 from ordersctl.pipeline.stats import WorkerStats
-from ordersctl.runtime import Runtime
+from ordersctl.runtime import Runtime, finishes_within
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -59,6 +59,7 @@ class Abandoned(Exception):
 
 
 Partition = tuple[str, int]
+CLOSE_SECONDS = 5.0  # how long a finished worker waits for its consumer to leave the group
 
 
 def tune_interpreter() -> None:
@@ -137,6 +138,7 @@ class ConsumeWorker:
         self._inflight: deque[InFlight] = deque()  # oldest first; completed strictly in this order
         self._completing: InFlight | None = None  # the oldest, while the main loop completes it
         self._paused = False
+        self._last_report = time.monotonic()
         self._consumer: Consumer | None = None
         self._sender: DeadLetterSender | None = None
         self._depth = self.s.pipeline.batches_in_flight
@@ -195,7 +197,7 @@ class ConsumeWorker:
         relay_thread.start()
         if self.opt.metrics_port is not None:
             self.metrics.serve(self.opt.metrics_port + self.opt.worker_id)
-        started = last_message = last_report = time.monotonic()
+        started = last_message = time.monotonic()
         try:
             while not self.stop.is_set():
                 if not relay_thread.is_alive():
@@ -205,9 +207,7 @@ class ConsumeWorker:
                 batch = self._carry + self.consumer.consume(num_messages=self.opt.batch_size, timeout=wait)
                 self._carry = []
                 now = time.monotonic()
-                if now - last_report >= self.opt.report_every:
-                    self._report()
-                    last_report = now
+                self._report_if_due(now)
                 if batch:
                     last_message = now
                     self._next = self._prepare(batch)
@@ -229,8 +229,17 @@ class ConsumeWorker:
             relay_thread.join(timeout=5)
             self._executor.shutdown(wait=True)
             self._report()
-            self.consumer.close()  # leaves the group at once: partitions move without waiting for a timeout
+            self._leave_group()
         return self.stats
+
+    def _leave_group(self) -> None:
+        """Close the consumer, which leaves the group at once: partitions move without waiting for the session
+        timeout. Bounded, because librdkafka can block in close after the broker restarted
+        (confluentinc/librdkafka#4674); everything is committed by now, so giving up costs only that timeout."""
+        if not finishes_within(CLOSE_SECONDS, self.consumer.close, "close-consumer"):
+            log.warning(
+                "the consumer did not close in time; its session expires instead", extra={"seconds": CLOSE_SECONDS}
+            )
 
     def _count_events(self, n: int) -> None:
         self.stats.events += n
@@ -412,6 +421,7 @@ class ConsumeWorker:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
+            self._report_if_due(time.monotonic())  # the progress line shows the retries as they happen
             msg = self.consumer.poll(min(left, 0.2))
             if msg is not None and msg.error() is None:
                 self._carry.append(msg)
@@ -447,6 +457,11 @@ class ConsumeWorker:
             low, high = self.consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=2)
             total += high - (tp.offset if tp.offset >= 0 else low)
         return total
+
+    def _report_if_due(self, now: float) -> None:
+        if now - self._last_report >= self.opt.report_every:
+            self._report()
+            self._last_report = now
 
     def _report(self) -> None:
         with contextlib.suppress(KafkaException):  # lag is informative only; the broker may be away

@@ -24,8 +24,10 @@ from ordersctl.domain.rules import decode_order
 from ordersctl.errors import POISON_REASONS
 from tests.helpers import (
     ROOT,
+    children,
     create_topics,
     db_rows,
+    finish,
     headers,
     ordersctl,
     read_topic,
@@ -156,11 +158,6 @@ def _valid_messages(count: int, seed: int) -> list[Generated]:
     return list(OrderGenerator(seed=seed).messages(count))
 
 
-def _children(pid: int) -> list[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True, check=False)
-    return [int(p) for p in out.stdout.split()]
-
-
 def _assert_exactly_once(settings: Settings, messages: list[Generated]) -> None:
     dsn = settings.postgres.dsn
     uids = {m.order_uid for m in messages}
@@ -188,7 +185,7 @@ def _consume_through_outage(
         time.sleep(down_for)
         subprocess.run([STACK, f"{service}-start"], check=True, timeout=180)
         after()
-        out, _ = proc.communicate(timeout=300)
+        out = finish(proc, tmp_path / "consume.log", 300)
     finally:
         subprocess.run([STACK, f"{service}-start"], check=False, timeout=180)
         if proc.poll() is None:
@@ -209,10 +206,10 @@ def test_kill_9_of_a_worker_loses_and_duplicates_nothing(settings: Settings, tmp
     try:
         wait_for(lambda: stored_count(settings.postgres.dsn) > 1500, 120, "the run to be under way")
         # Spawned workers are children running multiprocessing's spawn entry point.
-        workers = [p for p in _children(proc.pid) if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        workers = [p for p in children(proc.pid) if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
         assert len(workers) == 2, "expected two worker processes"
         os.kill(workers[-1], signal.SIGKILL)
-        out, _ = proc.communicate(timeout=300)
+        out = finish(proc, tmp_path / "consume.log", 300)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -1,0 +1,79 @@
+"""The outbox relay against real PostgreSQL; the producer is a stand-in whose deliveries fail as told.
+
+(Real Kafka is used for the relay end to end in tests/e2e/test_ingest.py; a fatal producer error cannot be
+caused on demand there.)"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from ordersctl.adapters.order_store import OrderStore
+from ordersctl.config import Settings
+from ordersctl.domain.generator import OrderGenerator
+from ordersctl.domain.rules import decode_order
+from ordersctl.errors import ClientFailed, TransientError
+from ordersctl.pipeline.outbox_relay import OutboxRelay
+from tests.fake_producer import FATAL, TIMED_OUT, FakeProducer
+
+pytestmark = pytest.mark.integration
+
+
+def _relay(settings: Settings, producer: FakeProducer) -> OutboxRelay:
+    @contextlib.contextmanager
+    def connect() -> Iterator[psycopg.Connection[Any]]:
+        with psycopg.connect(settings.postgres.dsn) as conn:
+            yield conn
+
+    return OutboxRelay(connect, settings.postgres, producer, "orders.events", page=10, timeout=1)  # type: ignore[arg-type]
+
+
+def _store_orders(settings: Settings, n: int) -> list[str]:
+    orders = [decode_order(m.value) for m in OrderGenerator(seed=7).messages(n)]
+    with psycopg.connect(settings.postgres.dsn) as conn:
+        OrderStore().save_batch(conn, orders)
+    return [o.order_uid for o in orders]
+
+
+def _pending(settings: Settings) -> int:
+    with psycopg.connect(settings.postgres.dsn) as conn:
+        return OrderStore().pending_events(conn)
+
+
+def test_confirmed_events_leave_the_outbox_page_by_page(settings: Settings) -> None:
+    uids = _store_orders(settings, 15)
+    producer = FakeProducer()
+    relay = _relay(settings, producer)
+    assert (relay.publish_once(), relay.publish_once(), relay.publish_once()) == (10, 5, 0)
+    assert _pending(settings) == 0
+    assert sorted(p["key"].decode() for p in producer.produced) == sorted(uids)
+    event_ids = [dict(p["headers"])["event-id"] for p in producer.produced]
+    assert len(set(event_ids)) == 15
+    assert {json.loads(p["value"])["order_uid"] for p in producer.produced} == set(uids)
+
+
+def test_unconfirmed_events_stay_for_the_next_attempt(settings: Settings) -> None:
+    _store_orders(settings, 4)
+    with pytest.raises(TransientError):
+        _relay(settings, FakeProducer(deliver=TIMED_OUT)).publish_once()
+    assert _pending(settings) == 4
+    assert _relay(settings, FakeProducer()).publish_once() == 4
+
+
+@pytest.mark.parametrize(
+    "producer",
+    [lambda: FakeProducer(deliver=FATAL), lambda: FakeProducer(refuse=FATAL, refuse_after=2)],
+    ids=["fatal-delivery", "fatal-produce"],
+)
+def test_a_fatal_producer_error_ends_the_relay_and_keeps_every_row(settings: Settings, producer: Any) -> None:
+    _store_orders(settings, 6)
+    with pytest.raises(ClientFailed):
+        _relay(settings, producer()).publish_once()
+    # Nothing was marked published: a new producer publishes all six (again, with the same event-ids).
+    assert _pending(settings) == 6
+    assert _relay(settings, FakeProducer()).publish_once() == 6
