@@ -60,6 +60,7 @@ class Abandoned(Exception):
 
 Partition = tuple[str, int]
 CLOSE_SECONDS = 5.0  # how long a finished worker waits for its consumer to leave the group
+COMMIT_TIMEOUT_SECONDS = 10.0  # an offset commit not confirmed by then is retried (transient)
 
 
 def tune_interpreter() -> None:
@@ -138,6 +139,8 @@ class ConsumeWorker:
         self._inflight: deque[InFlight] = deque()  # oldest first; completed strictly in this order
         self._completing: InFlight | None = None  # the oldest, while the main loop completes it
         self._paused = False
+        self._awaited_commit: frozenset[tuple[str, int, int]] | None = None
+        self._commit_results: dict[frozenset[tuple[str, int, int]], tuple[KafkaError | None, list[TopicPartition]]] = {}
         self._last_report = time.monotonic()
         self._consumer: Consumer | None = None
         self._sender: DeadLetterSender | None = None
@@ -182,7 +185,7 @@ class ConsumeWorker:
 
     def run(self) -> WorkerStats:
         k = self.s.kafka
-        self._consumer = self.rt.consumer()
+        self._consumer = self.rt.consumer(on_commit=self._on_commit)
         self.consumer.subscribe([k.orders_topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
                                 on_lost=self._on_lost)  # fmt: skip
         self._sender = DeadLetterSender(
@@ -204,7 +207,8 @@ class ConsumeWorker:
                     raise RuntimeError("the outbox relay thread died; restarting the worker")
                 # While a batch is being stored, don't wait long for a full next one: the store's commit waits.
                 wait = 0.1 if self._inflight else 0.5
-                batch = self._carry + self.consumer.consume(num_messages=self.opt.batch_size, timeout=wait)
+                more = max(1, self.opt.batch_size - len(self._carry))
+                batch = self._carry + self.consumer.consume(num_messages=more, timeout=wait)
                 self._carry = []
                 now = time.monotonic()
                 self._report_if_due(now)
@@ -335,7 +339,9 @@ class ConsumeWorker:
         attempt = self._until_done if retry else _once
         if letters:
             attempt("dlq", lambda: sender.send(letters))
-        attempt("commit", lambda: self._commit(batch.records))
+        # In a revoke callback the consumer cannot be polled, so the commit is sent without waiting for its
+        # result there; librdkafka completes it before the group moves on.
+        attempt("commit", lambda: self._commit(batch.records, wait=retry))
         # Counted once complete, so that consumed = stored + duplicates + dead-lettered for this worker.
         self.stats.consumed += len(batch.records)
         self.metrics.consumed.inc(len(batch.records))
@@ -359,7 +365,12 @@ class ConsumeWorker:
         with translated(self.s.postgres), self.rt.pg_connection() as conn:
             return self.store.save_rows(conn, [r for _, r in valid])
 
-    def _commit(self, records: list[Message]) -> None:
+    def _commit(self, records: list[Message], *, wait: bool = True) -> None:
+        """Commit the records' offsets (the partitions still ours) and, with ``wait``, confirm every partition.
+
+        Asynchronous plus a wait that keeps polling, never ``commit(asynchronous=False)``: that call blocks
+        until the broker answers and can wait forever when a rebalance starts while it is outstanding (seen
+        after a broker restart; the group then waits for this worker, which waits for the group)."""
         offsets: dict[tuple[str, int], int] = {}
         for m in records:
             key = (m.topic() or "", m.partition() or 0)
@@ -368,19 +379,59 @@ class ConsumeWorker:
         wanted = [TopicPartition(t, p, o) for (t, p), o in offsets.items() if (t, p) in assigned]
         if not wanted:
             return  # all revoked meanwhile: their next owner re-reads them, and the store makes that a no-op
+        request = frozenset((tp.topic, tp.partition, tp.offset) for tp in wanted)
+        if wait:
+            self._awaited_commit = request
         try:
-            result = self.consumer.commit(offsets=wanted, asynchronous=False)
-        except KafkaException as exc:
-            err: KafkaError = exc.args[0]
+            try:
+                self.consumer.commit(offsets=wanted, asynchronous=True)
+            except KafkaException as exc:
+                self._check_commit(exc.args[0], [])
+                return
+            if not wait:
+                return
+            deadline = time.monotonic() + COMMIT_TIMEOUT_SECONDS
+            while request not in self._commit_results:
+                if time.monotonic() > deadline:
+                    raise TransientError(f"offset commit not confirmed within {COMMIT_TIMEOUT_SECONDS:.0f} s")
+                self._poll_meanwhile()
+            self._check_commit(*self._commit_results[request])
+        finally:
+            if wait:
+                self._awaited_commit = None
+                self._commit_results.clear()
+
+    def _on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        """Commit results arrive here, from poll/consume on the main thread."""
+        result = frozenset((tp.topic, tp.partition, tp.offset) for tp in partitions)
+        if result == self._awaited_commit:
+            self._commit_results[result] = (err, partitions)
+        elif err is not None or any(tp.error is not None for tp in partitions):
+            # A commit sent from a revoke callback, or one given up on: its records are re-read by their owner.
+            log.warning("offset commit not applied", extra={"error": err.str() if err else "per partition"})
+
+    def _check_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        if err is not None:
             if err.code() in _LOST_GENERATION:
                 log.warning("commit skipped after a rebalance", extra={"error": err.str()})
                 return
-            raise TransientError(f"offset commit failed: {err.str()}") from None
-        for tp in result or []:
+            raise TransientError(f"offset commit failed: {err.str()}")
+        for tp in partitions:
             if tp.error is not None:
                 if tp.error.code() in _LOST_GENERATION:
                     continue
                 raise TransientError(f"offset commit failed for {tp.topic}[{tp.partition}]: {tp.error.str()}")
+
+    def _poll_meanwhile(self) -> None:
+        """Serve callbacks (commit results, rebalances) while waiting; a message that arrives starts the next
+        batch. Past a batch's worth, every partition is paused until the wait ends."""
+        msg = self.consumer.poll(0.05)
+        if msg is None or msg.error() is not None:
+            return
+        self._carry.append(msg)
+        if len(self._carry) >= self.opt.batch_size and not self._paused:
+            self.consumer.pause(self.consumer.assignment())
+            self._paused = True
 
     # ------------------------------------------------------------------ retries
 

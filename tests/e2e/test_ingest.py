@@ -185,7 +185,7 @@ def _consume_through_outage(
         time.sleep(down_for)
         subprocess.run([STACK, f"{service}-start"], check=True, timeout=180)
         after()
-        out = finish(proc, tmp_path / "consume.log", 300)
+        out = finish(proc, tmp_path / "consume.log", 200)
     finally:
         subprocess.run([STACK, f"{service}-start"], check=False, timeout=180)
         if proc.poll() is None:
@@ -209,7 +209,7 @@ def test_kill_9_of_a_worker_loses_and_duplicates_nothing(settings: Settings, tmp
         workers = [p for p in children(proc.pid) if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
         assert len(workers) == 2, "expected two worker processes"
         os.kill(workers[-1], signal.SIGKILL)
-        out = finish(proc, tmp_path / "consume.log", 300)
+        out = finish(proc, tmp_path / "consume.log", 200)
     finally:
         if proc.poll() is None:
             proc.kill()
