@@ -140,7 +140,7 @@ class ConsumeWorker:
         self._completing: InFlight | None = None  # the oldest, while the main loop completes it
         self._paused = False
         self._awaited_commit: frozenset[tuple[str, int, int]] | None = None
-        self._commit_results: dict[frozenset[tuple[str, int, int]], tuple[KafkaError | None, list[TopicPartition]]] = {}
+        self._commit_result: tuple[KafkaError | None, list[TopicPartition]] | None = None  # of the awaited one
         self._last_report = time.monotonic()
         self._consumer: Consumer | None = None
         self._sender: DeadLetterSender | None = None
@@ -379,33 +379,36 @@ class ConsumeWorker:
         wanted = [TopicPartition(t, p, o) for (t, p), o in offsets.items() if (t, p) in assigned]
         if not wanted:
             return  # all revoked meanwhile: their next owner re-reads them, and the store makes that a no-op
-        request = frozenset((tp.topic, tp.partition, tp.offset) for tp in wanted)
-        if wait:
-            self._awaited_commit = request
+        if not wait:
+            self._send_commit(wanted)
+            return
+        self._awaited_commit = frozenset((tp.topic, tp.partition, tp.offset) for tp in wanted)
+        self._commit_result = None
         try:
-            try:
-                self.consumer.commit(offsets=wanted, asynchronous=True)
-            except KafkaException as exc:
-                self._check_commit(exc.args[0], [])
-                return
-            if not wait:
+            if not self._send_commit(wanted):
                 return
             deadline = time.monotonic() + COMMIT_TIMEOUT_SECONDS
-            while request not in self._commit_results:
+            while self._commit_result is None:
                 if time.monotonic() > deadline:
                     raise TransientError(f"offset commit not confirmed within {COMMIT_TIMEOUT_SECONDS:.0f} s")
                 self._poll_meanwhile()
-            self._check_commit(*self._commit_results[request])
+            self._check_commit(*self._commit_result)
         finally:
-            if wait:
-                self._awaited_commit = None
-                self._commit_results.clear()
+            self._awaited_commit = self._commit_result = None
+
+    def _send_commit(self, wanted: list[TopicPartition]) -> bool:
+        """False if librdkafka refused the commit at once (handled like a refusal from the broker)."""
+        try:
+            self.consumer.commit(offsets=wanted, asynchronous=True)
+        except KafkaException as exc:
+            self._check_commit(exc.args[0], [])
+            return False
+        return True
 
     def _on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
         """Commit results arrive here, from poll/consume on the main thread."""
-        result = frozenset((tp.topic, tp.partition, tp.offset) for tp in partitions)
-        if result == self._awaited_commit:
-            self._commit_results[result] = (err, partitions)
+        if frozenset((tp.topic, tp.partition, tp.offset) for tp in partitions) == self._awaited_commit:
+            self._commit_result = (err, partitions)
         elif err is not None or any(tp.error is not None for tp in partitions):
             # A commit sent from a revoke callback, or one given up on: its records are re-read by their owner.
             log.warning("offset commit not applied", extra={"error": err.str() if err else "per partition"})
