@@ -63,15 +63,16 @@ def finish(proc: subprocess.Popen[bytes], log: Path, timeout: float) -> bytes:
         out, _ = proc.communicate(timeout=timeout)
         return out
     except subprocess.TimeoutExpired:
-        workers = children(proc.pid)
-        for pid in workers:
+        for pid in children(proc.pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGUSR1)
         time.sleep(1)
-        proc.kill()  # first, so that it restarts none of them
-        for pid in children(proc.pid) + workers:
+        # Stopped, the supervisor restarts none of its workers, and they are still its children to list.
+        proc.send_signal(signal.SIGSTOP)
+        for pid in children(proc.pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        proc.kill()
         proc.communicate(timeout=30)
         # One line per dead letter would hide the rest.
         lines = [line for line in log.read_text(errors="replace").splitlines() if '"msg": "dead-lettered"' not in line]

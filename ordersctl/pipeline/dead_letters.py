@@ -117,11 +117,9 @@ class DeadLetterSender:
                     headers=dead_letter_headers(letter, self._group_id),
                     on_delivery=delivered,
                 )
-            except KafkaException as exc:
-                if is_fatal(exc.args[0]):
+            except (KafkaException, BufferError) as exc:
+                if isinstance(exc, KafkaException) and is_fatal(exc.args[0]):
                     raise ClientFailed(f"dead-letter producer failed: {exc.args[0].str()}") from None
-                raise TransientError(f"dead-letter topic {self._topic} refused the message: {exc}") from None
-            except BufferError as exc:
                 raise TransientError(f"dead-letter topic {self._topic} refused the message: {exc}") from None
             self._producer.poll(0)
         deadline = time.monotonic() + self._timeout
