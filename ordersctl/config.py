@@ -73,6 +73,12 @@ class PostgresSettings(BaseModel):
     dsn: str = "postgresql://ordersctl:ordersctl@127.0.0.1:54329/orders"
     pool_size: int = Field(default=8, ge=1, le=200)
     connect_timeout: int = Field(default=5, ge=1, le=300)
+    # Server-side bounds on every session (milliseconds, 0 = none). A statement or lock wait cut short is a
+    # transient failure: retried, never dead-lettered. An idle transaction left open (a stuck client) loses
+    # its session, so its row locks cannot outlive it.
+    statement_timeout_ms: int = Field(default=60_000, ge=0)
+    lock_timeout_ms: int = Field(default=10_000, ge=0)
+    idle_in_transaction_session_timeout_ms: int = Field(default=60_000, ge=0)
 
 
 class RedisSettings(BaseModel):
@@ -106,6 +112,9 @@ class PipelineSettings(BaseModel):
     batches_in_flight: int = Field(default=2, ge=1, le=8)
     retry_initial_seconds: float = Field(default=0.2, gt=0)
     retry_max_seconds: float = Field(default=10.0, gt=0)
+    # Where worker metrics listen (worker i on --metrics-port + i): loopback by default; 0.0.0.0 in a container,
+    # whose published ports reach only addresses other than loopback.
+    metrics_host: str = "127.0.0.1"
 
 
 class LogSettings(BaseModel):

@@ -18,8 +18,12 @@ SERVICE = "PostgreSQL"
 # SQLSTATE classes that mean "this value is bad" (data exception, integrity constraint violation).
 _DATA_CLASSES = ("22", "23")
 # Classes that mean "try again": connection exception, insufficient resources, operator intervention
-# (admin shutdown, crash recovery), transaction rollback (serialization failure, deadlock), system error.
+# (admin shutdown, crash recovery, statement_timeout), transaction rollback (serialization failure,
+# deadlock), system error.
 _TRANSIENT_CLASSES = ("08", "40", "53", "57", "58")
+# Single states of other classes that mean the same: lock_timeout (lock_not_available) and
+# idle_in_transaction_session_timeout, which end a wait or a session, not a bad value.
+_TRANSIENT_STATES = ("55P03", "25P03")
 
 
 def address(dsn: str) -> str:
@@ -41,7 +45,7 @@ def classify(exc: BaseException, settings: PostgresSettings) -> OrdersError | No
     state = exc.sqlstate or ""
     if isinstance(exc, psycopg.OperationalError) and not state:
         return ServiceUnavailable(SERVICE, address(settings.dsn), _first_line(exc))
-    if state[:2] in _TRANSIENT_CLASSES:
+    if state[:2] in _TRANSIENT_CLASSES or state in _TRANSIENT_STATES:
         return TransientError(f"{SERVICE} transient error {state}: {_first_line(exc)}")
     if state[:2] in _DATA_CLASSES:
         return DataRejected(f"{SERVICE} rejected a value ({state} {type(exc).__name__})")
@@ -55,9 +59,14 @@ def _first_line(exc: BaseException) -> str:
     return text[0][:200] if text else type(exc).__name__
 
 
-# Every statement here takes milliseconds; the JIT would spend hundreds compiling one (it did: 330 ms per
-# outbox insert of a batch, on a fresh table whose statistics overestimate it). Appended to any DSN options.
-_SESSION_OPTIONS = "-c jit=off"
+def session_options(settings: PostgresSettings) -> str:
+    """Our session settings, sent as startup options so that every connection (pooled or not) has them."""
+    # Every statement here takes milliseconds; the JIT would spend hundreds compiling one (it did: 330 ms per
+    # outbox insert of a batch, on a fresh table whose statistics overestimate it).
+    return (
+        f"-c jit=off -c statement_timeout={settings.statement_timeout_ms} -c lock_timeout={settings.lock_timeout_ms}"
+        f" -c idle_in_transaction_session_timeout={settings.idle_in_transaction_session_timeout_ms}"
+    )
 
 
 def connect_kwargs(settings: PostgresSettings) -> dict[str, Any]:
@@ -66,7 +75,7 @@ def connect_kwargs(settings: PostgresSettings) -> dict[str, Any]:
         own = str(conninfo.conninfo_to_dict(settings.dsn).get("options") or "")
     except psycopg.ProgrammingError:
         own = ""  # psycopg reports the bad DSN itself on connect
-    return {"connect_timeout": settings.connect_timeout, "options": f"{own} {_SESSION_OPTIONS}".strip()}
+    return {"connect_timeout": settings.connect_timeout, "options": f"{own} {session_options(settings)}".strip()}
 
 
 def connect(settings: PostgresSettings, *, autocommit: bool = False) -> psycopg.Connection[tuple[object, ...]]:

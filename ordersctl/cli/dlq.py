@@ -75,7 +75,9 @@ def inspect(
     partition: Partition = None,
     offset: Annotated[int | None, typer.Option(min=0, help="With --partition: start at this DLQ offset.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per dead letter on stdout.")] = False,
-    payload: Annotated[bool, typer.Option("--payload", help="Show each original message, pretty-printed.")] = False,
+    payload: Annotated[
+        bool, typer.Option("--payload", help="Show each original message (personal data); with --json, add it.")
+    ] = False,
 ) -> None:
     """Read the DLQ without joining a group or committing: a table of dead letters, then a summary.
 
@@ -101,7 +103,7 @@ def inspect(
         if len(shown) < limit:
             shown.append(record)
             if as_json:
-                print_json_line(record.as_json())
+                print_json_line(record.as_json(payload=payload))
     if not summary.count:
         info(f"dlq: no dead letters in {topic}" + (" matching the filters" if reason or since or partition else ""))
         return
@@ -160,21 +162,22 @@ def replay(
     except DlqMissing:
         info(f"dlq: topic {k.dlq_topic} does not exist (create it with: ordersctl topics create --dlq)")
         raise typer.Exit(1) from None
+
+    def would_send(r: DeadLetterRecord) -> None:
+        target = to_topic or r.headers.get("dlq.original.topic", "?")
+        info(f"would send {r.partition}@{r.offset} ({r.reason}, order_uid {r.order_uid or '-'}) -> {target}")
+
     total = sum(end - start for start, end in reader.bounds(sel, replayer.committed(parts)).values())
     with progress() as bar:
         task = bar.add_task("dlq replay" + (" (dry run)" if dry_run else ""), total=total)
         result = replayer.run(sel, to_topic=to_topic, limit=limit, dry_run=dry_run,
-                              on_progress=lambda n: bar.advance(task, n))  # fmt: skip
-    if dry_run:
-        for r in result.would_send:
-            target = to_topic or r.headers.get("dlq.original.topic", "?")
-            info(f"would send {r.partition}@{r.offset} ({r.reason}, order_uid {r.order_uid or '-'}) -> {target}")
-    summary = {"replayed": result.replayed, "would_send": len(result.would_send), "skipped": dict(result.skipped),
+                              on_progress=lambda n: bar.advance(task, n), on_would_send=would_send)  # fmt: skip
+    summary = {"replayed": result.replayed, "would_send": result.would_send, "skipped": dict(result.skipped),
                "failed": result.failed, "group": progress_group, "dry_run": dry_run}  # fmt: skip
     if as_json:
         print_json(summary)
     skipped = ", ".join(f"{v} skipped: {k}" for k, v in result.skipped.items()) or "none skipped"
-    verb = f"would replay {len(result.would_send)}" if dry_run else f"replayed {result.replayed}"
+    verb = f"would replay {result.would_send}" if dry_run else f"replayed {result.replayed}"
     info(f"dlq replay: {verb}; {skipped}; {result.failed} failed (progress group {progress_group})")
     if result.failed:
         raise typer.Exit(1)

@@ -68,8 +68,9 @@ class DeadLetterRecord:
         topic, part, offset = (h.get(f"dlq.original.{k}", "?") for k in ("topic", "partition", "offset"))
         return f"{topic}[{part}]@{offset}"
 
-    def as_json(self) -> dict[str, Any]:
-        return {
+    def as_json(self, *, payload: bool = False) -> dict[str, Any]:
+        """Ids, offsets, times and reasons; the key and original message (personal data) only with ``payload``."""
+        doc = {
             "dlq_partition": self.partition,
             "dlq_offset": self.offset,
             "reason": self.reason,
@@ -88,8 +89,10 @@ class DeadLetterRecord:
             "consumer_group": self.headers.get("dlq.consumer.group"),
             "key": _text(self.key),
             "headers": self.headers,
-            "payload": _text(self.value),
         }
+        if payload:
+            doc["payload"] = _text(self.value)
+        return doc
 
 
 def _int(value: str | None) -> int | None:
@@ -235,10 +238,10 @@ def replay_headers(record: DeadLetterRecord, dlq_topic: str) -> Headers:
 
 @dataclass
 class ReplayResult:
-    replayed: int = 0
+    replayed: int = 0  # confirmed by the broker
     skipped: Counter[str] = field(default_factory=Counter)
     failed: int = 0
-    would_send: list[DeadLetterRecord] = field(default_factory=list)
+    would_send: int = 0
 
 
 def replay_group(base_group: str, sel: Selection, to_topic: str | None) -> str:
@@ -285,7 +288,11 @@ class Replayer:
         limit: int | None,
         dry_run: bool,
         on_progress: Callable[[int], None] | None = None,
+        on_would_send: Callable[[DeadLetterRecord], None] | None = None,
     ) -> ReplayResult:
+        """Send the selected dead letters. ``limit`` caps what is sent, counted as it is sent: delivery reports
+        come later, so counting them would let a whole batch through. A dry run hands each record to
+        ``on_would_send`` as it is read, so nothing is held in memory."""
         result = ReplayResult()
         parts = [sel.partition] if sel.partition is not None else self._reader.partitions()
         bounds = self._reader.bounds(sel, start_at=self.committed(parts))
@@ -293,33 +300,47 @@ class Replayer:
         started = time.monotonic()
         sent = 0
         for record in self._reader.read(bounds):
-            if limit is not None and result.replayed + len(result.would_send) >= limit:
-                break
             pending.append(record)
-            if sel.matches(record):
-                if record.replay_count >= self._limit:
-                    result.skipped["replay limit"] += 1
-                elif dry_run:
-                    result.would_send.append(record)
+            target = self._target(record, sel, to_topic, result)
+            if target is not None:
+                sent += 1
+                if dry_run:
+                    result.would_send += 1
+                    if on_would_send is not None:
+                        on_would_send(record)
                 else:
-                    target = to_topic or record.headers.get("dlq.original.topic")
-                    if not target:
-                        result.skipped["no original topic"] += 1
-                    else:
-                        self._send(record, target, result)
-                        sent += 1
-                        if self._rate:
-                            ahead = started + sent / self._rate - time.monotonic()
-                            if ahead > 0:
-                                time.sleep(ahead)
+                    self._send(record, target, result)
+                    self._pace(started, sent)
             if on_progress is not None:
                 on_progress(1)
+            if limit is not None and sent >= limit:
+                break  # progress ends at the last record sent: the next run starts right after it
             if len(pending) >= self._batch and not dry_run:
                 self._confirm_and_commit(pending, result)
                 pending = []
         if pending and not dry_run:
             self._confirm_and_commit(pending, result)
         return result
+
+    def _target(
+        self, record: DeadLetterRecord, sel: Selection, to_topic: str | None, result: ReplayResult
+    ) -> str | None:
+        """Where a record goes, or None when it is not to be sent (the reason counted in ``result.skipped``)."""
+        if not sel.matches(record):
+            return None
+        if record.replay_count >= self._limit:
+            result.skipped["replay limit"] += 1
+            return None
+        target = to_topic or record.headers.get("dlq.original.topic")
+        if not target:
+            result.skipped["no original topic"] += 1
+        return target or None
+
+    def _pace(self, started: float, sent: int) -> None:
+        if self._rate:
+            ahead = started + sent / self._rate - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
 
     def _send(self, record: DeadLetterRecord, target: str, result: ReplayResult) -> None:
         def delivered(err: KafkaError | None, _msg: Any) -> None:

@@ -6,7 +6,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 
 class PipelineMetrics:
-    """Counters the worker updates; ``serve(port)`` exposes them over HTTP."""
+    """Counters the worker updates; ``serve(host, port)`` exposes them over HTTP."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
@@ -25,5 +25,8 @@ class PipelineMetrics:
         )
         self.lag = Gauge("consumer_lag", "Messages not yet committed", ["topic", "partition"], registry=r)
 
-    def serve(self, port: int) -> None:
-        start_http_server(port, addr="127.0.0.1", registry=self.registry)
+    def serve(self, host: str, port: int) -> tuple[str, int]:
+        """Serve on ``host:port`` (``pipeline.metrics_host``; 0.0.0.0 in a container); returns the bound address."""
+        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        bound_host, bound_port = server.server_address[:2]
+        return str(bound_host), int(bound_port)

@@ -24,6 +24,7 @@ from ordersctl.errors import ClientFailed, TransientError
 from ordersctl.pipeline.backoff import Backoff
 
 log = logging.getLogger(__name__)
+LOCK_MARGIN_SECONDS = 2.0  # beyond the relay's own Kafka timeout, before PostgreSQL frees a stuck relay's rows
 
 
 class OutboxRelay:
@@ -54,6 +55,10 @@ class OutboxRelay:
     def publish_once(self) -> int:
         """Publish one page; returns how many events were confirmed (and their rows deleted)."""
         with translated(self._pg), self._connect() as conn, conn.transaction():
+            # The page's row locks are held while Kafka confirms. Should this thread hang past its own timeout
+            # (a stuck client), PostgreSQL ends the session and frees them for the other relays.
+            lock_bound_ms = int((self._timeout + LOCK_MARGIN_SECONDS) * 1000)
+            conn.execute("SELECT set_config('idle_in_transaction_session_timeout', %s, true)", (str(lock_bound_ms),))
             rows = self._store.claim_unpublished(conn, self._page)
             if not rows:
                 return 0

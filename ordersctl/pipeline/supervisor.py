@@ -78,6 +78,30 @@ def worker_main(config_file: Path | None, overrides: dict[str, Any], options: Wo
 
 
 @dataclass
+class RestartBackoff:
+    """When to restart a worker that died: later after each death in a row (a crash loop must not spin), from
+    scratch once it had run healthy for ``healthy_after`` seconds. Per worker, and a time to wait for rather than
+    a sleep, so that the loop watching every other worker never stops for it."""
+
+    step: float = 0.5
+    cap: float = 5.0
+    healthy_after: float = 30.0
+    _deaths_in_a_row: dict[int, int] = field(default_factory=dict)
+    _started: dict[int, float] = field(default_factory=dict)
+
+    def started(self, worker: int, now: float) -> None:
+        self._started[worker] = now
+
+    def restart_at(self, worker: int, now: float) -> float:
+        """The worker died at ``now``: the time to start it again."""
+        if now - self._started.get(worker, now) >= self.healthy_after:
+            self._deaths_in_a_row[worker] = 0
+        deaths = self._deaths_in_a_row.get(worker, 0) + 1
+        self._deaths_in_a_row[worker] = deaths
+        return now + min(self.cap, self.step * deaths)
+
+
+@dataclass
 class Supervisor:
     config_file: Path | None
     overrides: dict[str, Any]
@@ -89,6 +113,8 @@ class Supervisor:
     restarts: int = 0
     _stopping: bool = False
     killed: int = 0
+    backoff: RestartBackoff = field(default_factory=RestartBackoff)
+    mp_context: Any = None  # multiprocessing's "spawn" context unless given (tests)
     _latest: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
     _current: dict[int, int] = field(default_factory=dict)
 
@@ -109,6 +135,7 @@ class Supervisor:
             name=f"ordersctl-worker-{worker_id}",
         )
         proc.start()
+        self.backoff.started(worker_id, time.monotonic())
         log.info("worker started", extra={"worker": worker_id, "pid": proc.pid})
         return proc
 
@@ -129,11 +156,12 @@ class Supervisor:
         return total
 
     def run(self) -> WorkerStats:
-        ctx = mp.get_context("spawn")
+        ctx = self.mp_context or mp.get_context("spawn")
         reports = ctx.Queue()
         previous = {s: signal.signal(s, self.stop) for s in (signal.SIGTERM, signal.SIGINT)}
         procs = {i: self._spawn(ctx, i, reports) for i in range(self.workers)}
         finished: set[int] = set()
+        restart_at: dict[int, float] = {}  # dead workers waiting for their restart time
         deadline: float | None = None
         last_progress = time.monotonic()
         try:
@@ -145,15 +173,23 @@ class Supervisor:
                         if i not in finished and p.is_alive():
                             p.terminate()  # SIGTERM: finish the batch, commit, leave the group
                 for i, p in procs.items():
-                    if i in finished or p.is_alive():
+                    if i in finished or i in restart_at or p.is_alive():
                         continue
                     if p.exitcode == 0 or self._stopping:
                         finished.add(i)
                         continue
-                    self.restarts += 1
-                    log.error("worker died, restarting", extra={"worker": i, "exitcode": p.exitcode})
-                    time.sleep(min(5.0, 0.5 * self.restarts))
-                    procs[i] = self._spawn(ctx, i, reports)
+                    now = time.monotonic()
+                    restart_at[i] = self.backoff.restart_at(i, now)
+                    delay = round(restart_at[i] - now, 1)
+                    log.error("worker died, restarting", extra={"worker": i, "exitcode": p.exitcode, "in_s": delay})
+                for i, when in list(restart_at.items()):
+                    if self._stopping:
+                        finished.add(i)
+                        del restart_at[i]
+                    elif time.monotonic() >= when:
+                        del restart_at[i]
+                        self.restarts += 1
+                        procs[i] = self._spawn(ctx, i, reports)
                 if deadline is not None and time.monotonic() > deadline:
                     for i, p in procs.items():
                         if p.is_alive():

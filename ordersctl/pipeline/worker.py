@@ -16,6 +16,7 @@ copy of an order read first is always the one stored.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import gc
 import logging
@@ -61,6 +62,9 @@ class Abandoned(Exception):
 Partition = tuple[str, int]
 CLOSE_SECONDS = 5.0  # how long a finished worker waits for its consumer to leave the group
 COMMIT_TIMEOUT_SECONDS = 10.0  # an offset commit not confirmed by then is retried (transient)
+# How long a revoke callback waits for a batch being stored. The group's rebalance waits on this callback, so
+# it must end well within max.poll.interval.ms; a batch not done by then is left to the partitions' next owner.
+REVOKE_WAIT_SECONDS = 30.0
 
 
 def tune_interpreter() -> None:
@@ -118,6 +122,8 @@ class InFlight:
 
 class ConsumeWorker:
     """The consume loop of one process."""
+
+    revoke_wait_seconds = REVOKE_WAIT_SECONDS
 
     def __init__(
         self,
@@ -199,7 +205,7 @@ class ConsumeWorker:
         relay_thread = threading.Thread(target=relay.run_forever, args=(relay_stop,), name="outbox-relay", daemon=True)
         relay_thread.start()
         if self.opt.metrics_port is not None:
-            self.metrics.serve(self.opt.metrics_port + self.opt.worker_id)
+            self.metrics.serve(self.s.pipeline.metrics_host, self.opt.metrics_port + self.opt.worker_id)
         started = last_message = time.monotonic()
         try:
             while not self.stop.is_set():
@@ -316,8 +322,11 @@ class ConsumeWorker:
             if inflight is self._completing:
                 return  # the main loop is retrying it (this callback came from its polling); later ones wait
             try:
-                outcomes = inflight.future.result() if inflight.future is not None else []
+                outcomes = inflight.future.result(self.revoke_wait_seconds) if inflight.future is not None else []
                 self._complete(inflight.batch, outcomes, retry=False)
+            except concurrent.futures.TimeoutError:
+                log.warning("batch in flight not stored before revoke", extra={"seconds": self.revoke_wait_seconds})
+                return
             except (TransientError, KafkaException) as exc:
                 log.warning("batch in flight not completed before revoke", extra={"error": str(exc)})
                 return

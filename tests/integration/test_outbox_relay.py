@@ -77,3 +77,55 @@ def test_a_fatal_producer_error_ends_the_relay_and_keeps_every_row(settings: Set
     # Nothing was marked published: a new producer publishes all six (again, with the same event-ids).
     assert _pending(settings) == 6
     assert _relay(settings, FakeProducer()).publish_once() == 6
+
+
+class HangingProducer(FakeProducer):
+    """A producer whose flush hangs past any timeout given (a stuck client), until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        import threading
+
+        self.release = threading.Event()
+
+    def poll(self, timeout: float = 0) -> int:
+        return 0
+
+    def flush(self, timeout: float = 0) -> int:
+        self.release.wait(60)
+        return super().flush(timeout)
+
+    def __len__(self) -> int:
+        return 0 if self.release.is_set() else 1
+
+
+def test_a_relay_stuck_on_kafka_holds_no_row_lock_past_its_timeout(settings: Settings) -> None:
+    import threading
+    import time
+
+    _store_orders(settings, 3)
+    producer = HangingProducer()
+    relay = _relay(settings, producer)  # timeout 1 s
+
+    def run() -> None:
+        with contextlib.suppress(Exception):
+            relay.publish_once()
+
+    stuck = threading.Thread(target=run, daemon=True)
+    stuck.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(producer.produced) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(producer.produced) == 3, "the relay did not claim and send its page"
+        with psycopg.connect(settings.postgres.dsn, autocommit=True) as other:
+            deadline = time.monotonic() + 20
+            claimed = 0
+            while time.monotonic() < deadline and not claimed:
+                with other.transaction():
+                    claimed = len(other.execute("SELECT id FROM outbox FOR UPDATE SKIP LOCKED").fetchall())
+                time.sleep(0.2)
+        assert claimed == 3, "the stuck relay still holds its rows' locks"
+    finally:
+        producer.release.set()
+        stuck.join(10)

@@ -115,3 +115,19 @@ def test_a_partition_refused_for_another_reason_is_retried() -> None:
     worker, _ = _worker(_with_error(KafkaError.COORDINATOR_LOAD_IN_PROGRESS))
     with pytest.raises(TransientError, match=r"orders\[2\]"):
         worker._commit([FakeMessage()])  # type: ignore[list-item]
+
+
+def test_a_revoke_callback_waits_for_a_batch_being_stored_only_so_long() -> None:
+    from concurrent.futures import Future
+
+    from ordersctl.pipeline.worker import InFlight, Prepared
+
+    worker, _ = _worker(lambda parts: (None, parts))
+    worker.revoke_wait_seconds = 0.2
+    never: Future[list[Any]] = Future()  # a store stuck on a lock the revoke cannot wait out
+    worker._inflight.append(InFlight(Prepared([FakeMessage()]), never, frozenset({"uid-1"})))  # type: ignore[list-item]
+    callback = threading.Thread(target=worker._on_revoke, args=(None, [TopicPartition("orders", 2)]), daemon=True)
+    callback.start()
+    callback.join(5)
+    assert not callback.is_alive(), "the revoke callback (and with it the group's rebalance) waited without bound"
+    assert len(worker._inflight) == 1, "the unfinished batch is left to the main loop, uncommitted"

@@ -1,0 +1,63 @@
+"""Replay selection without a broker: a reader stand-in (a DlqReader whose Kafka reads are replaced)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from ordersctl.pipeline.dlq_ops import DeadLetterRecord, DlqReader, Replayer, Selection
+
+
+class ListReader(DlqReader):
+    """Serves records from a list and notes how far it has been read."""
+
+    def __init__(self, records: list[DeadLetterRecord]) -> None:
+        self.records = records
+        self.read_so_far = 0
+        self.topic = "orders.dlq"
+        self.timeout = 1.0
+
+    def partitions(self) -> list[int]:
+        return [0]
+
+    def bounds(self, sel: Selection, start_at: dict[int, int] | None = None) -> dict[int, tuple[int, int]]:
+        return {0: (0, len(self.records))}
+
+    def read(self, bounds: dict[int, tuple[int, int]]) -> Iterator[DeadLetterRecord]:
+        for record in self.records:
+            self.read_so_far += 1
+            yield record
+
+
+class NoProgress:
+    """The replay group's consumer: nothing committed yet."""
+
+    def committed(self, tps: list[Any], timeout: float = 0) -> list[Any]:
+        return []
+
+
+def _record(offset: int, reason: str = "conflict") -> DeadLetterRecord:
+    headers = {"dlq.reason": reason, "dlq.original.topic": "orders"}
+    return DeadLetterRecord(0, offset, b"k", b"payload", headers, [(k, v.encode()) for k, v in headers.items()])
+
+
+def test_a_dry_run_hands_over_each_record_as_it_is_read_and_keeps_none() -> None:
+    reader = ListReader([_record(n) for n in range(5)])
+    seen_when: list[tuple[int, int]] = []
+    replayer = Replayer(reader, NoProgress(), producer=None)  # type: ignore[arg-type]
+    result = replayer.run(
+        Selection(), to_topic=None, limit=None, dry_run=True,
+        on_would_send=lambda r: seen_when.append((r.offset, reader.read_so_far)),
+    )  # fmt: skip
+    assert seen_when == [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)], "each record is handed over before the next is read"
+    assert result.would_send == 5 and result.replayed == 0
+
+
+def test_a_dry_run_limit_stops_reading_at_the_limit_and_skips_other_reasons() -> None:
+    reader = ListReader([_record(0), _record(1, "invalid_json"), _record(2), _record(3), _record(4)])
+    seen: list[int] = []
+    replayer = Replayer(reader, NoProgress(), producer=None)  # type: ignore[arg-type]
+    result = replayer.run(Selection(reason="conflict"), to_topic=None, limit=2, dry_run=True,
+                          on_would_send=lambda r: seen.append(r.offset))  # fmt: skip
+    assert seen == [0, 2] and result.would_send == 2
+    assert reader.read_so_far == 3
