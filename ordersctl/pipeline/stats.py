@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -18,32 +18,20 @@ class WorkerStats:
     lag: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "consumed": self.consumed,
-            "stored": self.stored,
-            "duplicates": self.duplicates,
-            "dlq": dict(self.dlq),
-            "retries": self.retries,
-            "events": self.events,
-            "lag": self.lag,
-        }
+        return {f.name: dict(self.dlq) if f.name == "dlq" else getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def total(cls, snapshots: list[dict[str, Any]]) -> WorkerStats:
         out = cls()
-        for s in snapshots:
-            out.consumed += s["consumed"]
-            out.stored += s["stored"]
-            out.duplicates += s["duplicates"]
-            out.dlq.update(s["dlq"])
-            out.retries += s["retries"]
-            out.events += s["events"]
-            out.lag += s["lag"]
+        for snapshot in snapshots:
+            for f in fields(out):
+                if f.name == "dlq":
+                    out.dlq.update(snapshot["dlq"])
+                else:
+                    setattr(out, f.name, getattr(out, f.name) + snapshot[f.name])
         return out
 
     def line(self) -> str:
-        dlq = sum(self.dlq.values())
-        return (
-            f"consumed={self.consumed} stored={self.stored} duplicates={self.duplicates} dlq={dlq}"
-            f" events={self.events} retries={self.retries} lag={self.lag}"
-        )
+        counts = {**self.as_dict(), "dlq": sum(self.dlq.values())}
+        order = ("consumed", "stored", "duplicates", "dlq", "events", "retries", "lag")
+        return " ".join(f"{name}={counts[name]}" for name in order)

@@ -37,7 +37,8 @@ def worker_main(config_file: Path | None, overrides: dict[str, Any], options: Wo
     confluentinc/librdkafka#4674) must not keep a finished worker alive."""
     from ordersctl.config import load_settings
     from ordersctl.logs import setup_logging
-    from ordersctl.pipeline.worker import ConsumeWorker, tune_interpreter
+    from ordersctl.pipeline.interpreter import tune_interpreter
+    from ordersctl.pipeline.worker import ConsumeWorker
     from ordersctl.runtime import Runtime
 
     code = 1

@@ -17,107 +17,37 @@ copy of an order read first is always the one stored.
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
-import gc
 import logging
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from ordersctl.adapters.order_store import OrderStore, Outcome
 from ordersctl.adapters.postgres import translated
-from ordersctl.domain.rows import OrderRows, to_rows
-from ordersctl.domain.rules import decode_order
+from ordersctl.domain.rows import OrderRows
 from ordersctl.errors import PoisonError, TransientError
-from ordersctl.pipeline.backoff import Backoff
+from ordersctl.pipeline.batches import InFlight, Prepared, decode_batch
+from ordersctl.pipeline.counters import PipelineCounters
 from ordersctl.pipeline.dead_letters import DeadLetter, DeadLetterSender, key_uid
-from ordersctl.pipeline.metrics import PipelineMetrics
+from ordersctl.pipeline.fetch_buffer import FetchBuffer
+from ordersctl.pipeline.offset_committer import OffsetCommitter
 from ordersctl.pipeline.options import WorkerOptions
 from ordersctl.pipeline.outbox_relay import OutboxRelay
+from ordersctl.pipeline.progress import Progress
+from ordersctl.pipeline.retry_policy import Abandoned, RetryPolicy, once
 from ordersctl.pipeline.stats import WorkerStats
 from ordersctl.runtime import Runtime, finishes_within
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-_LOST_GENERATION = {
-    KafkaError.REBALANCE_IN_PROGRESS,
-    KafkaError.ILLEGAL_GENERATION,
-    KafkaError.UNKNOWN_MEMBER_ID,
-    KafkaError._ASSIGNMENT_LOST,
-    KafkaError._NO_OFFSET,
-}
-
-
-class Abandoned(Exception):
-    """Shutdown was asked while a batch waited on a dependency: leave it uncommitted."""
-
-
-Partition = tuple[str, int]
 CLOSE_SECONDS = 5.0  # how long a finished worker waits for its consumer to leave the group
-COMMIT_TIMEOUT_SECONDS = 10.0  # an offset commit not confirmed by then is retried (transient)
 # How long a revoke callback waits for a batch being stored. The group's rebalance waits on this callback, so
 # it must end well within max.poll.interval.ms; a batch not done by then is left to the partitions' next owner.
 REVOKE_WAIT_SECONDS = 30.0
-
-
-def tune_interpreter() -> None:
-    """Process-wide settings for a worker process, whose hot loop allocates a few hundred thousand objects a second."""
-    # The store and relay threads mostly wait on sockets; with the default 5 ms switch interval each of
-    # their wake-ups waits behind the CPU-bound decoding of the main thread (a GIL convoy).
-    sys.setswitchinterval(0.0005)
-    # Decoding a batch makes ~20 container objects per order that live until the batch is committed. With the
-    # default threshold (700) the cyclic collector ran ~50 times per 1,000 orders and, measured in a worker,
-    # took over a third of the main thread's time re-scanning the live batches. Nearly all of it is freed by
-    # reference counting, so collect rarely: after 100,000 net new objects, and never re-scan what was
-    # imported at start-up (frozen). Cyclic garbage is still collected, just in larger, rarer passes.
-    gc.freeze()
-    gc.set_threshold(100_000, 10, 10)
-
-
-def _once(operation: str, fn: Callable[[], T]) -> T:
-    """One attempt, where retrying is not possible (inside a rebalance callback)."""
-    return fn()
-
-
-def _partition_of(msg: Message) -> Partition:
-    return (msg.topic() or "", msg.partition() or 0)
-
-
-@dataclass
-class Prepared:
-    """A fetched batch, decoded: what to store and what is already known to be poison."""
-
-    records: list[Message]
-    valid: list[tuple[Message, OrderRows]] = field(default_factory=list)  # each with its rows, for the store
-    letters: list[DeadLetter] = field(default_factory=list)
-    started: float = field(default_factory=time.monotonic)
-
-    def without(self, gone: set[Partition]) -> Prepared:
-        return Prepared(
-            [m for m in self.records if _partition_of(m) not in gone],
-            [v for v in self.valid if _partition_of(v[0]) not in gone],
-            [d for d in self.letters if _partition_of(d.message) not in gone],
-            self.started,
-        )
-
-
-@dataclass
-class InFlight:
-    """A prepared batch whose store has been started on a store thread (``future`` is None: nothing valid)."""
-
-    batch: Prepared
-    future: Future[list[Outcome]] | None
-    uids: frozenset[str]
-
-    def done(self) -> bool:
-        return self.future is None or self.future.done()
 
 
 class ConsumeWorker:
@@ -136,24 +66,26 @@ class ConsumeWorker:
         self.s = runtime.settings
         self.opt = options
         self.stop = stop
-        self.report = report
-        self.stats = WorkerStats()
-        self.metrics = PipelineMetrics()
+        self.counters = PipelineCounters()
         self.store = OrderStore()
-        self._carry: list[Message] = []
+        self.buffer = FetchBuffer(options.batch_size)
+        self.committer = OffsetCommitter(self.buffer)
+        self.progress = Progress(self.counters, self.s.kafka.orders_topic, options.report_every, report,
+                                 options.stop_when_idle)  # fmt: skip
+        self.retry = RetryPolicy(self.buffer, stop, self.s.pipeline, self.counters, self.progress.report_if_due)
         self._next: Prepared | None = None  # decoded, waiting for the batch in flight to complete
         self._inflight: deque[InFlight] = deque()  # oldest first; completed strictly in this order
         self._completing: InFlight | None = None  # the oldest, while the main loop completes it
-        self._paused = False
-        self._awaited_commit: frozenset[tuple[str, int, int]] | None = None
-        self._commit_result: tuple[KafkaError | None, list[TopicPartition]] | None = None  # of the awaited one
-        self._last_report = time.monotonic()
         self._consumer: Consumer | None = None
         self._sender: DeadLetterSender | None = None
         self._depth = self.s.pipeline.batches_in_flight
         self._executor = ThreadPoolExecutor(max_workers=self._depth, thread_name_prefix="store")
 
-    # ------------------------------------------------------------------ set-up
+    @property
+    def stats(self) -> WorkerStats:
+        return self.counters.stats
+
+    # ------------------------------------------------------------------ set-up and the group
 
     @property
     def consumer(self) -> Consumer:
@@ -164,7 +96,7 @@ class ConsumeWorker:
         # librdkafka keeps a partition's pause flag across revoke/assign: a partition paused during a retry
         # and lost to a rebalance would come back paused and never be fetched again. Set the state explicitly.
         consumer.assign(partitions)
-        if self._paused:
+        if self.buffer.paused:
             consumer.pause(partitions)
         else:
             consumer.resume(partitions)
@@ -185,13 +117,15 @@ class ConsumeWorker:
     def _forget(self, partitions: list[TopicPartition]) -> None:
         """Messages held back from partitions we no longer own belong to their next owner now."""
         gone = {(p.topic, p.partition) for p in partitions}
-        self._carry = [m for m in self._carry if _partition_of(m) not in gone]
+        self.buffer.forget(gone)
         if self._next is not None:
             self._next = self._next.without(gone)
 
-    def run(self) -> WorkerStats:
+    def _start(self) -> tuple[OutboxRelay, threading.Thread, threading.Event]:
         k = self.s.kafka
-        self._consumer = self.rt.consumer(on_commit=self._on_commit)
+        self._consumer = self.rt.consumer(on_commit=self.committer.on_commit)
+        self.buffer.bind(self._consumer)
+        self.progress.bind(self._consumer)
         self.consumer.subscribe([k.orders_topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
                                 on_lost=self._on_lost)  # fmt: skip
         self._sender = DeadLetterSender(
@@ -199,13 +133,17 @@ class ConsumeWorker:
         )
         relay = OutboxRelay(
             self.rt.pg_connection, self.s.postgres, self.rt.producer("events", **{"message.timeout.ms": 10_000}),
-            k.events_topic, on_published=self._count_events,
+            k.events_topic, on_published=self.counters.events_published,
         )  # fmt: skip
         relay_stop = threading.Event()
         relay_thread = threading.Thread(target=relay.run_forever, args=(relay_stop,), name="outbox-relay", daemon=True)
         relay_thread.start()
         if self.opt.metrics_port is not None:
-            self.metrics.serve(self.s.pipeline.metrics_host, self.opt.metrics_port + self.opt.worker_id)
+            self.counters.metrics.serve(self.s.pipeline.metrics_host, self.opt.metrics_port + self.opt.worker_id)
+        return relay, relay_thread, relay_stop
+
+    def run(self) -> WorkerStats:
+        relay, relay_thread, relay_stop = self._start()
         started = last_message = time.monotonic()
         try:
             while not self.stop.is_set():
@@ -213,34 +151,43 @@ class ConsumeWorker:
                     raise RuntimeError("the outbox relay thread died; restarting the worker")
                 # While a batch is being stored, don't wait long for a full next one: the store's commit waits.
                 wait = 0.1 if self._inflight else 0.5
-                more = max(1, self.opt.batch_size - len(self._carry))
-                batch = self._carry + self.consumer.consume(num_messages=more, timeout=wait)
-                self._carry = []
+                carried = self.buffer.take()
+                more = max(1, self.opt.batch_size - len(carried))
+                batch = carried + self.consumer.consume(num_messages=more, timeout=wait)
                 now = time.monotonic()
-                self._report_if_due(now)
+                self.progress.report_if_due()
                 if batch:
                     last_message = now
-                    self._next = self._prepare(batch)
-                elif not self._inflight and self._idle_done(now, started, last_message, relay):
+                    self._next = decode_batch(batch, self.s.pipeline.max_items)
+                elif not self._inflight and self.progress.idle_done(now, started, last_message, relay.idle.is_set()):
                     break
-                try:
-                    self._finish_due()  # the oldest batches: stored, dead letters sent, committed
-                    self._launch()  # the batch just decoded starts storing while the loop fetches the next
-                except Abandoned:
-                    self._abandon()
+                if not self._advance():
                     break
-            try:
-                while self._inflight:
-                    self._finish_oldest()
-            except Abandoned:
-                self._abandon()
+            self._drain_inflight()
         finally:
             relay_stop.set()
             relay_thread.join(timeout=5)
             self._executor.shutdown(wait=True)
-            self._report()
+            self.progress.report()
             self._leave_group()
         return self.stats
+
+    def _advance(self) -> bool:
+        """Complete what is due and start the batch just decoded; False once shutdown abandoned the batches."""
+        try:
+            self._finish_due()  # the oldest batches: stored, dead letters sent, committed
+            self._launch()  # the batch just decoded starts storing while the loop fetches the next
+        except Abandoned:
+            self._abandon()
+            return False
+        return True
+
+    def _drain_inflight(self) -> None:
+        try:
+            while self._inflight:
+                self._finish_oldest()
+        except Abandoned:
+            self._abandon()
 
     def _leave_group(self) -> None:
         """Close the consumer, which leaves the group at once: partitions move without waiting for the session
@@ -251,29 +198,7 @@ class ConsumeWorker:
                 "the consumer did not close in time; its session expires instead", extra={"seconds": CLOSE_SECONDS}
             )
 
-    def _count_events(self, n: int) -> None:
-        self.stats.events += n
-        self.metrics.events.inc(n)
-
     # ------------------------------------------------------------------ one batch
-
-    def _prepare(self, batch: list[Message]) -> Prepared:
-        """Decode a fetched batch (main thread, while the previous batch is being stored)."""
-        prepared = Prepared([])
-        for msg in batch:
-            error = msg.error()
-            if error is not None:
-                log.warning("consumer error", extra={"error": error.str()})
-            else:
-                prepared.records.append(msg)
-        for msg in prepared.records:
-            try:
-                order = decode_order(msg.value(), self.s.pipeline.max_items)
-            except PoisonError as exc:
-                prepared.letters.append(DeadLetter(msg, exc))
-                continue
-            prepared.valid.append((msg, to_rows(order, msg.value())))
-        return prepared
 
     def _launch(self) -> None:
         prepared, self._next = self._next, None
@@ -301,7 +226,7 @@ class ConsumeWorker:
             valid = inflight.batch.valid
             outcomes: list[Outcome] = []
             if inflight.future is not None:
-                outcomes = self._until_done("store", lambda: self._store(valid), first=inflight.future)
+                outcomes = self.retry.until_done("store", lambda: self._store(valid), first=inflight.future)
             self._complete(inflight.batch, outcomes, retry=True)
         finally:
             self._completing = None
@@ -316,7 +241,8 @@ class ConsumeWorker:
 
     def _settle_inflight(self) -> None:
         """From a revoke callback: complete the batches in flight, in order, once each and without polling; at
-        the first failure leave the rest to the main loop (which commits only partitions still ours)."""
+        the first failure, or a store still running after ``revoke_wait_seconds``, leave the rest to the main
+        loop (which commits only partitions still ours)."""
         while self._inflight:
             inflight = self._inflight[0]
             if inflight is self._completing:
@@ -345,201 +271,20 @@ class ConsumeWorker:
                 letters.append(DeadLetter(msg, outcome))
         assert self._sender is not None
         sender = self._sender
-        attempt = self._until_done if retry else _once
+        attempt = self.retry.until_done if retry else once
         if letters:
             attempt("dlq", lambda: sender.send(letters))
-        # In a revoke callback the consumer cannot be polled, so the commit is sent without waiting for its
-        # result there; librdkafka completes it before the group moves on.
-        attempt("commit", lambda: self._commit(batch.records, wait=retry))
-        # Counted once complete, so that consumed = stored + duplicates + dead-lettered for this worker.
-        self.stats.consumed += len(batch.records)
-        self.metrics.consumed.inc(len(batch.records))
-        self.metrics.batch_size.observe(len(batch.records))
-        self.stats.stored += stored
-        self.metrics.stored.inc(stored)
-        self.stats.duplicates += duplicates
-        self.metrics.duplicates.inc(duplicates)
+        attempt("commit", lambda: self.committer.commit(batch.records, wait=retry))
+        reasons = [letter.error.reason for letter in letters]
+        self.counters.batch_completed(len(batch.records), stored, duplicates, reasons, time.monotonic() - batch.started)
         for letter in letters:
-            self.stats.dlq[letter.error.reason] += 1
-            self.metrics.dlq.labels(letter.error.reason).inc()
             m = letter.message
             log.warning(
                 "dead-lettered",
                 extra={"topic": m.topic(), "partition": m.partition(), "offset": m.offset(),
                        "order_uid": key_uid(m.key()), "reason": letter.error.reason},
             )  # fmt: skip
-        self.metrics.batch_seconds.observe(time.monotonic() - batch.started)
 
     def _store(self, valid: list[tuple[Message, OrderRows]]) -> list[Outcome]:
         with translated(self.s.postgres), self.rt.pg_connection() as conn:
             return self.store.save_rows(conn, [r for _, r in valid])
-
-    def _commit(self, records: list[Message], *, wait: bool = True) -> None:
-        """Commit the records' offsets (the partitions still ours) and, with ``wait``, confirm every partition.
-
-        Asynchronous plus a wait that keeps polling, never ``commit(asynchronous=False)``: that call blocks
-        until the broker answers and can wait forever when a rebalance starts while it is outstanding (seen
-        after a broker restart; the group then waits for this worker, which waits for the group)."""
-        offsets: dict[tuple[str, int], int] = {}
-        for m in records:
-            key = (m.topic() or "", m.partition() or 0)
-            offsets[key] = max(offsets.get(key, 0), (m.offset() or 0) + 1)
-        assigned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
-        wanted = [TopicPartition(t, p, o) for (t, p), o in offsets.items() if (t, p) in assigned]
-        if not wanted:
-            return  # all revoked meanwhile: their next owner re-reads them, and the store makes that a no-op
-        if not wait:
-            self._send_commit(wanted)
-            return
-        self._awaited_commit = frozenset((tp.topic, tp.partition, tp.offset) for tp in wanted)
-        self._commit_result = None
-        try:
-            if not self._send_commit(wanted):
-                return
-            deadline = time.monotonic() + COMMIT_TIMEOUT_SECONDS
-            while self._commit_result is None:
-                if time.monotonic() > deadline:
-                    raise TransientError(f"offset commit not confirmed within {COMMIT_TIMEOUT_SECONDS:.0f} s")
-                self._poll_meanwhile()
-            self._check_commit(*self._commit_result)
-        finally:
-            self._awaited_commit = self._commit_result = None
-
-    def _send_commit(self, wanted: list[TopicPartition]) -> bool:
-        """False if librdkafka refused the commit at once (handled like a refusal from the broker)."""
-        try:
-            self.consumer.commit(offsets=wanted, asynchronous=True)
-        except KafkaException as exc:
-            self._check_commit(exc.args[0], [])
-            return False
-        return True
-
-    def _on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
-        """Commit results arrive here, from poll/consume on the main thread."""
-        if frozenset((tp.topic, tp.partition, tp.offset) for tp in partitions) == self._awaited_commit:
-            self._commit_result = (err, partitions)
-        elif err is not None or any(tp.error is not None for tp in partitions):
-            # A commit sent from a revoke callback, or one given up on: its records are re-read by their owner.
-            log.warning("offset commit not applied", extra={"error": err.str() if err else "per partition"})
-
-    def _check_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
-        if err is not None:
-            if err.code() in _LOST_GENERATION:
-                log.warning("commit skipped after a rebalance", extra={"error": err.str()})
-                return
-            raise TransientError(f"offset commit failed: {err.str()}")
-        for tp in partitions:
-            if tp.error is not None:
-                if tp.error.code() in _LOST_GENERATION:
-                    continue
-                raise TransientError(f"offset commit failed for {tp.topic}[{tp.partition}]: {tp.error.str()}")
-
-    def _poll_meanwhile(self) -> None:
-        """Serve callbacks (commit results, rebalances) while waiting; a message that arrives starts the next
-        batch. Past a batch's worth, every partition is paused until the wait ends."""
-        msg = self.consumer.poll(0.05)
-        if msg is None or msg.error() is not None:
-            return
-        self._carry.append(msg)
-        if len(self._carry) >= self.opt.batch_size and not self._paused:
-            self.consumer.pause(self.consumer.assignment())
-            self._paused = True
-
-    # ------------------------------------------------------------------ retries
-
-    def _until_done(self, operation: str, fn: Callable[[], T], first: Future[T] | None = None) -> T:
-        """``fn()`` until it stops failing transiently; ``first`` is an attempt already running elsewhere."""
-        backoff = Backoff(self.s.pipeline.retry_initial_seconds, self.s.pipeline.retry_max_seconds)
-        try:
-            while True:
-                try:
-                    if first is not None:
-                        attempt, first = first, None
-                        return attempt.result()
-                    return fn()
-                except TransientError as exc:
-                    if self.stop.is_set():
-                        raise Abandoned from exc
-                    delay = backoff.next()
-                    self.stats.retries += 1
-                    self.metrics.retries.labels(operation).inc()
-                    log.warning(
-                        "transient failure, retrying",
-                        extra={"operation": operation, "error": str(exc), "attempt": backoff.attempt,
-                               "retry_in_s": round(delay, 2)},
-                    )  # fmt: skip
-                    self._pause_and_poll(delay)
-        finally:
-            if self._paused:
-                self.consumer.resume(self.consumer.assignment())
-                self._paused = False
-
-    def _pause_and_poll(self, seconds: float) -> None:
-        """Wait, polling so the group keeps us; anything fetched meanwhile is kept for the next batch."""
-        if not self._paused:
-            self.consumer.pause(self.consumer.assignment())
-            self._paused = True
-        deadline = time.monotonic() + seconds
-        while not self.stop.is_set():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            self._report_if_due(time.monotonic())  # the progress line shows the retries as they happen
-            msg = self.consumer.poll(min(left, 0.2))
-            if msg is not None and msg.error() is None:
-                self._carry.append(msg)
-                self.consumer.pause([TopicPartition(msg.topic() or "", msg.partition() or 0)])
-
-    # ------------------------------------------------------------------ progress and idling
-
-    def _assignment_lag(self) -> int:
-        """Lag of our own partitions from local state only (cached high watermarks, positions): no round trip,
-        so the progress report never slows the batch loop down."""
-        total = 0
-        assignment = self.consumer.assignment()
-        if not assignment:
-            return 0
-        for tp in self.consumer.position(assignment):
-            _low, high = self.consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), cached=True)
-            if high < 0 or tp.offset < 0:
-                continue  # nothing fetched yet for this partition
-            lag = max(0, high - tp.offset)
-            self.metrics.lag.labels(tp.topic, str(tp.partition)).set(lag)
-            total += lag
-        return total
-
-    def _topic_lag(self) -> int:
-        """The group's committed lag over every partition of the orders topic, whoever owns them now.
-
-        Asks the broker (a round trip per partition): only used once the worker is idle."""
-        topic = self.s.kafka.orders_topic
-        meta = self.consumer.list_topics(topic, timeout=2).topics[topic]
-        partitions = [TopicPartition(topic, p) for p in meta.partitions]
-        total = 0
-        for tp in self.consumer.committed(partitions, timeout=2):
-            low, high = self.consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=2)
-            total += high - (tp.offset if tp.offset >= 0 else low)
-        return total
-
-    def _report_if_due(self, now: float) -> None:
-        if now - self._last_report >= self.opt.report_every:
-            self._report()
-            self._last_report = now
-
-    def _report(self) -> None:
-        with contextlib.suppress(KafkaException):  # lag is informative only; the broker may be away
-            self.stats.lag = self._assignment_lag()
-        if self.report is not None:
-            self.report(self.stats.as_dict())
-        log.debug("progress", extra=self.stats.as_dict())
-
-    def _idle_done(self, now: float, started: float, last_message: float, relay: OutboxRelay) -> bool:
-        idle = self.opt.stop_when_idle
-        if idle is None or now - last_message < idle or now - started < idle:
-            return False
-        # The whole topic, not just our assignment: during a rebalance (say a dead worker's session has not
-        # expired yet) we may own nothing while others' partitions still wait.
-        try:
-            return self._topic_lag() == 0 and relay.idle.is_set()
-        except KafkaException:
-            return False

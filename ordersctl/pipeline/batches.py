@@ -1,0 +1,72 @@
+"""A batch on its way through a worker: fetched and decoded (``Prepared``), then being stored (``InFlight``)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from confluent_kafka import Message
+
+from ordersctl.adapters.order_store import Outcome
+from ordersctl.domain.rows import OrderRows, to_rows
+from ordersctl.domain.rules import decode_order
+from ordersctl.errors import PoisonError
+from ordersctl.pipeline.dead_letters import DeadLetter
+
+log = logging.getLogger(__name__)
+Partition = tuple[str, int]
+
+
+def partition_of(msg: Message) -> Partition:
+    return (msg.topic() or "", msg.partition() or 0)
+
+
+@dataclass
+class Prepared:
+    """A fetched batch, decoded: what to store and what is already known to be poison."""
+
+    records: list[Message]
+    valid: list[tuple[Message, OrderRows]] = field(default_factory=list)  # each with its rows, for the store
+    letters: list[DeadLetter] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+    def without(self, gone: set[Partition]) -> Prepared:
+        return Prepared(
+            [m for m in self.records if partition_of(m) not in gone],
+            [v for v in self.valid if partition_of(v[0]) not in gone],
+            [d for d in self.letters if partition_of(d.message) not in gone],
+            self.started,
+        )
+
+
+@dataclass
+class InFlight:
+    """A prepared batch whose store has been started on a store thread (``future`` is None: nothing valid)."""
+
+    batch: Prepared
+    future: Future[list[Outcome]] | None
+    uids: frozenset[str]
+
+    def done(self) -> bool:
+        return self.future is None or self.future.done()
+
+
+def decode_batch(batch: list[Message], max_items: int) -> Prepared:
+    """Decode a fetched batch (main thread, while the previous batch is being stored)."""
+    prepared = Prepared([])
+    for msg in batch:
+        error = msg.error()
+        if error is not None:
+            log.warning("consumer error", extra={"error": error.str()})
+        else:
+            prepared.records.append(msg)
+    for msg in prepared.records:
+        try:
+            order = decode_order(msg.value(), max_items)
+        except PoisonError as exc:
+            prepared.letters.append(DeadLetter(msg, exc))
+            continue
+        prepared.valid.append((msg, to_rows(order, msg.value())))
+    return prepared

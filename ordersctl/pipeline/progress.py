@@ -1,0 +1,96 @@
+"""How far behind a worker is, when it reports, and when an idle worker may stop (``--stop-when-idle``)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from ordersctl.pipeline.counters import PipelineCounters
+
+log = logging.getLogger(__name__)
+
+
+class Progress:
+    """Reports the worker's counters every ``every`` seconds; lag comes from local state, so reporting never
+    slows the batch loop down."""
+
+    def __init__(
+        self,
+        counters: PipelineCounters,
+        topic: str,
+        every: float,
+        report: Callable[[dict[str, Any]], None] | None,
+        stop_when_idle: float | None,
+    ) -> None:
+        self._counters = counters
+        self._topic = topic
+        self._every = every
+        self._report = report
+        self._stop_when_idle = stop_when_idle
+        self._last = time.monotonic()
+        self._consumer: Consumer | None = None
+
+    def bind(self, consumer: Consumer) -> None:
+        self._consumer = consumer
+
+    @property
+    def consumer(self) -> Consumer:
+        assert self._consumer is not None, "bind() the consumer first"
+        return self._consumer
+
+    def report_if_due(self) -> None:
+        now = time.monotonic()
+        if now - self._last >= self._every:
+            self.report()
+            self._last = now
+
+    def report(self) -> None:
+        stats = self._counters.stats
+        with contextlib.suppress(KafkaException):  # lag is informative only; the broker may be away
+            stats.lag = self._assignment_lag()
+        if self._report is not None:
+            self._report(stats.as_dict())
+        log.debug("progress", extra=stats.as_dict())
+
+    def idle_done(self, now: float, started: float, last_message: float, relay_idle: bool) -> bool:
+        idle = self._stop_when_idle
+        if idle is None or now - last_message < idle or now - started < idle:
+            return False
+        # The whole topic, not just our assignment: during a rebalance (say a dead worker's session has not
+        # expired yet) we may own nothing while others' partitions still wait.
+        try:
+            return self._topic_lag() == 0 and relay_idle
+        except KafkaException:
+            return False
+
+    def _assignment_lag(self) -> int:
+        """Lag of our own partitions from cached high watermarks and positions: no round trip."""
+        total = 0
+        assignment = self.consumer.assignment()
+        if not assignment:
+            return 0
+        for tp in self.consumer.position(assignment):
+            _low, high = self.consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), cached=True)
+            if high < 0 or tp.offset < 0:
+                continue  # nothing fetched yet for this partition
+            lag = max(0, high - tp.offset)
+            self._counters.partition_lag(tp.topic, tp.partition, lag)
+            total += lag
+        return total
+
+    def _topic_lag(self) -> int:
+        """The group's committed lag over every partition of the orders topic, whoever owns them now.
+
+        Asks the broker (a round trip per partition): only used once the worker is idle."""
+        meta = self.consumer.list_topics(self._topic, timeout=2).topics[self._topic]
+        partitions = [TopicPartition(self._topic, p) for p in meta.partitions]
+        total = 0
+        for tp in self.consumer.committed(partitions, timeout=2):
+            low, high = self.consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=2)
+            total += high - (tp.offset if tp.offset >= 0 else low)
+        return total
