@@ -9,14 +9,19 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
+from collections.abc import Callable, Hashable
 from typing import Any
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName"}
+# waitress warns "Task queue depth is N" for every request queued behind busy threads: hundreds a second
+# under load, each saying the same thing.
+QUEUE_WARNING_SECONDS = 60.0
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object a line, with the record's ``extra`` fields."""
+    """One JSON object a line, with the record's ``extra`` fields and, for an exception, its traceback."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -28,7 +33,56 @@ class JsonFormatter(logging.Formatter):
         entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
         if record.exc_info and record.exc_info[0] is not None:
             entry["exc"] = record.exc_info[0].__name__
+            # Cached on the record as logging.Formatter does, so other handlers of the record reuse it.
+            if not record.exc_text:
+                record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exc_info"] = record.exc_text
+        if record.stack_info:
+            entry["stack_info"] = self.formatStack(record.stack_info)
         return json.dumps(entry, default=str)
+
+
+class RateLimit:
+    """At most one event per key every ``seconds``. Keys come from a small fixed set (dependency names,
+    message templates), so the table stays small."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._seconds = seconds
+        self._clock = clock
+        self._next: dict[Hashable, float] = {}
+        self._dropped: dict[Hashable, int] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: Hashable) -> int | None:
+        """None: drop this event. Otherwise how many events of ``key`` were dropped since the last one allowed,
+        so that the one logged can say how many it stands for."""
+        now = self._clock()
+        with self._lock:
+            if now < self._next.get(key, now):
+                self._dropped[key] = self._dropped.get(key, 0) + 1
+                return None
+            self._next[key] = now + self._seconds
+            return self._dropped.pop(key, 0)
+
+
+class RateLimitFilter(logging.Filter):
+    """Passes at most one record per logger and message template every ``seconds``; the next record passed
+    carries ``suppressed``, the number dropped in between. For loggers that log %-style templates (a fixed
+    set of keys), such as waitress's."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self._limit = RateLimit(seconds, clock)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # The template, not the formatted text: "depth is 812" and "depth is 813" are the same warning.
+        dropped = self._limit.allow((record.name, str(record.msg)))
+        if dropped is None:
+            return False
+        if dropped:
+            record.suppressed = dropped
+        return True
 
 
 def setup_logging(level: str = "INFO", fmt: str = "auto") -> None:
@@ -50,3 +104,7 @@ def setup_logging(level: str = "INFO", fmt: str = "auto") -> None:
     # librdkafka and psycopg pool chatter stays at WARNING unless asked for.
     for noisy in ("psycopg.pool", "waitress.queue"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    queue = logging.getLogger("waitress.queue")
+    for old in [f for f in queue.filters if isinstance(f, RateLimitFilter)]:
+        queue.removeFilter(old)  # called again in the same process: one filter, not one per call
+    queue.addFilter(RateLimitFilter(QUEUE_WARNING_SECONDS))

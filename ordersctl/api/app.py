@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,19 +12,18 @@ import falcon
 from swagger_ui_bundle import swagger_ui_path
 
 from ordersctl.adapters.order_store import OrderStore
-from ordersctl.adapters.postgres import translated
 from ordersctl.adapters.redis_cache import RedisOrderCache
-from ordersctl.api import resources
+from ordersctl.api import failures, health, resources
 from ordersctl.api.cache import MemoryLRU, OrderCache
+from ordersctl.api.cursor import CURSOR_MAX_LENGTH, CURSOR_PATTERN
 from ordersctl.api.metrics import ApiMetrics
 from ordersctl.api.middleware import AccessLog, BearerAuth
 from ordersctl.api.openapi import add_models, add_route, new_spec
 from ordersctl.api.schemas import ErrorBody, Health, OrderPage
-from ordersctl.domain.order import Order
+from ordersctl.domain.order import ORDER_UID_MAX_LENGTH, ORDER_UID_PATTERN, Order
 from ordersctl.errors import TransientError
 from ordersctl.runtime import Runtime
 
-log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 
 
@@ -44,12 +42,7 @@ def _error_serializer(req: falcon.Request, resp: falcon.Response, exc: falcon.HT
     resp.data = json.dumps({"error": exc.title or "error", "detail": exc.description or ""}).encode()
 
 
-def _unavailable(req: falcon.Request, resp: falcon.Response, exc: TransientError, params: dict[str, str]) -> None:
-    log.warning("dependency unavailable", extra={"route": req.uri_template, "error": type(exc).__name__})
-    raise falcon.HTTPServiceUnavailable(title="unavailable", description=str(exc), retry_after=2)
-
-
-def _components(spec: object) -> None:
+def _components(spec: object, assets: list[str]) -> None:
     add_models(spec, Order, ErrorBody, OrderPage, Health)  # type: ignore[arg-type]
     for name, description in (("BadRequest", "Invalid request"), ("Unauthorized", "Missing or wrong bearer token"),
                               ("NotFound", "No such resource"), ("Unavailable", "A dependency is down")):  # fmt: skip
@@ -59,6 +52,16 @@ def _components(spec: object) -> None:
              "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}},
         )  # fmt: skip
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})  # type: ignore[attr-defined]
+    # Built from the constants the responders check, so the document says exactly what they accept.
+    uid = {"type": "string", "minLength": 1, "maxLength": ORDER_UID_MAX_LENGTH, "pattern": ORDER_UID_PATTERN}
+    cursor = {"type": "string", "maxLength": CURSOR_MAX_LENGTH, "pattern": CURSOR_PATTERN}
+    before = "`next` of the previous page (date_created in microseconds since 1970 UTC, a dot, order_uid)"
+    for name, location, parameter in (
+        ("OrderUid", "path", {"name": "order_uid", "required": True, "schema": uid}),
+        ("Cursor", "query", {"name": "before", "description": before, "schema": cursor}),
+        ("AssetName", "path", {"name": "name", "required": True, "schema": {"type": "string", "enum": assets}}),
+    ):  # fmt: skip
+        spec.components.parameter(name, location, parameter)  # type: ignore[attr-defined]
 
 
 def create_app(runtime: Runtime, *, extra_routes: list[tuple[str, object]] | None = None) -> ApiParts:
@@ -68,7 +71,7 @@ def create_app(runtime: Runtime, *, extra_routes: list[tuple[str, object]] | Non
     store = OrderStore()
 
     def load(uid: str) -> bytes | None:
-        with translated(s.postgres), runtime.pg_connection() as conn:
+        with failures.postgres(s.postgres), runtime.pg_connection() as conn:
             order = store.get(conn, uid)
         return order.model_dump_json().encode() if order else None
 
@@ -81,22 +84,24 @@ def create_app(runtime: Runtime, *, extra_routes: list[tuple[str, object]] | Non
     middleware: list[Any] = [AccessLog(metrics), BearerAuth(token)]
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
+    # "?before=" is a cursor that is not one (400), not "no cursor": the document declares what a cursor is.
+    app.req_options.keep_blank_qs_values = True
     app.set_error_serializer(_error_serializer)
-    app.add_error_handler(TransientError, _unavailable)
+    app.add_error_handler(TransientError, failures.UnavailableHandler())
     parts = ApiParts(app, cache, metrics)
 
     assets = {p.name: p for p in Path(swagger_ui_path).iterdir() if p.suffix in (".js", ".css", ".png")}
     assets["init.js"] = STATIC / "swagger-init.js"
     docs = resources.DocsResource(_swagger_html(), assets)
     spec = new_spec()
-    _components(spec)
+    _components(spec, sorted(assets))
     routes: list[tuple[str, object, str | None]] = [
         ("/", resources.PageResource((STATIC / "index.html").read_bytes()), None),
         ("/orders", resources.OrderListResource(runtime.pg_connection, s.postgres), None),
         ("/orders/{order_uid}", resources.OrderResource(cache, metrics), None),
-        ("/health/live", resources.LiveResource(), None),
-        ("/health/ready", resources.ReadyResource(runtime.pg_connection, cache, parts.warmed), None),
-        ("/metrics", resources.MetricsResource(metrics.registry), None),
+        ("/health/live", health.LiveResource(), None),
+        ("/health/ready", health.ReadyResource(runtime.pg_connection, s.postgres, cache, parts.warmed), None),
+        ("/metrics", health.MetricsResource(metrics.registry), None),
         ("/docs", docs, None),
         ("/docs/static/{name}", docs, "asset"),
     ]

@@ -1,7 +1,7 @@
 """The read path's cache: in-process LRU -> Redis -> PostgreSQL, read-through.
 
 Orders never change once stored, so a cached order is never stale. Concurrent misses for one order wait for
-a single database read (single flight).
+a single database read (single flight); one that waits too long reads the database itself.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from ordersctl.adapters.redis_cache import RedisOrderCache
 
 Loader = Callable[[str], bytes | None]
+# Longer than the leader's read takes when PostgreSQL answers at all (the pool gives up after a few seconds).
+FLIGHT_WAIT_SECONDS = 30.0
 
 
 class MemoryLRU:
@@ -61,10 +63,13 @@ class _Flight:
 class OrderCache:
     """``get(uid)`` -> (order JSON or None, layer it came from: "memory" | "redis" | "db")."""
 
-    def __init__(self, memory: MemoryLRU, redis_cache: RedisOrderCache, load: Loader) -> None:
+    def __init__(
+        self, memory: MemoryLRU, redis_cache: RedisOrderCache, load: Loader, wait_seconds: float = FLIGHT_WAIT_SECONDS
+    ) -> None:
         self.memory = memory
         self.redis = redis_cache
         self._load = load
+        self._wait_seconds = wait_seconds
         self._flights: dict[str, _Flight] = {}
         self._lock = threading.Lock()
 
@@ -85,14 +90,15 @@ class OrderCache:
             if flight is None:
                 flight = self._flights[uid] = _Flight()
         if not leader:
-            flight.done.wait(30)
-            if flight.error is not None:
-                raise flight.error
-            return flight.value
+            if flight.done.wait(self._wait_seconds):
+                if flight.error is not None:
+                    raise flight.error
+                return flight.value
+            # The leader's answer is unknown, not "no such order": ask the database ourselves (a database too
+            # slow for this read too ends in a TransientError, so a 503, never a 404 for a stored order).
+            return self._read(uid)
         try:
-            flight.value = self._load(uid)
-            if flight.value is not None:
-                self.put(uid, flight.value)
+            flight.value = self._read(uid)
             return flight.value
         except BaseException as exc:
             flight.error = exc
@@ -101,6 +107,12 @@ class OrderCache:
             with self._lock:
                 del self._flights[uid]
             flight.done.set()
+
+    def _read(self, uid: str) -> bytes | None:
+        value = self._load(uid)
+        if value is not None:
+            self.put(uid, value)
+        return value
 
     def put(self, uid: str, value: bytes) -> None:
         self.memory.set(uid, value)

@@ -1,37 +1,42 @@
-"""Falcon resources. Each gets its collaborators in ``__init__``; the OpenAPI block is in the docstrings."""
+"""Falcon resources. Each gets its collaborators in ``__init__``; the OpenAPI block is in the docstrings.
+
+Parameters whose constraints come from code (order_uid, cursor, asset names) are named components/parameters,
+built in ``app._components`` from the same constants the responders check.
+"""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import os
 import re
-import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import falcon
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
-from ordersctl.adapters.order_store import OrderStore, OrderSummary
-from ordersctl.adapters.postgres import translated
+from ordersctl.adapters.order_store import OrderStore
+from ordersctl.api import failures
 from ordersctl.api.cache import OrderCache
-from ordersctl.api.metrics import MULTIPROC_ENV, ApiMetrics
+from ordersctl.api.cursor import decode_cursor, encode_cursor
+from ordersctl.api.metrics import ApiMetrics
 from ordersctl.config import PostgresSettings
+from ordersctl.domain.order import ORDER_UID_MAX_LENGTH, ORDER_UID_PATTERN
 
 Connect = Callable[..., AbstractContextManager[Any]]
-_UID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_UID = re.compile(ORDER_UID_PATTERN)
 MAX_LIMIT = 100
 
 
-def _json(resp: falcon.Response, body: object, status: str = falcon.HTTP_200) -> None:
+def write_json(resp: falcon.Response, body: object, status: str = falcon.HTTP_200) -> None:
     resp.status = status
     resp.content_type = falcon.MEDIA_JSON
     resp.data = json.dumps(body, separators=(",", ":")).encode()
+
+
+def valid_uid(uid: str) -> bool:
+    # fullmatch: Python's "$" would also match before a trailing newline, JSON Schema's does not.
+    return len(uid) <= ORDER_UID_MAX_LENGTH and _UID.fullmatch(uid) is not None
 
 
 class OrderResource:
@@ -48,7 +53,7 @@ class OrderResource:
           tags: [orders]
           security: [{bearer: []}, {}]
           parameters:
-            - {name: order_uid, in: path, required: true, schema: {type: string}}
+            - OrderUid
           responses:
             200:
               description: The order; header X-Cache says where it came from (memory, redis or db).
@@ -60,9 +65,10 @@ class OrderResource:
             404: {$ref: "#/components/responses/NotFound"}
             503: {$ref: "#/components/responses/Unavailable"}
         """
-        if not _UID.match(order_uid):
+        if not valid_uid(order_uid):
             raise falcon.HTTPBadRequest(
-                title="invalid order_uid", description="order_uid is 1 to 64 characters of A-Z, a-z, 0-9, _ and -"
+                title="invalid order_uid",
+                description=f"order_uid is 1 to {ORDER_UID_MAX_LENGTH} characters of A-Z, a-z, 0-9, _ and -",
             )
         value, layer = self._cache.get(order_uid)
         self._hits[layer].inc()
@@ -71,23 +77,6 @@ class OrderResource:
         resp.content_type = falcon.MEDIA_JSON
         resp.data = value
         resp.set_header("X-Cache", layer)
-
-
-def encode_cursor(summary: OrderSummary) -> str:
-    raw = f"{summary.date_created.isoformat()}|{summary.order_uid}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        stamp, uid = raw.split("|", 1)
-        when = datetime.fromisoformat(stamp)
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise falcon.HTTPBadRequest(title="invalid cursor", description="before must be a `next` value") from exc
-    if when.tzinfo is None or not _UID.match(uid):
-        raise falcon.HTTPBadRequest(title="invalid cursor", description="before must be a `next` value")
-    return when, uid
 
 
 class OrderListResource:
@@ -106,19 +95,28 @@ class OrderListResource:
           security: [{bearer: []}, {}]
           parameters:
             - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 100, default: 20}}
-            - {name: before, in: query, description: "`next` of the previous page", schema: {type: string}}
+            - Cursor
           responses:
             200:
               description: A page of orders
               content: {application/json: {schema: {$ref: "#/components/schemas/OrderPage"}}}
+              links:
+                GetFirstOrder:
+                  description: The first order of the page
+                  operationId: getOrder
+                  parameters: {order_uid: "$response.body#/items/0/order_uid"}
+                NextPage:
+                  description: The page after this one
+                  operationId: listOrders
+                  parameters: {before: "$response.body#/next"}
             400: {$ref: "#/components/responses/BadRequest"}
             401: {$ref: "#/components/responses/Unauthorized"}
             503: {$ref: "#/components/responses/Unavailable"}
         """
         limit = req.get_param_as_int("limit", min_value=1, max_value=MAX_LIMIT, default=20)
         before_raw = req.get_param("before")
-        before = decode_cursor(before_raw) if before_raw else None
-        with translated(self._pg), self._connect() as conn:
+        before = decode_cursor(before_raw) if before_raw is not None else None
+        with failures.postgres(self._pg), self._connect() as conn:
             page = self._store.recent(conn, limit, before)
         items = [
             {"order_uid": s.order_uid, "track_number": s.track_number,
@@ -126,80 +124,7 @@ class OrderListResource:
              "currency": s.currency, "items": s.items}
             for s in page
         ]  # fmt: skip
-        _json(resp, {"items": items, "next": encode_cursor(page[-1]) if len(page) == limit else None})
-
-
-class LiveResource:
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        """The process answers.
-        ---
-        get:
-          summary: Liveness
-          operationId: live
-          tags: [health]
-          responses:
-            200: {description: Alive, content: {application/json: {schema: {$ref: "#/components/schemas/Health"}}}}
-        """
-        _json(resp, {"status": "ok"})
-
-
-class ReadyResource:
-    def __init__(self, connect: Connect, cache: OrderCache, warmed: threading.Event) -> None:
-        self._connect = connect
-        self._cache = cache
-        self._warmed = warmed
-
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        """PostgreSQL is required; without Redis the API still serves (degraded).
-        ---
-        get:
-          summary: Readiness
-          operationId: ready
-          tags: [health]
-          responses:
-            200:
-              description: Ready (status ok, or degraded without Redis)
-              content: {application/json: {schema: {$ref: "#/components/schemas/Health"}}}
-            503:
-              description: PostgreSQL is down or the warm-up is not finished
-              content: {application/json: {schema: {$ref: "#/components/schemas/Health"}}}
-        """
-        try:
-            with self._connect(timeout=2) as conn:
-                conn.execute("SELECT 1")
-            postgres = "up"
-        except Exception:  # any failure means "not ready"; the reason is in the server log
-            postgres = "down"
-        redis_up = self._cache.redis.ping()
-        body = {"postgres": postgres, "redis": "up" if redis_up else "down"}
-        if postgres == "down" or not self._warmed.is_set():
-            _json(resp, {"status": "unavailable", **body}, falcon.HTTP_503)
-        else:
-            _json(resp, {"status": "ok" if redis_up else "degraded", **body})
-
-
-class MetricsResource:
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self._registry = registry
-
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        """Prometheus metrics.
-        ---
-        get:
-          summary: Prometheus metrics
-          operationId: metrics
-          tags: [health]
-          responses:
-            200: {description: Prometheus text format, content: {text/plain: {schema: {type: string}}}}
-        """
-        resp.content_type = CONTENT_TYPE_LATEST
-        if os.environ.get(MULTIPROC_ENV):
-            # Several server processes (serve --processes N): the sum over all of them, from their shared files.
-            registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-            resp.data = generate_latest(registry)
-        else:
-            resp.data = generate_latest(self._registry)
+        write_json(resp, {"items": items, "next": encode_cursor(page[-1]) if len(page) == limit else None})
 
 
 class OpenApiResource:
@@ -266,7 +191,7 @@ class DocsResource:
           operationId: docsAsset
           tags: [docs]
           parameters:
-            - {name: name, in: path, required: true, schema: {type: string}}
+            - AssetName
           responses:
             200:
               description: The file

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, StringConstraints
+
+from ordersctl.api.cursor import CURSOR_MAX_LENGTH, CURSOR_PATTERN
+from ordersctl.domain.order import OrderUid
+
+Cursor = Annotated[str, StringConstraints(max_length=CURSOR_MAX_LENGTH, pattern=CURSOR_PATTERN)]
 
 
 class ErrorBody(BaseModel):
@@ -17,7 +22,7 @@ class ErrorBody(BaseModel):
 class OrderSummaryOut(BaseModel):
     """One line of the recent-orders list."""
 
-    order_uid: str
+    order_uid: OrderUid
     track_number: str
     date_created: str
     amount: int
@@ -29,7 +34,7 @@ class OrderPage(BaseModel):
     """A page of recent orders; pass ``next`` as ``before`` for the following page (null at the end)."""
 
     items: list[OrderSummaryOut]
-    next: str | None
+    next: Cursor | None
 
 
 class Health(BaseModel):

@@ -41,7 +41,11 @@ def _rfc3339_utc(value: object) -> object:
     return value
 
 
-OrderUid = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+# The one definition of an order_uid (the model, the API and its OpenAPI document use these). The pattern is
+# written in the syntax Python, pydantic's Rust regex and JSON Schema's ECMA 262 regex read the same way.
+ORDER_UID_PATTERN = r"^[A-Za-z0-9_-]+$"
+ORDER_UID_MAX_LENGTH = 64
+OrderUid = Annotated[str, StringConstraints(min_length=1, max_length=ORDER_UID_MAX_LENGTH, pattern=ORDER_UID_PATTERN)]
 Short = Annotated[str, _text(64)]
 Tiny = Annotated[str, _text(32)]
 Name = Annotated[str, _text(256)]

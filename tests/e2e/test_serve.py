@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -90,13 +91,14 @@ def test_canonical_order_from_the_pipeline_over_http(server: str, canonical_byte
     assert headers["X-Cache"] == "memory"  # warmed at start
 
 
-def test_schemathesis_finds_no_5xx_and_no_schema_mismatch(server: str, tmp_path: Path) -> None:
+def test_schemathesis_with_all_checks_finds_nothing(server: str, tmp_path: Path) -> None:
+    """Every check, including "a request the document allows is not refused" (so the document must declare
+    every constraint the API enforces) and the stateful phase, which follows the document's links."""
     OUTPUT.mkdir(exist_ok=True)
     report = OUTPUT / "schemathesis-junit.xml"
     result = subprocess.run(
         [str(Path(sys.executable).parent / "schemathesis"), "run", f"{server}/openapi.json",
-         "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
-                     "response_schema_conformance,response_headers_conformance",
+         "--checks", "all",
          "--max-examples", "40", "--seed", "1", "--request-timeout", "10",
          "--report", "junit", "--report-junit-path", str(report)],
         capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path,
@@ -104,7 +106,9 @@ def test_schemathesis_finds_no_5xx_and_no_schema_mismatch(server: str, tmp_path:
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     suite = ElementTree.parse(report).getroot()  # noqa: S314 - a report our own test run just wrote
     tested = {case.get("name") for case in suite.iter("testcase")}
-    assert {"GET /orders/{order_uid}", "GET /orders", "GET /health/ready", "GET /docs/static/{name}"} <= tested
+    assert {"GET /orders/{order_uid}", "GET /orders", "GET /health/ready", "GET /docs/static/{name}",
+            "Stateful tests"} <= tested  # fmt: skip
+    assert re.search(r"API Links:\s+2 covered / 2 selected / 2 total", result.stdout), result.stdout[-3000:]
     assert suite.get("failures") == "0" and suite.get("errors") == "0"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,9 +17,11 @@ from pydantic import SecretStr
 from ordersctl.adapters.order_store import OrderStore
 from ordersctl.api.app import ApiParts, create_app
 from ordersctl.api.cache import MemoryLRU
+from ordersctl.api.cursor import CURSOR_PATTERN
 from ordersctl.api.warmup import warm
 from ordersctl.config import Settings
 from ordersctl.domain.generator import OrderGenerator
+from ordersctl.domain.order import ORDER_UID_MAX_LENGTH, ORDER_UID_PATTERN
 from ordersctl.domain.rules import decode_order
 from ordersctl.runtime import Runtime
 from tests.helpers import ROOT
@@ -85,6 +88,8 @@ def test_redis_layer_answers_when_memory_is_cold(api: ApiParts, client: Any) -> 
         ("/orders?limit=101", 400, None),
         ("/orders?limit=abc", 400, None),
         ("/orders?before=!!notacursor", 400, "invalid cursor"),
+        ("/orders?before=", 400, "invalid cursor"),
+        ("/orders/%C3%A9", 400, "invalid order_uid"),
         ("/no/such/route", 404, None),
     ],
 )
@@ -197,6 +202,25 @@ def test_every_route_is_in_the_openapi_document(api: ApiParts, client: Any) -> N
         doc["components"]["schemas"]
     )
     assert doc["openapi"] == "3.0.3"
+
+
+def test_openapi_declares_the_constraints_the_api_enforces(client: Any) -> None:
+    doc = client.simulate_get("/openapi.json").json
+    params = doc["components"]["parameters"]
+    get_order = doc["paths"]["/orders/{order_uid}"]["get"]
+    assert get_order["parameters"] == [{"$ref": "#/components/parameters/OrderUid"}]
+    uid = params["OrderUid"]["schema"]
+    assert uid == {"type": "string", "minLength": 1, "maxLength": ORDER_UID_MAX_LENGTH, "pattern": ORDER_UID_PATTERN}
+    assert doc["components"]["schemas"]["Order"]["properties"]["order_uid"]["pattern"] == ORDER_UID_PATTERN
+    list_orders = doc["paths"]["/orders"]["get"]
+    assert {"$ref": "#/components/parameters/Cursor"} in list_orders["parameters"]
+    assert params["Cursor"]["schema"]["pattern"] == CURSOR_PATTERN
+    link = list_orders["responses"]["200"]["links"]["GetFirstOrder"]
+    assert link == {"description": link["description"], "operationId": "getOrder",
+                    "parameters": {"order_uid": "$response.body#/items/0/order_uid"}}  # fmt: skip
+    # The cursor a page hands out is one the document allows.
+    cursor = client.simulate_get("/orders", query_string="limit=2").json["next"]
+    assert re.fullmatch(CURSOR_PATTERN, cursor)
 
 
 def test_swagger_ui_and_page_are_served_from_local_files(client: Any) -> None:

@@ -6,11 +6,13 @@ import threading
 import time
 from typing import Any
 
+import pytest
 import redis
 
 from ordersctl.adapters.redis_cache import RedisOrderCache
 from ordersctl.api.cache import MemoryLRU, OrderCache
 from ordersctl.api.openapi import openapi_path, to_openapi30
+from ordersctl.errors import TransientError
 
 
 class FakeRedis:
@@ -49,10 +51,12 @@ class FakeRedis:
         return Pipe()
 
 
-def _cache(loader: Any, fake: FakeRedis | None = None, retry_after: float = 2.0) -> tuple[OrderCache, FakeRedis]:
+def _cache(
+    loader: Any, fake: FakeRedis | None = None, retry_after: float = 2.0, **options: float
+) -> tuple[OrderCache, FakeRedis]:
     fake = fake or FakeRedis()
     layer = RedisOrderCache(fake, 60, retry_after=retry_after)  # type: ignore[arg-type]
-    return OrderCache(MemoryLRU(100, 60), layer, loader), fake
+    return OrderCache(MemoryLRU(100, 60), layer, loader, **options), fake
 
 
 def test_read_through_fills_both_layers() -> None:
@@ -97,6 +101,59 @@ def test_concurrent_misses_make_one_database_read() -> None:
         t.join()
     assert calls == 1
     assert len(results) == 16 and all(v == b"{}" for v, _ in results)
+
+
+def test_a_reader_that_gives_up_waiting_reads_the_database_itself_not_404() -> None:
+    stored = b'{"order_uid":"k"}'
+    leader_reading = threading.Event()
+    release_leader = threading.Event()
+    calls: list[str] = []
+
+    def slow_then_fast(uid: str) -> bytes:
+        calls.append(uid)
+        if len(calls) == 1:  # the first reader's database read hangs until the test lets it go
+            leader_reading.set()
+            release_leader.wait(10)
+        return stored
+
+    cache, fake = _cache(slow_then_fast, wait_seconds=0.05)
+    leader_result: list[Any] = []
+    leader = threading.Thread(target=lambda: leader_result.append(cache.get("k")))
+    leader.start()
+    try:
+        assert leader_reading.wait(5)
+        assert cache.get("k") == (stored, "db"), "the stored order, read by the reader that gave up waiting"
+        assert fake.data == {"order:k": stored}
+    finally:
+        release_leader.set()
+        leader.join(10)
+    assert calls == ["k", "k"]
+    assert leader_result == [(stored, "db")]
+
+
+def test_a_reader_that_gives_up_waiting_fails_like_the_database() -> None:
+    leader_reading = threading.Event()
+    release_leader = threading.Event()
+    calls: list[str] = []
+
+    def slow_then_down(uid: str) -> bytes:
+        calls.append(uid)
+        if len(calls) == 1:
+            leader_reading.set()
+            release_leader.wait(10)
+            return b"{}"
+        raise TransientError("database down")
+
+    cache, _ = _cache(slow_then_down, wait_seconds=0.05)
+    leader = threading.Thread(target=cache.get, args=("k",))
+    leader.start()
+    try:
+        assert leader_reading.wait(5)
+        with pytest.raises(TransientError):  # the API answers 503 for it
+            cache.get("k")
+    finally:
+        release_leader.set()
+        leader.join(10)
 
 
 def test_redis_down_is_a_miss_then_skipped_then_retried() -> None:

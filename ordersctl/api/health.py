@@ -1,0 +1,109 @@
+"""The operators' endpoints: liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+import falcon
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
+
+from ordersctl.api import failures
+from ordersctl.api.cache import OrderCache
+from ordersctl.api.metrics import MULTIPROC_ENV
+from ordersctl.api.resources import Connect, write_json
+from ordersctl.config import PostgresSettings
+from ordersctl.logs import RateLimit
+
+log = logging.getLogger(__name__)
+# Probes ask every few seconds; during an outage one line with the traceback now and then says it all.
+READY_LOG_EVERY_SECONDS = 30.0
+
+
+class LiveResource:
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """The process answers.
+        ---
+        get:
+          summary: Liveness
+          operationId: live
+          tags: [health]
+          responses:
+            200: {description: Alive, content: {application/json: {schema: {$ref: "#/components/schemas/Health"}}}}
+        """
+        write_json(resp, {"status": "ok"})
+
+
+class ReadyResource:
+    def __init__(
+        self,
+        connect: Connect,
+        pg: PostgresSettings,
+        cache: OrderCache,
+        warmed: threading.Event,
+        log_every: float = READY_LOG_EVERY_SECONDS,
+    ) -> None:
+        self._connect = connect
+        self._pg = pg
+        self._cache = cache
+        self._warmed = warmed
+        self._log_limit = RateLimit(log_every)
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """PostgreSQL is required; without Redis the API still serves (degraded).
+        ---
+        get:
+          summary: Readiness
+          operationId: ready
+          tags: [health]
+          responses:
+            200:
+              description: Ready (status ok, or degraded without Redis)
+              content: {application/json: {schema: {$ref: "#/components/schemas/Health"}}}
+            503:
+              description: PostgreSQL is down or the warm-up is not finished
+              content: {application/json: {schema: {$ref: "#/components/schemas/Health"}}}
+        """
+        try:
+            # Translated so that the log says which server did not answer, not only that the pool timed out.
+            with failures.postgres(self._pg), self._connect(timeout=2) as conn:
+                conn.execute("SELECT 1")
+            postgres = "up"
+        except Exception:  # any failure means "not ready"; the reason goes to the log
+            postgres = "down"
+            suppressed = self._log_limit.allow(failures.POSTGRES)
+            if suppressed is not None:
+                extra = {"dependency": failures.POSTGRES, "suppressed": suppressed}
+                log.warning("not ready", exc_info=True, extra=extra)
+        # The Redis layer logs its own failures (once per back-off) and turns them into False.
+        redis_up = self._cache.redis.ping()
+        body = {"postgres": postgres, "redis": "up" if redis_up else "down"}
+        if postgres == "down" or not self._warmed.is_set():
+            write_json(resp, {"status": "unavailable", **body}, falcon.HTTP_503)
+        else:
+            write_json(resp, {"status": "ok" if redis_up else "degraded", **body})
+
+
+class MetricsResource:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Prometheus metrics.
+        ---
+        get:
+          summary: Prometheus metrics
+          operationId: metrics
+          tags: [health]
+          responses:
+            200: {description: Prometheus text format, content: {text/plain: {schema: {type: string}}}}
+        """
+        resp.content_type = CONTENT_TYPE_LATEST
+        if os.environ.get(MULTIPROC_ENV):
+            # Several server processes (serve --processes N): the sum over all of them, from their shared files.
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            resp.data = generate_latest(registry)
+        else:
+            resp.data = generate_latest(self._registry)

@@ -1,0 +1,93 @@
+"""Logging: JSON lines keep the traceback; repeated warnings are rate-limited."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from ordersctl.logs import QUEUE_WARNING_SECONDS, JsonFormatter, RateLimit, RateLimitFilter, setup_logging
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _explode() -> None:
+    raise ValueError("the reason")
+
+
+def test_json_line_carries_the_whole_traceback() -> None:
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("tests.logs.traceback")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        try:
+            _explode()
+        except ValueError:
+            logger.exception("it failed", extra={"order_uid": "abc"})
+    finally:
+        logger.removeHandler(handler)
+    entry = json.loads(out.getvalue())
+    assert entry["msg"] == "it failed" and entry["order_uid"] == "abc" and entry["exc"] == "ValueError"
+    trace = entry["exc_info"]
+    assert trace.startswith("Traceback (most recent call last):")
+    assert "in _explode" in trace and trace.rstrip().endswith("ValueError: the reason")
+
+
+def test_rate_limit_allows_one_per_key_per_window_and_counts_the_rest() -> None:
+    clock = FakeClock()
+    limit = RateLimit(10, clock)
+    assert limit.allow("postgres") == 0
+    assert [limit.allow("postgres") for _ in range(3)] == [None, None, None]
+    assert limit.allow("redis") == 0, "keys are limited separately"
+    clock.now += 9.9
+    assert limit.allow("postgres") is None
+    clock.now += 0.1
+    assert limit.allow("postgres") == 4, "the next one allowed says how many were dropped"
+    assert limit.allow("postgres") is None
+
+
+def test_rate_limit_filter_keys_on_the_template_not_the_formatted_message() -> None:
+    clock = FakeClock()
+    limiter = RateLimitFilter(60, clock)
+    records = [logging.LogRecord("waitress.queue", logging.WARNING, "", 0, "Task queue depth is %d", (n,), None)
+               for n in range(5)]  # fmt: skip
+    other = logging.LogRecord("waitress.queue", logging.WARNING, "", 0, "something else", (), None)
+    assert [limiter.filter(r) for r in records] == [True, False, False, False, False]
+    assert limiter.filter(other)
+    clock.now += 60
+    again = logging.LogRecord("waitress.queue", logging.WARNING, "", 0, "Task queue depth is %d", (9,), None)
+    assert limiter.filter(again) and getattr(again, "suppressed", None) == 4
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    queue = logging.getLogger("waitress.queue")
+    saved = (root.handlers[:], root.level, queue.filters[:], queue.level)
+    yield
+    root.handlers[:], root.level = saved[0], saved[1]
+    queue.filters[:], queue.level = saved[2], saved[3]
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_waitress_queue_warnings_are_at_most_one_a_minute(capsys: pytest.CaptureFixture[str]) -> None:
+    assert QUEUE_WARNING_SECONDS >= 60
+    setup_logging("INFO", "json")
+    setup_logging("INFO", "json")  # a second set-up in the same process adds no second filter
+    queue = logging.getLogger("waitress.queue")
+    for depth in range(500):
+        queue.warning("Task queue depth is %d", depth)
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [line["msg"] for line in lines] == ["Task queue depth is 0"]
