@@ -1,12 +1,13 @@
-"""A stand-in for confluent_kafka.Producer (same methods) whose deliveries fail as told, for the failure
-paths a real broker cannot be made to take on demand (a fatal idempotent-producer error)."""
+"""A stand-in for confluent_kafka.Producer (the SendingProducer protocol) whose deliveries fail as told, for the
+failure paths a real broker cannot be made to take on demand (a fatal idempotent-producer error)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
+
+from ordersctl.adapters.kafka import DeliveryReport
 
 FATAL = KafkaError(KafkaError._FATAL, "producer fenced", fatal=True)
 TIMED_OUT = KafkaError(KafkaError._MSG_TIMED_OUT, "Local: Message timed out")
@@ -23,18 +24,28 @@ class FakeProducer:
         self.refuse = refuse
         self.refuse_after = refuse_after
         self.produced: list[dict[str, Any]] = []
-        self._pending: list[Callable[[KafkaError | None, Any], None]] = []
+        self._pending: list[DeliveryReport] = []
 
-    def produce(self, topic: str, *, on_delivery: Callable[[KafkaError | None, Any], None], **kw: Any) -> None:
+    def produce(
+        self,
+        topic: str,
+        *,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        partition: int = -1,
+        on_delivery: DeliveryReport | None = None,
+        headers: list[tuple[str, str | bytes | None]] | None = None,
+    ) -> None:
         if self.refuse is not None and len(self.produced) >= self.refuse_after:
             raise KafkaException(self.refuse)
-        self.produced.append({"topic": topic, **kw})
-        self._pending.append(on_delivery)
+        self.produced.append({"topic": topic, "value": value, "key": key, "partition": partition, "headers": headers})
+        if on_delivery is not None:
+            self._pending.append(on_delivery)
 
-    def poll(self, timeout: float = 0) -> int:
+    def poll(self, timeout: float = -1) -> int:
         return self.flush(timeout)
 
-    def flush(self, timeout: float = 0) -> int:
+    def flush(self, timeout: float = -1) -> int:
         pending, self._pending = self._pending, []
         for report in pending:
             report(self.deliver, None)

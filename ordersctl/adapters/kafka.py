@@ -1,10 +1,13 @@
-"""Kafka: client factories, topic administration, and Kafka errors mapped to our error classes."""
+"""Kafka: client factories, topic administration, sending with confirmation, and Kafka errors mapped to our
+error classes."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Any
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
@@ -131,3 +134,145 @@ class TopicAdmin:
                 ends[p] = high
             result.append(TopicInfo(name, count, ends))
         return result
+
+
+# ---------------------------------------------------------------- sending with confirmation
+
+Headers = Sequence[tuple[str, str | bytes | None]]
+DeliveryReport = Callable[[KafkaError | None, Any], None]
+
+
+class SendingProducer(Protocol):
+    """The part of confluent_kafka.Producer that sending with confirmation uses."""
+
+    def produce(
+        self,
+        topic: str,
+        *,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        partition: int = -1,
+        on_delivery: DeliveryReport | None = None,
+        headers: list[tuple[str, str | bytes | None]] | None = None,
+    ) -> None: ...
+    def poll(self, timeout: float = -1) -> int: ...
+    def flush(self, timeout: float = -1) -> int: ...
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to send; ``tag`` is the caller's name for it in the report (a row id, a DLQ offset)."""
+
+    topic: str
+    value: bytes | None
+    key: bytes | None = None
+    headers: Headers | None = None
+    partition: int = -1  # -1: the producer's partitioner
+    tag: Any = None
+
+
+@dataclass
+class SendReport:
+    """What became of the messages sent since the last confirmation."""
+
+    confirmed: int = 0  # the tags of confirmed messages go to ``on_delivered``
+    failed: list[tuple[Any, str]] = field(default_factory=list)  # (tag, reason): refused or not delivered
+    unconfirmed: list[Any] = field(default_factory=list)  # still without a delivery report at the deadline
+    fatal: KafkaError | None = None  # the producer is unusable: a new one must take over
+
+    @property
+    def complete(self) -> bool:
+        return not self.failed and not self.unconfirmed and self.fatal is None
+
+
+class ConfirmedSender:
+    """Sends messages and waits until the broker confirmed each one: the one way ordersctl produces.
+
+    A full local queue waits for room (deliveries drain it); a message the producer refuses is a failure of
+    that message; a fatal client error stops the sending, since every later message would fail too.
+    ``rate`` paces sending to that many messages a second; ``on_delivered`` is told of every confirmation."""
+
+    def __init__(
+        self,
+        producer: SendingProducer,
+        *,
+        timeout: float = 15.0,
+        rate: float | None = None,
+        on_delivered: Callable[[Any], None] | None = None,
+    ) -> None:
+        self._producer = producer
+        self._timeout = timeout
+        self._rate = rate
+        self._on_delivered = on_delivered
+        self._report = SendReport()
+        self._outstanding: dict[int, Any] = {}
+        self._sent = 0
+        self._started = time.monotonic()
+
+    def send_all(self, messages: Iterable[Outgoing]) -> SendReport:
+        for msg in messages:
+            if not self.send(msg):
+                break
+        return self.confirm()
+
+    def send(self, msg: Outgoing) -> bool:
+        """Hand one message to the producer; False once the producer is unusable (nothing more is sent)."""
+        if self._report.fatal is not None:
+            return False
+        self._pace()
+        serial = self._sent
+        self._sent += 1
+        headers: list[tuple[str, str | bytes | None]] | None = [*msg.headers] if msg.headers else None
+        deadline = time.monotonic() + self._timeout
+        while True:
+            try:
+                self._producer.produce(msg.topic, key=msg.key, value=msg.value, headers=headers,
+                                       partition=msg.partition, on_delivery=self._delivery(serial))  # fmt: skip
+                break
+            except BufferError:
+                if time.monotonic() > deadline:
+                    self._report.failed.append((msg.tag, "local queue full"))
+                    return True
+                self._producer.poll(0.1)  # the local queue is full: let deliveries drain it
+            except KafkaException as exc:
+                error: KafkaError = exc.args[0]
+                if is_fatal(error):
+                    self._report.fatal = error
+                    return False
+                self._report.failed.append((msg.tag, error.str()))
+                return True
+        self._outstanding[serial] = msg.tag
+        self._producer.poll(0)
+        return True
+
+    def confirm(self) -> SendReport:
+        """Wait (at most the timeout) for every delivery report; returns the report and starts a new one."""
+        deadline = time.monotonic() + self._timeout
+        while self._outstanding and self._report.fatal is None and time.monotonic() < deadline:
+            self._producer.flush(min(0.5, max(0.0, deadline - time.monotonic())))
+        report, self._report = self._report, SendReport()
+        report.unconfirmed = list(self._outstanding.values())
+        self._outstanding = {}
+        return report
+
+    def _delivery(self, serial: int) -> DeliveryReport:
+        def delivered(err: KafkaError | None, _msg: Any) -> None:
+            if serial not in self._outstanding:
+                return  # given up on at an earlier deadline
+            tag = self._outstanding.pop(serial)
+            if err is None:
+                self._report.confirmed += 1
+                if self._on_delivered is not None:
+                    self._on_delivered(tag)
+                return
+            self._report.failed.append((tag, err.str()))
+            if is_fatal(err) and self._report.fatal is None:
+                self._report.fatal = err
+
+        return delivered
+
+    def _pace(self) -> None:
+        if self._rate:
+            ahead = self._started + self._sent / self._rate - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)

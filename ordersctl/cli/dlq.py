@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.syntax import Syntax
-from rich.table import Table
 
 from ordersctl.cli.context import app_context
+from ordersctl.dlq.formatting import Summary, dead_letter_table, print_payloads
+from ordersctl.dlq.reader import DlqMissing, DlqReader, Selection, parse_since
+from ordersctl.dlq.records import DeadLetterRecord
+from ordersctl.dlq.replay import DEFAULT_REPLAY_LIMIT, Replayer, ReplayRequest, replay_group
 from ordersctl.output import info, out_console, print_json, print_json_line, progress
-from ordersctl.pipeline.dlq_ops import (
-    DEFAULT_REPLAY_LIMIT,
-    DeadLetterRecord,
-    DlqMissing,
-    DlqReader,
-    Replayer,
-    Selection,
-    Summary,
-    parse_since,
-    replay_group,
-)
 
 if TYPE_CHECKING:
     from ordersctl.runtime import Runtime
@@ -51,19 +41,9 @@ def _reader(rt: Runtime, group: str) -> DlqReader:
     return DlqReader(consumer, rt.settings.kafka.dlq_topic)
 
 
-def _short(text: str, width: int = 60) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _payload(record: DeadLetterRecord) -> None:
-    if record.value is None:
-        out_console.print("[dim](no payload)[/dim]")
-        return
-    try:
-        pretty = json.dumps(json.loads(record.value), indent=2, ensure_ascii=False)
-        out_console.print(Syntax(pretty, "json", word_wrap=True))
-    except ValueError:
-        out_console.print(repr(record.value) if b"\x00" in record.value else record.value.decode("utf-8", "replace"))
+def _missing(topic: str) -> typer.Exit:
+    info(f"dlq: topic {topic} does not exist (create it with: ordersctl topics create --dlq)")
+    return typer.Exit(1)
 
 
 @app.command()
@@ -92,13 +72,10 @@ def inspect(
     try:
         bounds = reader.bounds(sel)
     except DlqMissing:
-        info(f"dlq: topic {topic} does not exist (create it with: ordersctl topics create --dlq)")
-        raise typer.Exit(1) from None
+        raise _missing(topic) from None
     summary = Summary()
     shown: list[DeadLetterRecord] = []
-    for record in reader.read(bounds):
-        if not sel.matches(record):
-            continue
+    for record in filter(sel.matches, reader.read(bounds)):
         summary.add(record)
         if len(shown) < limit:
             shown.append(record)
@@ -108,20 +85,10 @@ def inspect(
         info(f"dlq: no dead letters in {topic}" + (" matching the filters" if reason or since or partition else ""))
         return
     if not as_json:
-        table = Table("dlq", "original", "reason", "error", "order_uid", "failed at", "att.", "replays")
-        for r in shown:
-            error = _short(r.headers.get("dlq.error", ""))
-            attempts = r.headers.get("dlq.attempts", "")
-            table.add_row(f"{r.partition}@{r.offset}", r.original(), r.reason, error, r.order_uid or "-",
-                          r.failed_at, attempts, str(r.replay_count))  # fmt: skip
-        out_console.print(table)
+        out_console.print(dead_letter_table(shown))
         if payload:
-            for r in shown:
-                out_console.rule(f"{r.partition}@{r.offset} {r.reason}")
-                _payload(r)
-    by_reason = ", ".join(f"{k}={v}" for k, v in summary.reasons.most_common())
-    more = f" (showing {len(shown)})" if len(shown) < summary.count else ""
-    info(f"dlq: {summary.count} dead letters{more}: {by_reason}; oldest {summary.oldest}, newest {summary.newest}")
+            print_payloads(shown)
+    info(summary.line(len(shown)))
 
 
 @app.command()
@@ -131,7 +98,7 @@ def replay(
     partition: Partition = None,
     from_offset: Annotated[int | None, typer.Option(min=0, help="First DLQ offset (with --partition).")] = None,
     to_offset: Annotated[int | None, typer.Option(min=0, help="Last DLQ offset, inclusive (with --partition).")] = None,
-    limit: Annotated[int | None, typer.Option(min=1, help="Replay at most this many.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Send at most this many (counted as sent).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be sent; send nothing.")] = False,
     to_topic: Annotated[str | None, typer.Option(help="Send here instead of each message's original topic.")] = None,
     rate: Annotated[float | None, typer.Option(min=0.1, help="Messages per second.")] = None,
@@ -144,7 +111,8 @@ def replay(
     """Re-publish dead letters to their original topic with key, value and headers, plus a replay count.
 
     Progress is committed in a dedicated consumer group after each confirmed batch: the same replay run twice
-    sends nothing twice. A message replayed --replay-limit times is skipped ("skipped: replay limit").
+    sends nothing twice, and a second run with --limit N sends the next N. A message replayed --replay-limit
+    times is skipped ("skipped: replay limit").
 
     Example: ordersctl dlq replay --reason too_many_items --dry-run   (then without --dry-run)
     """
@@ -152,26 +120,24 @@ def replay(
         raise typer.BadParameter("--from-offset/--to-offset need --partition", param_hint="--partition")
     rt = app_context(ctx).runtime
     k = rt.settings.kafka
-    sel = Selection(reason=reason, partition=partition, from_offset=from_offset, to_offset=to_offset)
-    progress_group = group or replay_group(k.group_id, sel, to_topic)
+    req = ReplayRequest(Selection(reason, partition, from_offset, to_offset), to_topic, limit, dry_run)
+    progress_group = group or replay_group(k.group_id, req.selection, to_topic)
     reader = _reader(rt, f"{k.group_id}.dlq-inspect")
-    replayer = Replayer(reader, rt.consumer(group_id=progress_group), rt.producer("replay"),
-                        replay_limit=replay_limit, rate=rate)  # fmt: skip
+    producer = None if dry_run else rt.producer("replay")
+    replayer = Replayer(reader, rt.consumer(group_id=progress_group), producer, replay_limit=replay_limit, rate=rate)
     try:
         parts = [partition] if partition is not None else reader.partitions()
     except DlqMissing:
-        info(f"dlq: topic {k.dlq_topic} does not exist (create it with: ordersctl topics create --dlq)")
-        raise typer.Exit(1) from None
+        raise _missing(k.dlq_topic) from None
 
     def would_send(r: DeadLetterRecord) -> None:
-        target = to_topic or r.headers.get("dlq.original.topic", "?")
+        target = to_topic or r.original_topic or "?"
         info(f"would send {r.partition}@{r.offset} ({r.reason}, order_uid {r.order_uid or '-'}) -> {target}")
 
-    total = sum(end - start for start, end in reader.bounds(sel, replayer.committed(parts)).values())
+    total = sum(end - start for start, end in reader.bounds(req.selection, replayer.committed(parts)).values())
     with progress() as bar:
         task = bar.add_task("dlq replay" + (" (dry run)" if dry_run else ""), total=total)
-        result = replayer.run(sel, to_topic=to_topic, limit=limit, dry_run=dry_run,
-                              on_progress=lambda n: bar.advance(task, n), on_would_send=would_send)  # fmt: skip
+        result = replayer.run(req, on_progress=lambda n: bar.advance(task, n), on_would_send=would_send)
     summary = {"replayed": result.replayed, "would_send": result.would_send, "skipped": dict(result.skipped),
                "failed": result.failed, "group": progress_group, "dry_run": dry_run}  # fmt: skip
     if as_json:

@@ -46,6 +46,15 @@ def _rfc3339_utc(value: object) -> object:
 ORDER_UID_PATTERN = r"^[A-Za-z0-9_-]+$"
 ORDER_UID_MAX_LENGTH = 64
 OrderUid = Annotated[str, StringConstraints(min_length=1, max_length=ORDER_UID_MAX_LENGTH, pattern=ORDER_UID_PATTERN)]
+_ORDER_UID = re.compile(ORDER_UID_PATTERN)
+
+
+def is_order_uid(text: str) -> bool:
+    """Whether ``text`` is a well-formed order_uid (for keys and path parameters, outside the model)."""
+    # fullmatch: Python's "$" would also match before a trailing newline, JSON Schema's does not.
+    return len(text) <= ORDER_UID_MAX_LENGTH and _ORDER_UID.fullmatch(text) is not None
+
+
 Short = Annotated[str, _text(64)]
 Tiny = Annotated[str, _text(32)]
 Name = Annotated[str, _text(256)]

@@ -8,23 +8,22 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import Message
 
-from ordersctl.adapters.kafka import is_fatal
+from ordersctl.adapters.kafka import ConfirmedSender, Outgoing, SendingProducer
+from ordersctl.domain.order import is_order_uid
 from ordersctl.domain.rules import errors_json
 from ordersctl.errors import ClientFailed, PoisonError, TransientError
 
 REPLAY_COUNT = "dlq.replay.count"
 OWN_HEADERS = re.compile(r"^(dlq\.|__connect\.errors\.)")
-_UID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
-Headers = list[tuple[str, str | bytes | None]]
+Headers = list[tuple[str, bytes]]
 
 
 def key_uid(key: bytes | None) -> str | None:
@@ -32,7 +31,7 @@ def key_uid(key: bytes | None) -> str | None:
     if not key:
         return None
     text = key.decode("utf-8", "replace")
-    return text if _UID.match(text) else None
+    return text if is_order_uid(text) else None
 
 
 def _as_bytes(value: str | bytes | None) -> bytes:
@@ -89,45 +88,30 @@ def _partition(msg: Message) -> int:
 class DeadLetterSender:
     """Publishes dead letters and confirms every delivery before the caller commits offsets."""
 
-    def __init__(self, producer: Producer, topic: str, group_id: str, timeout: float = 15.0) -> None:
+    def __init__(self, producer: SendingProducer, topic: str, group_id: str, timeout: float = 15.0) -> None:
         self._producer = producer
         self._topic = topic
         self._group_id = group_id
         self._timeout = timeout
 
     def send(self, letters: Sequence[DeadLetter]) -> None:
-        """Send all; raise TransientError (nothing to commit) unless every one is confirmed."""
+        """Send all; raise TransientError (nothing to commit) unless every one is confirmed, ClientFailed when
+        the producer is unusable."""
         if not letters:
             return
-        failures: list[KafkaError] = []
-
-        def delivered(err: KafkaError | None, _msg: Any) -> None:
-            if err is not None:
-                failures.append(err)
-
-        for letter in letters:
-            msg = letter.message
-            try:
-                self._producer.produce(
-                    self._topic,
-                    key=msg.key(),
-                    value=msg.value(),
-                    # Same partition as the original, so a partition's dead letters stay in order.
-                    partition=_partition(msg),
-                    headers=dead_letter_headers(letter, self._group_id),
-                    on_delivery=delivered,
-                )
-            except (KafkaException, BufferError) as exc:
-                if isinstance(exc, KafkaException) and is_fatal(exc.args[0]):
-                    raise ClientFailed(f"dead-letter producer failed: {exc.args[0].str()}") from None
-                raise TransientError(f"dead-letter topic {self._topic} refused the message: {exc}") from None
-            self._producer.poll(0)
-        deadline = time.monotonic() + self._timeout
-        while len(self._producer) and time.monotonic() < deadline:
-            self._producer.flush(0.5)
-        fatal = [err for err in failures if is_fatal(err)]
-        if fatal:
-            raise ClientFailed(f"dead-letter producer failed: {fatal[0].str()}")
-        if len(self._producer) or failures:
-            first = failures[0].str() if failures else "delivery not confirmed in time"
-            raise TransientError(f"dead-letter send failed: {first}")
+        report = ConfirmedSender(self._producer, timeout=self._timeout).send_all(
+            Outgoing(
+                self._topic,
+                letter.message.value(),
+                letter.message.key(),
+                dead_letter_headers(letter, self._group_id),
+                # Same partition as the original, so a partition's dead letters stay in order.
+                partition=_partition(letter.message),
+            )
+            for letter in letters
+        )
+        if report.fatal is not None:
+            raise ClientFailed(f"dead-letter producer failed: {report.fatal.str()}")
+        if not report.complete:
+            first = report.failed[0][1] if report.failed else "delivery not confirmed in time"
+            raise TransientError(f"dead-letter send to {self._topic} failed: {first}")

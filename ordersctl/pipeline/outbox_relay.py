@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Producer
-
-from ordersctl.adapters.kafka import is_fatal
+from ordersctl.adapters.kafka import ConfirmedSender, Outgoing, SendingProducer
 from ordersctl.adapters.order_store import OrderStore
 from ordersctl.adapters.postgres import translated
 from ordersctl.config import PostgresSettings
@@ -24,7 +21,12 @@ from ordersctl.errors import ClientFailed, TransientError
 from ordersctl.pipeline.backoff import Backoff
 
 log = logging.getLogger(__name__)
+EVENT_TYPE = b"order_saved"
 LOCK_MARGIN_SECONDS = 2.0  # beyond the relay's own Kafka timeout, before PostgreSQL frees a stuck relay's rows
+
+
+def _event_headers(event_id: int) -> list[tuple[str, bytes]]:
+    return [("event-id", str(event_id).encode()), ("event-type", EVENT_TYPE)]
 
 
 class OutboxRelay:
@@ -34,7 +36,7 @@ class OutboxRelay:
         self,
         connect: Callable[[], AbstractContextManager[Any]],
         pg_settings: PostgresSettings,
-        producer: Producer,
+        producer: SendingProducer,
         topic: str,
         *,
         page: int = 500,
@@ -62,51 +64,23 @@ class OutboxRelay:
             rows = self._store.claim_unpublished(conn, self._page)
             if not rows:
                 return 0
-            failed: set[int] = set()
-            fatal: list[KafkaError] = []
-
-            def on_delivery(event_id: int) -> Callable[[KafkaError | None, Any], None]:
-                def delivered(err: KafkaError | None, _msg: Any) -> None:
-                    if err is not None:
-                        failed.add(event_id)
-                        if is_fatal(err):
-                            fatal.append(err)
-
-                return delivered
-
-            for event_id, uid, event in rows:
-                try:
-                    self._producer.produce(
-                        self._topic,
-                        key=uid.encode(),
-                        value=event,
-                        headers=[("event-id", str(event_id).encode()), ("event-type", b"order_saved")],
-                        on_delivery=on_delivery(event_id),
-                    )
-                except (KafkaException, BufferError) as exc:
-                    if isinstance(exc, KafkaException) and is_fatal(exc.args[0]):
-                        fatal.append(exc.args[0])
-                        break
-                    # e.g. the events topic does not exist (yet): nothing is deleted, the rows wait.
-                    failed.add(event_id)
-                    log.debug("event not accepted by the producer", extra={"error": str(exc)})
-                self._producer.poll(0)
-            deadline = time.monotonic() + self._timeout
-            while not fatal and len(self._producer) and time.monotonic() < deadline:
-                self._producer.flush(0.5)
-            if fatal:
+            done: list[int] = []
+            sender = ConfirmedSender(self._producer, timeout=self._timeout, on_delivered=done.append)
+            report = sender.send_all(
+                Outgoing(self._topic, event, uid.encode(), _event_headers(event_id), tag=event_id)
+                for event_id, uid, event in rows
+            )
+            if report.fatal is not None:
                 # Rolls the page back: its rows are published again (same event-ids) by a new producer.
-                raise ClientFailed(f"events producer failed: {fatal[0].str()}")
-            if len(self._producer):
-                failed.update(i for i, _, _ in rows)  # not confirmed: publish again later (same event-id)
-            done = [i for i, _, _ in rows if i not in failed]
+                raise ClientFailed(f"events producer failed: {report.fatal.str()}")
+            # Unconfirmed or refused (say the events topic does not exist yet): the rows wait for the next page.
             if done:
                 self._store.mark_published(conn, done)
         self.published += len(done)
         if self._on_published is not None and done:
             self._on_published(len(done))
-        if failed:
-            raise TransientError(f"{len(failed)} events not confirmed by Kafka")
+        if not report.complete:
+            raise TransientError(f"{len(rows) - len(done)} events not confirmed by Kafka")
         return len(done)
 
     def run_forever(self, stop: threading.Event, initial: float = 0.2, cap: float = 10.0) -> None:

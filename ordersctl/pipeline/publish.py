@@ -7,11 +7,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from confluent_kafka import KafkaError, Producer
-
+from ordersctl.adapters.kafka import ConfirmedSender, Outgoing, SendingProducer
 from ordersctl.domain.generator import Message
+from ordersctl.errors import ClientFailed
 
 
 @dataclass
@@ -43,7 +42,7 @@ def messages_from_file(path: Path) -> Iterator[Message]:
 
 
 def publish(
-    producer: Producer,
+    producer: SendingProducer,
     topic: str,
     messages: Iterable[Message],
     *,
@@ -55,27 +54,15 @@ def publish(
     result = PublishResult()
     started = time.monotonic()
 
-    def delivered(err: KafkaError | None, _msg: Any) -> None:
-        if err is None:
-            result.sent += 1
-        else:
-            result.failed += 1
+    def delivered(_tag: None) -> None:
         if on_sent is not None:
             on_sent(1)
 
-    for n, msg in enumerate(messages):
-        if rate:
-            ahead = started + n / rate - time.monotonic()
-            if ahead > 0:
-                time.sleep(ahead)
-        while True:
-            try:
-                producer.produce(topic, key=msg.key or None, value=msg.value, on_delivery=delivered)
-                break
-            except BufferError:
-                producer.poll(0.1)  # local queue full: let deliveries drain
-        producer.poll(0)
-    remaining = producer.flush(timeout)
-    result.failed += remaining
+    sender = ConfirmedSender(producer, timeout=timeout, rate=rate, on_delivered=delivered)
+    report = sender.send_all(Outgoing(topic, msg.value, msg.key or None) for msg in messages)
+    result.sent = report.confirmed
+    result.failed = len(report.failed) + len(report.unconfirmed)
+    if report.fatal is not None:
+        raise ClientFailed(f"producer failed: {report.fatal.str()}")
     result.seconds = time.monotonic() - started
     return result

@@ -4,48 +4,31 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
-from ordersctl.errors import FieldError, SchemaViolation
+from confluent_kafka import Message
+
+from ordersctl.errors import FieldError, PoisonError, SchemaViolation
 from ordersctl.pipeline.backoff import Backoff
 from ordersctl.pipeline.dead_letters import REPLAY_COUNT, DeadLetter, dead_letter_headers, key_uid
 
 
-class FakeMessage:
-    def __init__(self, headers: list[tuple[str, bytes]] | None = None) -> None:
-        self._headers = headers
-
-    def topic(self) -> str:
-        return "orders"
-
-    def partition(self) -> int:
-        return 2
-
-    def offset(self) -> int:
-        return 41
-
-    def timestamp(self) -> tuple[int, int]:
-        return (1, 1700000000000)
-
-    def headers(self) -> list[tuple[str, bytes]] | None:
-        return self._headers
-
-    def key(self) -> bytes:
-        return b"uid-1"
-
-    def value(self) -> bytes:
-        return b"{}"
+def record(headers: Sequence[tuple[str, bytes]] = ()) -> Message:
+    """A consumed record as confluent_kafka builds it."""
+    carried: list[tuple[str, str | bytes | None]] | None = [*headers] if headers else None
+    return Message(topic="orders", partition=2, offset=41, key=b"uid-1", value=b"{}", headers=carried,
+                   timestamp=(1, 1700000000000))  # fmt: skip
 
 
-def _headers(msg: Any, error: Any) -> dict[str, bytes]:
+def _headers(msg: Message, error: PoisonError) -> dict[str, bytes]:
     letter = DeadLetter(msg, error)
-    return dict(dead_letter_headers(letter, "grp", now=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)))  # type: ignore[arg-type]
+    return dict(dead_letter_headers(letter, "grp", now=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)))
 
 
 def test_headers_say_why_where_and_when() -> None:
     error = SchemaViolation("payment.amount: int_type", (FieldError("payment.amount", "int_type", "string", "m"),))
-    h = _headers(FakeMessage([("trace", b"abc")]), error)
+    h = _headers(record([("trace", b"abc")]), error)
     assert h["trace"] == b"abc"
     assert h["dlq.reason"] == b"schema_violation"
     assert json.loads(h["dlq.errors"]) == [
@@ -64,7 +47,7 @@ def test_headers_say_why_where_and_when() -> None:
 
 def test_a_dead_letter_of_a_replayed_message_keeps_the_replay_count_only() -> None:
     old = [("dlq.reason", b"conflict"), ("__connect.errors.offset", b"7"), (REPLAY_COUNT, b"2"), ("x", b"1")]
-    h = dead_letter_headers(DeadLetter(FakeMessage(old), SchemaViolation("m")), "g")  # type: ignore[arg-type]
+    h = dead_letter_headers(DeadLetter(record(old), SchemaViolation("m")), "g")
     names = [k for k, _ in h]
     assert names.count("dlq.reason") == 1 and names.count("__connect.errors.offset") == 1
     assert dict(h)[REPLAY_COUNT] == b"2" and dict(h)["x"] == b"1"

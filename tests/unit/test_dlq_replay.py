@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Literal
 
-from ordersctl.pipeline.dlq_ops import DeadLetterRecord, DlqReader, Replayer, Selection
+from confluent_kafka import TopicPartition
+
+from ordersctl.dlq.reader import DlqReader, Selection
+from ordersctl.dlq.records import DeadLetterRecord
+from ordersctl.dlq.replay import Replayer, ReplayRequest
 
 
 class ListReader(DlqReader):
@@ -30,10 +34,13 @@ class ListReader(DlqReader):
 
 
 class NoProgress:
-    """The replay group's consumer: nothing committed yet."""
+    """The replay group's consumer: nothing committed yet (a dry run commits nothing)."""
 
-    def committed(self, tps: list[Any], timeout: float = 0) -> list[Any]:
+    def committed(self, partitions: list[TopicPartition], timeout: float = -1) -> list[TopicPartition]:
         return []
+
+    def commit(self, *, offsets: list[TopicPartition], asynchronous: Literal[False]) -> list[TopicPartition]:
+        raise AssertionError("a dry run commits no progress")
 
 
 def _record(offset: int, reason: str = "conflict") -> DeadLetterRecord:
@@ -44,11 +51,11 @@ def _record(offset: int, reason: str = "conflict") -> DeadLetterRecord:
 def test_a_dry_run_hands_over_each_record_as_it_is_read_and_keeps_none() -> None:
     reader = ListReader([_record(n) for n in range(5)])
     seen_when: list[tuple[int, int]] = []
-    replayer = Replayer(reader, NoProgress(), producer=None)  # type: ignore[arg-type]
+    replayer = Replayer(reader, NoProgress(), producer=None)
     result = replayer.run(
-        Selection(), to_topic=None, limit=None, dry_run=True,
+        ReplayRequest(Selection(), dry_run=True),
         on_would_send=lambda r: seen_when.append((r.offset, reader.read_so_far)),
-    )  # fmt: skip
+    )
     assert seen_when == [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)], "each record is handed over before the next is read"
     assert result.would_send == 5 and result.replayed == 0
 
@@ -56,8 +63,10 @@ def test_a_dry_run_hands_over_each_record_as_it_is_read_and_keeps_none() -> None
 def test_a_dry_run_limit_stops_reading_at_the_limit_and_skips_other_reasons() -> None:
     reader = ListReader([_record(0), _record(1, "invalid_json"), _record(2), _record(3), _record(4)])
     seen: list[int] = []
-    replayer = Replayer(reader, NoProgress(), producer=None)  # type: ignore[arg-type]
-    result = replayer.run(Selection(reason="conflict"), to_topic=None, limit=2, dry_run=True,
-                          on_would_send=lambda r: seen.append(r.offset))  # fmt: skip
+    replayer = Replayer(reader, NoProgress(), producer=None)
+    result = replayer.run(
+        ReplayRequest(Selection(reason="conflict"), limit=2, dry_run=True),
+        on_would_send=lambda r: seen.append(r.offset),
+    )
     assert seen == [0, 2] and result.would_send == 2
     assert reader.read_so_far == 3

@@ -12,15 +12,15 @@ from ordersctl.adapters.kafka import is_fatal
 from ordersctl.errors import ClientFailed, InvalidJson, TransientError
 from ordersctl.pipeline.dead_letters import DeadLetter, DeadLetterSender
 from tests.fake_producer import FATAL, TIMED_OUT, FakeProducer
-from tests.unit.test_dead_letters import FakeMessage
+from tests.unit.test_dead_letters import record
 
 
 def _letters(n: int) -> list[DeadLetter]:
-    return [DeadLetter(FakeMessage(), InvalidJson("not JSON")) for _ in range(n)]  # type: ignore[arg-type]
+    return [DeadLetter(record(), InvalidJson("not JSON")) for _ in range(n)]
 
 
 def _sender(producer: FakeProducer) -> DeadLetterSender:
-    return DeadLetterSender(producer, "orders.dlq", "grp", timeout=1)  # type: ignore[arg-type]
+    return DeadLetterSender(producer, "orders.dlq", "grp", timeout=1)
 
 
 def test_fatal_is_the_flag_or_the_code_of_later_failures() -> None:
