@@ -7,15 +7,36 @@ ORDERSCTL := $(BIN)/ordersctl
 # The tests never touch the demo's database or topics.
 PYTEST_ARGS ?=
 
-.PHONY: demo test install stack-up stack-down lint typecheck unit integration bench clean
+# The exact versions, with hashes: requirements.lock (runtime: the image, the wheel test) and
+# requirements-dev.lock (runtime + dev: this virtualenv, CI). pyproject.toml states only ranges.
+LOCK := requirements.lock
+DEV_LOCK := requirements-dev.lock
+# `make lock` keeps every pin it can; `make lock LOCK_ARGS=--upgrade` moves all to the newest in range.
+LOCK_ARGS ?=
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command 'make lock' $(LOCK_ARGS)
 
-$(BIN)/.installed: pyproject.toml
+.PHONY: demo test install lock stack-up stack-down lint typecheck unit integration bench clean
+
+# The locked dependencies, then the project itself (editable) without resolving anything: the lock is the
+# whole environment, and pip check proves it satisfies every requirement.
+$(BIN)/.installed: pyproject.toml $(DEV_LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --require-hashes -r $(DEV_LOCK)
+	$(BIN)/pip install -q --no-deps -e .
+	$(BIN)/pip check
 	touch $@
 
 install: $(BIN)/.installed
+
+# After changing a dependency in pyproject.toml (until then `make install` stops at pip check). The lock tool
+# is uv, itself pinned (with its hash) in the dev lock. The next `make install` applies the new pins.
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -c $(DEV_LOCK) uv
+	$(UV_COMPILE) -o $(LOCK)
+	$(UV_COMPILE) --extra dev -c $(LOCK) -o $(DEV_LOCK)
 
 stack-up:
 	scripts/stack up
@@ -40,8 +61,9 @@ test: install stack-up lint typecheck
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: install stack-up
+	@echo "PostgreSQL profile: $$(scripts/stack pg-profile)"
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/serve.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-output
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-output build dist

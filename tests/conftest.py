@@ -8,6 +8,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -17,7 +18,7 @@ from ordersctl.adapters.migrations import Migrator, default_directory, load
 from ordersctl.config import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURE = ROOT.parent / "shared" / "fixtures" / "canonical-order.json"
+FIXTURE = ROOT / "tests" / "fixtures" / "canonical-order.json"
 # The tests' own database: never the demo's "orders".
 ADMIN_DSN = os.environ.get("ORDERS_TEST_ADMIN_DSN", "postgresql://ordersctl:ordersctl@127.0.0.1:54329/orders_test")
 KAFKA = os.environ.get("ORDERS_TEST_KAFKA", "127.0.0.1:19092")
@@ -40,8 +41,10 @@ def canonical_bytes() -> bytes:
 @pytest.fixture(scope="session")
 def services() -> None:
     """Every integration test depends on this: the real PostgreSQL, Redis and Kafka must answer."""
-    _require("PostgreSQL", "127.0.0.1:54329")
-    _require("Redis", "127.0.0.1:63799")
+    pg = psycopg.conninfo.conninfo_to_dict(ADMIN_DSN)
+    redis = urlsplit(REDIS_URL)
+    _require("PostgreSQL", f"{pg.get('host', '127.0.0.1')}:{pg.get('port', 5432)}")
+    _require("Redis", f"{redis.hostname}:{redis.port or 6379}")
     _require("Kafka", KAFKA)
 
 

@@ -45,8 +45,12 @@ class MigrationState:
 
 
 def default_directory() -> Path:
-    """The repository's ``sql/`` folder (next to the package)."""
-    return Path(__file__).resolve().parents[2] / "sql"
+    """The migrations that came with this ordersctl: ``ordersctl/sql`` in an installed wheel (the build maps the
+    top-level ``sql/`` folder there, see setup.py), else ``sql/`` beside the package in a checkout (a clone, or an
+    editable install of one)."""
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "sql"
+    return installed if installed.is_dir() else package.parent / "sql"
 
 
 def load(directory: Path) -> list[Migration]:

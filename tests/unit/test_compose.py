@@ -51,3 +51,22 @@ def test_start_order() -> None:
         assert s[svc]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
     assert s["consume"]["depends_on"]["topics"] == {"condition": "service_completed_successfully"}
     assert s["migrate"]["command"] == ["ordersctl", "db", "migrate"]
+
+
+def test_consume_serves_its_metrics_beyond_the_container() -> None:
+    s = _services()
+    env = s["consume"]["environment"]
+    # The worker binds 127.0.0.1 by default; published ports reach a container only on 0.0.0.0.
+    assert env["ORDERS_PIPELINE__METRICS_HOST"] == "0.0.0.0"  # noqa: S104 (inside the container, on purpose)
+    # The override adds to the shared settings, it does not replace them.
+    assert {k: v for k, v in env.items() if k != "ORDERS_PIPELINE__METRICS_HOST"} == s["migrate"]["environment"]
+    assert "ORDERS_POSTGRES__DSN" in env
+    assert s["consume"]["ports"] == ["127.0.0.1:9400-9401:9400-9401"]
+
+
+def test_postgres_runs_with_the_durable_defaults() -> None:
+    # No command line or environment turns off fsync, synchronous_commit or full_page_writes.
+    postgres = _services()["postgres"]
+    said = " ".join(str(part) for part in postgres.get("command", [])) + " ".join(postgres["environment"])
+    for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+        assert setting not in said.lower()
