@@ -102,6 +102,10 @@ class Migrator:
     def apply(self) -> list[Migration]:
         """Apply what is pending; safe when two processes run it at once."""
         self._conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+        # Sessions carry a statement_timeout sized for the pipeline's statements; rewriting a large table may take
+        # far longer. Lifted for this session only, while it migrates; its lock_timeout stays, so a migration
+        # that cannot get its lock fails rather than queueing every reader and writer behind it.
+        self._conn.execute("SET statement_timeout = 0")
         try:
             self._conn.execute(_TABLE)
             done: list[Migration] = []
@@ -118,4 +122,5 @@ class Migrator:
                 done.append(migration)
             return done
         finally:
+            self._conn.execute("RESET statement_timeout")
             self._conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))

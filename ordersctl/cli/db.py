@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ordersctl.cli.context import app_context
 from ordersctl.output import info, print_json
+
+if TYPE_CHECKING:
+    from ordersctl.adapters.migrations import MigrationState
 
 app = typer.Typer(help="Database schema.\n\nExample: ordersctl db migrate --status", no_args_is_help=True)
 
@@ -34,17 +37,7 @@ def migrate(
     with app_context(ctx).runtime.pg_connect(autocommit=True) as conn:
         migrator = Migrator(conn, migrations)
         if status or dry_run:
-            states = migrator.status()
-            rows = [{"version": s.migration.version, "name": s.migration.name, "applied": s.applied} for s in states]
-            if as_json:
-                print_json({"database": where, "migrations": rows})
-                return
-            for row in rows:
-                if status or not row["applied"]:
-                    mark = "applied" if row["applied"] else ("would apply" if dry_run else "pending")
-                    info(f"{row['version']}_{row['name']}  {mark}")
-            if not any(not r["applied"] for r in rows):
-                info(f"{where}: up to date")
+            _show_status(migrator.status(), where, dry_run=dry_run, everything=status, as_json=as_json)
             return
         applied = migrator.apply()
     if as_json:
@@ -53,3 +46,17 @@ def migrate(
     for m in applied:
         info(f"applied {m.version}_{m.name}")
     info(f"{where}: up to date" + (f" ({len(applied)} applied)" if applied else ""))
+
+
+def _show_status(states: list[MigrationState], where: str, *, dry_run: bool, everything: bool, as_json: bool) -> None:
+    """``--status`` lists every migration, ``--dry-run`` only what would be applied."""
+    rows = [{"version": s.migration.version, "name": s.migration.name, "applied": s.applied} for s in states]
+    if as_json:
+        print_json({"database": where, "migrations": rows})
+        return
+    for row in rows:
+        if everything or not row["applied"]:
+            mark = "applied" if row["applied"] else ("would apply" if dry_run else "pending")
+            info(f"{row['version']}_{row['name']}  {mark}")
+    if all(r["applied"] for r in rows):
+        info(f"{where}: up to date")

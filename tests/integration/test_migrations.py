@@ -152,3 +152,18 @@ def test_order_uid_and_hash_are_checked(migrated_db: str) -> None:
         _insert_order(conn)
         with pytest.raises(errors.UniqueViolation):
             _insert_order(conn)
+
+
+def test_a_migration_longer_than_the_sessions_statement_timeout_still_applies(empty_db: str) -> None:
+    """Every ordersctl session carries a statement_timeout (60 s by default); rewriting a large table can take
+    longer, so the migrator lifts it for its own session."""
+    from ordersctl.adapters.migrations import Migration
+    from ordersctl.adapters.postgres import connect
+    from ordersctl.config import PostgresSettings
+
+    settings = PostgresSettings(dsn=empty_db, statement_timeout_ms=200)
+    slow = Migration("0001", "slow", "CREATE TABLE t (id int); SELECT pg_sleep(0.5);")
+    with connect(settings, autocommit=True) as conn:
+        assert [m.version for m in Migrator(conn, [slow]).apply()] == ["0001"]
+        timeout = conn.execute("SHOW statement_timeout").fetchone()
+    assert timeout == ("200ms",), "the session's own setting is back once the migrator is done"

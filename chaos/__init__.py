@@ -1,0 +1,1 @@
+"""Fault injection for an ordersctl pipeline, with a checker independent of the pipeline's own counters."""

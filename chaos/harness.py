@@ -1,0 +1,172 @@
+"""One chaos run: prepare the stack, produce, consume and serve under a seeded fault schedule, drain, check."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka.admin import AdminClient
+from psycopg import sql
+
+from chaos.controls import Controls
+from chaos.faults import Injector, Timing, schedule
+from chaos.observers import Reader, Sampler
+from chaos.orders import messages
+from chaos.processes import Fleet
+from chaos.run_files import RunFiles, RunSpec
+
+Delivered = Callable[[KafkaError | None, Message], None]
+
+
+@dataclass
+class Options:
+    out: Path
+    seed: int = 1
+    count: int = 1_000_000
+    per_kind: int = 30
+    poison_every: int = 97
+    dsn: str = "postgresql://ordersctl:ordersctl@127.0.0.1:54329/orders_chaos"
+    bootstrap: str = "127.0.0.1:29092,127.0.0.1:29094,127.0.0.1:29096"
+    prefix: str = "chaos"
+    partitions: int = 6
+    port: int = 18181
+    recreate_db: bool = False
+    gap: float = 5.0  # seconds between two faults of one lane
+    timing: Timing = field(default_factory=Timing)
+    controls: Controls = field(default_factory=Controls)
+    drain_timeout: float = 600.0
+
+
+def _log(text: str) -> None:
+    print(f"chaos: {text}", file=sys.stderr, flush=True)
+
+
+def _recreate(dsn: str) -> None:
+    name = psycopg.conninfo.conninfo_to_dict(dsn)["dbname"]
+    admin = psycopg.conninfo.make_conninfo(dsn, dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(str(name))))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(str(name))))
+
+
+class Run:
+    def __init__(self, opts: Options) -> None:
+        self.o = opts
+        self.files = RunFiles(opts.out)
+        p = opts.prefix
+        self.spec = RunSpec(opts.seed, opts.count, opts.poison_every, opts.dsn, opts.bootstrap, f"{p}.orders",
+                            f"{p}.orders.dlq", f"{p}.orders.events", f"{p}-group", opts.partitions)  # fmt: skip
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERS_")} | {
+            "ORDERS_POSTGRES__DSN": opts.dsn, "ORDERS_KAFKA__BOOTSTRAP_SERVERS": opts.bootstrap,
+            "ORDERS_KAFKA__ORDERS_TOPIC": self.spec.orders_topic, "ORDERS_KAFKA__DLQ_TOPIC": self.spec.dlq_topic,
+            "ORDERS_KAFKA__EVENTS_TOPIC": self.spec.events_topic, "ORDERS_KAFKA__GROUP_ID": self.spec.group,
+            "ORDERS_LOG__FORMAT": "json",
+        }  # fmt: skip
+        self.stop = threading.Event()
+        self.fleet = Fleet(self.env, opts.out)
+        self.sampler = Sampler(self.spec, self.files, self.stop)
+        self.reader = Reader(self.spec, self.files, opts.port, self.stop)
+        self.produced = 0
+
+    def _ordersctl(self, *args: str) -> None:
+        subprocess.run([sys.executable, "-m", "ordersctl", *args], env=self.env, check=True, timeout=300)
+
+    def prepare(self) -> None:
+        if self.o.recreate_db:
+            _recreate(self.o.dsn)
+        self._ordersctl("db", "migrate")
+        self._ordersctl("topics", "create", "--dlq", "--partitions", str(self.o.partitions))
+        self.files.write_spec(self.spec)
+
+    def produce(self, rate: float) -> None:
+        """The harness's own producer: idempotent, acks=all; a message whose delivery failed is sent again."""
+        producer = Producer({"bootstrap.servers": self.o.bootstrap, "enable.idempotence": True, "acks": "all",
+                             "linger.ms": 20, "compression.type": "lz4"})  # fmt: skip
+        failed: list[tuple[bytes, bytes]] = []
+
+        def delivered(err: KafkaError | None, msg: Message) -> None:
+            if err is not None:
+                failed.append((msg.key() or b"", msg.value() or b""))
+
+        started = time.monotonic()
+        for n, m in enumerate(messages(self.o.seed, self.o.count, self.o.poison_every)):
+            ahead = started + n / rate - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
+            self._send(producer, m.uid.encode(), m.value, delivered)
+            self.produced = n + 1
+        while producer.flush(5) or failed:
+            for key, value in failed[:]:
+                failed.remove((key, value))
+                self._send(producer, key, value, delivered)
+        _log(f"produced {self.produced} messages")
+
+    def _send(self, producer: Producer, key: bytes, value: bytes, delivered: Delivered) -> None:
+        while True:
+            try:
+                producer.produce(self.spec.orders_topic, key=key, value=value, on_delivery=delivered)
+                producer.poll(0)
+                return
+            except BufferError:
+                producer.poll(0.1)
+
+    def lane(self, name: str, kinds: list[str], injector: Injector) -> None:
+        for kind in kinds:
+            if self.stop.is_set():
+                return
+            fault = injector.run(kind)
+            self.files.append("faults", vars(fault))
+            self.sampler.snapshot_now.set()
+            _log(f"{name}: {fault.kind} on {fault.target} ({fault.end - fault.start:.1f} s)")
+            self.stop.wait(self.o.gap)
+
+    def drained(self) -> bool:
+        s = self.sampler.latest
+        return s.get("lag") == 0 and s.get("outbox") == 0 and self.fleet.alive()
+
+    def execute(self) -> None:
+        plan = schedule(self.o.seed, self.o.per_kind)
+        _log(f"seed {self.o.seed}; schedule: " + "; ".join(f"{lane}: {', '.join(k)}" for lane, k in plan.items()))
+        self.prepare()
+        self.fleet.start()
+        self.fleet.serve(self.o.port)
+        self.sampler.start()
+        self.reader.start()
+        fault_seconds = max(len(k) for k in plan.values()) * (self.o.timing.broker_pause + self.o.gap)
+        rate = max(200.0, self.o.count / max(fault_seconds, 1.0))
+        producer = threading.Thread(target=self.produce, args=(rate,), name="producer", daemon=True)
+        producer.start()
+        topics = (self.spec.orders_topic, self.spec.events_topic)
+        lanes = [
+            threading.Thread(target=self.lane, name=lane, daemon=True,
+                             args=(lane, kinds, Injector(self.o.controls, self.fleet, self.o.bootstrap, topics,
+                                                         self.o.timing, random.Random(f"{self.o.seed}-{lane}"))))
+            for lane, kinds in plan.items()
+        ]  # fmt: skip
+        for t in lanes:
+            t.start()
+        for t in [producer, *lanes]:
+            t.join()
+        deadline = time.monotonic() + self.o.drain_timeout
+        while not self.drained() and time.monotonic() < deadline:
+            time.sleep(1)
+        _log("drained" if self.drained() else f"not drained within {self.o.drain_timeout:.0f} s")
+        self.sampler.snapshot_now.set()
+        time.sleep(2)
+        self.stop.set()
+        self.sampler.join(10)
+        self.reader.join(10)
+        self.fleet.stop()
+
+
+def cluster_size(bootstrap: str) -> int:
+    return len(AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=30).brokers)

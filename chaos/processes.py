@@ -1,0 +1,89 @@
+"""The processes under test: consume supervisors standing in for hosts, and one API server."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of a process (Linux /proc)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in task.read_text().split()]
+    return found
+
+
+class Fleet:
+    """``hosts`` supervisors of ``ordersctl consume --workers N`` in one group, started and restarted here."""
+
+    def __init__(self, env: dict[str, str], logs: Path, hosts: int = 2, workers: int = 2) -> None:
+        self.env = env
+        self.logs = logs
+        self.workers = workers
+        self.hosts: dict[int, subprocess.Popen[bytes]] = {}
+        self._lock = threading.Lock()
+        self._count = hosts
+        self.server: subprocess.Popen[bytes] | None = None
+
+    def _ordersctl(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = (self.logs / f"{name}.log").open("ab")
+        return subprocess.Popen([sys.executable, "-m", "ordersctl", *args], env=self.env, stdout=log, stderr=log,
+                                stdin=subprocess.DEVNULL)  # fmt: skip
+
+    def start(self) -> None:
+        for host in range(self._count):
+            self.start_host(host)
+
+    def start_host(self, host: int) -> None:
+        with self._lock:
+            self.hosts[host] = self._ordersctl(f"consume-{host}", "consume", "--workers", str(self.workers))
+
+    def serve(self, port: int) -> None:
+        self.server = self._ordersctl("serve", "serve", "--port", str(port), "--warm-limit", "0")
+
+    def any_worker(self, rng: random.Random) -> int:
+        with self._lock:
+            pids = [w for p in self.hosts.values() if p.poll() is None for w in children(p.pid)]
+        if not pids:
+            raise RuntimeError("no worker process is running")
+        return rng.choice(sorted(pids))
+
+    def kill_host(self, rng: random.Random) -> int:
+        """kill -9 of a supervisor and its workers at once, as when a host disappears."""
+        with self._lock:
+            host = rng.choice(sorted(h for h, p in self.hosts.items() if p.poll() is None))
+            proc = self.hosts[host]
+            victims = [proc.pid, *children(proc.pid)]
+            for pid in victims:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            proc.wait()
+        return host
+
+    def alive(self) -> bool:
+        with self._lock:
+            return all(p.poll() is None for p in self.hosts.values())
+
+    def stop(self, timeout: float = 30) -> None:
+        """SIGTERM everything (workers finish their batch and leave the group), then kill what is left."""
+        with self._lock:
+            procs = [*self.hosts.values(), *([self.server] if self.server else [])]
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                for pid in [p.pid, *children(p.pid)]:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                p.wait()

@@ -1,0 +1,104 @@
+"""The run's report: a one-screen summary, a JSON document, recovery times, and a timeline picture."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import Counter
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+from chaos.checker import Report
+from chaos.faults import KINDS
+from chaos.run_files import Fault, RunFiles
+
+
+def recovery_seconds(fault: Fault, samples: list[dict[str, Any]]) -> float | None:
+    """Seconds from the fault's end until the lag falls again (or is 0); None if it never did in the run."""
+    previous: int | None = None
+    for s in samples:
+        lag = s.get("lag")
+        if s["t"] < fault.end or lag is None:
+            previous = lag if s["t"] < fault.end else previous
+            continue
+        if lag == 0 or (previous is not None and lag < previous):
+            return max(0.0, float(s["t"]) - fault.end)
+        previous = lag
+    return None
+
+
+def summarize(run: RunFiles, checked: Report) -> dict[str, Any]:
+    faults = run.faults()
+    samples = run.lines("samples")
+    recoveries: dict[str, list[float]] = {}
+    for fault in faults:
+        seconds = recovery_seconds(fault, samples)
+        if seconds is not None:
+            recoveries.setdefault(fault.kind, []).append(seconds)
+    every = [s for kind in recoveries.values() for s in kind]
+    return {
+        **checked.as_json(),
+        "seed": run.spec().seed,
+        "faults": dict(Counter(f.kind for f in faults)),
+        "recovery_seconds": {
+            "median": statistics.median(every) if every else None,
+            "max": max(every) if every else None,
+            "by_kind": {k: {"median": statistics.median(v), "max": max(v)} for k, v in recoveries.items()},
+        },
+    }
+
+
+def human(summary: dict[str, Any]) -> str:
+    lines = [f"chaos run, seed {summary['seed']}: {'PASSED' if summary['ok'] else 'FAILED'}"]
+    figures = summary["figures"]
+    lines.append("  " + ", ".join(f"{k}={v}" for k, v in figures.items()))
+    lines.append("  faults: " + ", ".join(f"{k} {summary['faults'].get(k, 0)}" for k in KINDS))
+    rec = summary["recovery_seconds"]
+    if rec["median"] is not None:
+        lines.append(f"  recovery: median {rec['median']:.1f} s, max {rec['max']:.1f} s")
+    for line in summary["lines"]:
+        lines.append(f"  [{'ok' if line['ok'] else 'FAIL'}] {line['name']}: {line['detail']}")
+    return "\n".join(lines)
+
+
+def timeline(run: RunFiles, path: Path) -> Path | None:
+    """Stored orders/s and total lag over time, each fault drawn as a band. Needs the `chaos` extra."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    samples = [s for s in run.lines("samples") if s.get("stored") is not None]
+    if len(samples) < 2:
+        return None
+    t0 = samples[0]["t"]
+    times = [s["t"] - t0 for s in samples[1:]]
+    rates = [max(0, b["stored"] - a["stored"]) / max(b["t"] - a["t"], 1e-3) for a, b in pairwise(samples)]
+    lags = [s.get("lag") or 0 for s in samples[1:]]
+    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(14, 7))
+    top.plot(times, rates, linewidth=0.8)
+    top.set_ylabel("stored orders/s")
+    bottom.plot(times, lags, color="tab:red", linewidth=0.8)
+    bottom.set_ylabel("total lag")
+    bottom.set_xlabel("seconds since start")
+    colors = dict(zip(KINDS, plt.get_cmap("tab10").colors, strict=False))
+    for f in run.faults():
+        for ax in (top, bottom):
+            ax.axvspan(f.start - t0, max(f.end, f.start + 0.5) - t0, color=colors.get(f.kind), alpha=0.25, lw=0)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c, alpha=0.4) for c in colors.values()]
+    top.legend(handles, list(colors), loc="upper right", fontsize=7, ncol=4)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write(run: RunFiles, checked: Report) -> dict[str, Any]:
+    summary = summarize(run, checked)
+    picture = timeline(run, run.folder / "timeline.png")
+    summary["timeline"] = str(picture) if picture else None
+    (run.folder / "report.json").write_text(json.dumps(summary, indent=2))
+    return summary
