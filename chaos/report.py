@@ -69,6 +69,7 @@ def timeline(run: RunFiles, path: Path) -> Path | None:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.patches import Patch
     except ImportError:
         return None
     samples = [s for s in run.lines("samples") if s.get("stored") is not None]
@@ -84,11 +85,12 @@ def timeline(run: RunFiles, path: Path) -> Path | None:
     bottom.plot(times, lags, color="tab:red", linewidth=0.8)
     bottom.set_ylabel("total lag")
     bottom.set_xlabel("seconds since start")
-    colors = dict(zip(KINDS, plt.get_cmap("tab10").colors, strict=False))
+    palette = plt.get_cmap("tab10")
+    colors = {kind: palette(i) for i, kind in enumerate(KINDS)}
     for f in run.faults():
         for ax in (top, bottom):
             ax.axvspan(f.start - t0, max(f.end, f.start + 0.5) - t0, color=colors.get(f.kind), alpha=0.25, lw=0)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c, alpha=0.4) for c in colors.values()]
+    handles = [Patch(color=c, alpha=0.4) for c in colors.values()]
     top.legend(handles, list(colors), loc="upper right", fontsize=7, ncol=4)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
