@@ -12,7 +12,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Hashable
+from datetime import UTC, datetime
 from typing import Any
+
+from ordersctl.domain.times import utc_z
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName"}
 # waitress warns "Task queue depth is N" for every request queued behind busy threads: hundreds a second
@@ -25,7 +28,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "ts": utc_z(_moment(record), "milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -41,6 +44,12 @@ class JsonFormatter(logging.Formatter):
         if record.stack_info:
             entry["stack_info"] = self.formatStack(record.stack_info)
         return json.dumps(entry, default=str)
+
+
+def _moment(record: logging.LogRecord) -> datetime:
+    # The record's own milliseconds, as logging computed them: a float turned into a datetime is rounded to the
+    # microsecond and could name the next millisecond.
+    return datetime.fromtimestamp(int(record.created), UTC).replace(microsecond=int(record.msecs) * 1000)
 
 
 class RateLimit:

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from ordersctl.config import settings_env as config_env
 from ordersctl.domain.generator import Message as Generated
 from ordersctl.pipeline.publish import publish
 from ordersctl.runtime import Runtime
+from tests.waiting import wait_for as wait_for  # re-exported: the e2e tests wait with it from here
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -138,15 +138,6 @@ def headers(msg: Message) -> dict[str, str]:
 def db_rows(dsn: str, query: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(dsn) as conn:
         return conn.execute(query.encode()).fetchall()
-
-
-def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def stored_count(dsn: str) -> int:

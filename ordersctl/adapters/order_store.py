@@ -13,6 +13,7 @@ from psycopg import sql
 from psycopg.types.json import set_json_dumps
 from pydantic_core import to_json
 
+from ordersctl.adapters.postgres import is_data_error
 from ordersctl.domain.order import Order
 from ordersctl.domain.rows import (
     DELIVERY_COLUMNS,
@@ -24,6 +25,7 @@ from ordersctl.domain.rows import (
     same_content,
     to_rows,
 )
+from ordersctl.domain.times import utc_z
 from ordersctl.errors import DataRejected, OrderConflict, TransientError
 
 Conn = psycopg.Connection[Any]
@@ -94,7 +96,7 @@ def event_payload(rows: OrderRows) -> dict[str, Any]:
         "amount": pay[_AMOUNT],
         "currency": pay[_CURRENCY],
         "items": len(rows.items),
-        "date_created": head[_CREATED].isoformat().replace("+00:00", "Z"),
+        "date_created": utc_z(head[_CREATED]),
         "content_hash": head[-1].hex(),
     }
 
@@ -163,7 +165,7 @@ class OrderStore:
             # the next attempt classifies it as duplicate or conflict.
             raise TransientError("order stored concurrently by another worker") from exc
         except psycopg.Error as exc:
-            if (exc.sqlstate or "")[:2] not in ("22", "23"):
+            if not is_data_error(exc):
                 raise
             if len(batch) == 1:
                 return [(batch[0][0], DataRejected(f"PostgreSQL rejected the order ({exc.sqlstate})"))]

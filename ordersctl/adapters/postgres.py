@@ -47,11 +47,17 @@ def classify(exc: BaseException, settings: PostgresSettings) -> OrdersError | No
         return ServiceUnavailable(SERVICE, address(settings.dsn), _first_line(exc))
     if state[:2] in _TRANSIENT_CLASSES or state in _TRANSIENT_STATES:
         return TransientError(f"{SERVICE} transient error {state}: {_first_line(exc)}")
-    if state[:2] in _DATA_CLASSES:
+    if is_data_error(exc):
         return DataRejected(f"{SERVICE} rejected a value ({state} {type(exc).__name__})")
     if isinstance(exc, psycopg.InterfaceError | psycopg.OperationalError):
         return ServiceUnavailable(SERVICE, address(settings.dsn), _first_line(exc))
     return None
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """PostgreSQL rejected a value (data exception, integrity constraint violation): the order is bad, not the
+    server, so retrying cannot help."""
+    return isinstance(exc, psycopg.Error) and (exc.sqlstate or "")[:2] in _DATA_CLASSES
 
 
 def _first_line(exc: BaseException) -> str:

@@ -12,14 +12,15 @@ import falcon
 from swagger_ui_bundle import swagger_ui_path
 
 from ordersctl.adapters.order_store import OrderStore
-from ordersctl.adapters.redis_cache import RedisOrderCache
 from ordersctl.api import failures, health, resources
-from ordersctl.api.cache import MemoryLRU, OrderCache
 from ordersctl.api.cursor import CURSOR_MAX_LENGTH, CURSOR_PATTERN
 from ordersctl.api.metrics import ApiMetrics
 from ordersctl.api.middleware import AccessLog, BearerAuth
 from ordersctl.api.openapi import add_models, add_route, new_spec
 from ordersctl.api.schemas import ErrorBody, Health, OrderPage
+from ordersctl.cache.memory import MemoryLRU
+from ordersctl.cache.read_through import OrderCache
+from ordersctl.cache.redis_layer import RedisOrderCache
 from ordersctl.domain.order import ORDER_UID_MAX_LENGTH, ORDER_UID_PATTERN, Order
 from ordersctl.errors import TransientError
 from ordersctl.runtime import Runtime

@@ -10,9 +10,9 @@ import falcon
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
 from ordersctl.api import failures
-from ordersctl.api.cache import OrderCache
 from ordersctl.api.metrics import MULTIPROC_ENV
 from ordersctl.api.resources import Connect, write_json
+from ordersctl.cache.read_through import OrderCache
 from ordersctl.config import PostgresSettings
 from ordersctl.logs import RateLimit
 

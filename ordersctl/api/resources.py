@@ -17,11 +17,12 @@ import falcon
 
 from ordersctl.adapters.order_store import OrderStore
 from ordersctl.api import failures
-from ordersctl.api.cache import OrderCache
 from ordersctl.api.cursor import decode_cursor, encode_cursor
 from ordersctl.api.metrics import ApiMetrics
+from ordersctl.cache.read_through import OrderCache
 from ordersctl.config import PostgresSettings
 from ordersctl.domain.order import ORDER_UID_MAX_LENGTH, ORDER_UID_PATTERN
+from ordersctl.domain.times import utc_z
 
 Connect = Callable[..., AbstractContextManager[Any]]
 _UID = re.compile(ORDER_UID_PATTERN)
@@ -120,7 +121,7 @@ class OrderListResource:
             page = self._store.recent(conn, limit, before)
         items = [
             {"order_uid": s.order_uid, "track_number": s.track_number,
-             "date_created": s.date_created.isoformat().replace("+00:00", "Z"), "amount": s.amount,
+             "date_created": utc_z(s.date_created), "amount": s.amount,
              "currency": s.currency, "items": s.items}
             for s in page
         ]  # fmt: skip

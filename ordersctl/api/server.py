@@ -8,16 +8,16 @@ multiprocess mode, so any process's /metrics reports the sum over all of them.
 
 from __future__ import annotations
 
-import contextlib
 import logging
+import multiprocessing as mp
 import os
 import shutil
 import signal
 import socket
 import tempfile
 import threading
-import time
 from collections.abc import Callable
+from multiprocessing.context import ForkProcess
 from types import FrameType
 
 import waitress
@@ -25,12 +25,16 @@ from prometheus_client import values
 
 from ordersctl.api.app import ApiParts, create_app
 from ordersctl.api.metrics import MULTIPROC_ENV
-from ordersctl.api.warmup import warm
+from ordersctl.cache.warmup import RecentOrders, warm
 from ordersctl.errors import OrdersError
 from ordersctl.output import info
 from ordersctl.runtime import Runtime
+from ordersctl.supervision import ProcessSupervisor
 
 log = logging.getLogger(__name__)
+# What a server process gets to close after SIGTERM before it is killed: under the 10 s a container runtime
+# gives the whole of serve.
+GRACE_SECONDS = 9.0
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -88,7 +92,8 @@ def _serve_one(
 def _warm_up(rt: Runtime, parts: ApiParts, limit: int) -> None:
     try:
         if limit:
-            count, seconds = warm(rt, parts.cache, limit)
+            recent = RecentOrders(rt.pg_connection, rt.settings.postgres, limit)
+            count, seconds = warm(parts.cache.redis, recent, memory=parts.cache.memory)
             info(f"serve: warmed {count} orders into memory and Redis in {seconds:.2f}s (pid {os.getpid()})")
     except OrdersError as exc:
         # PostgreSQL down at start: serve anyway (ready says 503 while it is down), cold caches.
@@ -98,43 +103,26 @@ def _warm_up(rt: Runtime, parts: ApiParts, limit: int) -> None:
 
 
 def _supervise(body: Callable[[], None], processes: int) -> None:
-    """Fork ``processes`` servers, restart one that dies, forward SIGTERM/SIGINT and wait for them."""
-    stopping = False
-    children: set[int] = set()
+    """Fork ``processes`` servers, restart one that ends, forward SIGTERM/SIGINT and wait for them."""
+    # Forked, not spawned: every server inherits the one listening socket, bound before the fork.
+    ctx = mp.get_context("fork")
 
-    def spawn() -> None:
-        pid = os.fork()
-        if pid == 0:
-            code = 0
-            try:
-                signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns Ctrl-C into one SIGTERM each
-                body()
-            except BaseException as exc:
-                log.exception("server process failed", extra={"error": str(exc)})
-                code = 1
-            finally:
-                os._exit(code)
-        children.add(pid)
+    def make_child(slot: int) -> ForkProcess:
+        return ctx.Process(target=_server_process, args=(body,), name=f"ordersctl-serve-{slot}")
 
-    def stop(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-        for pid in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
+    ProcessSupervisor(make_child, processes, grace=GRACE_SECONDS, restart_clean_exit=True, role="server process").run()
 
-    for _ in range(processes):
-        spawn()
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    while children:
-        try:
-            pid, status = os.wait()
-        except ChildProcessError:
-            break
-        children.discard(pid)
-        if not stopping:
-            log.warning("server process exited; starting another", extra={"pid": pid, "status": status})
-            time.sleep(0.5)  # a process that dies at once must not turn into a fork loop
-            if not stopping:
-                spawn()
+
+def _server_process(body: Callable[[], None]) -> None:
+    """Body of a forked server process; it ends with ``os._exit``, so nothing of the parent's runs on exit."""
+    code = 0
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns Ctrl-C into one SIGTERM each
+        # Until the server installs its own handler, SIGTERM ends it (the parent's handler came with the fork).
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        body()
+    except BaseException as exc:
+        log.exception("server process failed", extra={"error": str(exc)})
+        code = 1
+    finally:
+        os._exit(code)

@@ -25,19 +25,17 @@ def warm_cmd(
 
     Example: ordersctl cache warm --limit 5000      (or: ordersctl cache warm --all --json)
     """
-    from ordersctl.adapters.redis_cache import RedisOrderCache
-    from ordersctl.api.cache import MemoryLRU, OrderCache
-    from ordersctl.api.warmup import total, warm
+    from ordersctl.cache.redis_layer import RedisOrderCache
+    from ordersctl.cache.warmup import RecentOrders, warm
 
     rt = app_context(ctx).runtime
-    redis_cache = RedisOrderCache(rt.redis, rt.settings.redis.ttl_seconds)
-    if not redis_cache.ping():
+    redis_layer = RedisOrderCache(rt.redis, rt.settings.redis.ttl_seconds)
+    if not redis_layer.ping():
         raise ServiceUnavailable("Redis", mask_url(rt.settings.redis.url).split("://", 1)[-1])
-    cache = OrderCache(MemoryLRU(0, 1), redis_cache, lambda uid: None)
-    wanted = None if all_orders else limit
+    recent = RecentOrders(rt.pg_connection, rt.settings.postgres, None if all_orders else limit)
     with progress() as bar:
-        task = bar.add_task("cache warm", total=total(rt, wanted))
-        count, seconds = warm(rt, cache, wanted, memory=False, on_page=lambda n: bar.advance(task, n))
+        task = bar.add_task("cache warm", total=recent.count())
+        count, seconds = warm(redis_layer, recent, on_page=lambda n: bar.advance(task, n))
     rate = count / seconds if seconds > 0 else 0.0
     if as_json:
         print_json({"warmed": count, "seconds": round(seconds, 3), "rate": round(rate, 1)})

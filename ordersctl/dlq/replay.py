@@ -108,7 +108,7 @@ class Replayer:
         come later, so counting them would let a whole batch through. A dry run hands each record to
         ``on_would_send`` as it is read, so nothing is held in memory."""
         result = ReplayResult()
-        sender = self._sender(result)
+        sender = None if req.dry_run else self._sender(result)
         sel = req.selection
         parts = [sel.partition] if sel.partition is not None else self._reader.partitions()
         pending: list[DeadLetterRecord] = []  # records whose offsets the next commit covers
@@ -118,26 +118,26 @@ class Replayer:
             target = self._target(record, req, result)
             if target is not None:
                 sent += 1
-                if req.dry_run:
+                if sender is not None:
+                    sender.send(self._outgoing(record, target))
+                else:
                     result.would_send += 1
                     if on_would_send is not None:
                         on_would_send(record)
-                elif sender is not None:
-                    sender.send(self._outgoing(record, target))
             if on_progress is not None:
                 on_progress(1)
             if req.limit is not None and sent >= req.limit:
                 break  # progress ends at the last record sent: the next run starts right after it
-            if len(pending) >= self._batch and sender is not None and not req.dry_run:
+            if sender is not None and len(pending) >= self._batch:
                 self._confirm_and_commit(sender, pending, result)
                 pending = []
-        if pending and sender is not None and not req.dry_run:
+        if sender is not None and pending:
             self._confirm_and_commit(sender, pending, result)
         return result
 
-    def _sender(self, result: ReplayResult) -> ConfirmedSender | None:
+    def _sender(self, result: ReplayResult) -> ConfirmedSender:
         if self._producer is None:
-            return None
+            raise ValueError("a replay that sends needs a producer")
 
         def confirmed(_offset: int) -> None:
             result.replayed += 1

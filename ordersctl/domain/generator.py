@@ -15,6 +15,7 @@ from typing import Any
 
 from faker import Faker
 
+from ordersctl.domain.times import utc_z
 from ordersctl.errors import DecodeError, InvalidJson, OrderConflict, RuleViolation, SchemaViolation
 
 LOCALES = ("en_US", "de_DE", "fr_FR", "es_ES", "it_IT", "pl_PL", "ru_RU", "he_IL")
@@ -118,7 +119,7 @@ class OrderGenerator:
             "delivery_service": rng.choice(_SERVICES),
             "shardkey": str(rng.randint(0, 9)),
             "sm_id": rng.randint(1, 999),
-            "date_created": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "date_created": utc_z(created, "seconds"),
             "oof_shard": str(rng.randint(0, 9)),
         }
 

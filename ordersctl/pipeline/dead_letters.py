@@ -18,6 +18,7 @@ from confluent_kafka import Message
 from ordersctl.adapters.kafka import ConfirmedSender, Outgoing, SendingProducer
 from ordersctl.domain.order import is_order_uid
 from ordersctl.domain.rules import errors_json
+from ordersctl.domain.times import utc_z
 from ordersctl.errors import ClientFailed, PoisonError, TransientError
 
 REPLAY_COUNT = "dlq.replay.count"
@@ -58,7 +59,7 @@ def dead_letter_headers(letter: DeadLetter, group_id: str, now: datetime | None 
     original: Any = msg.headers() or []
     kept: Headers = [(k, _as_bytes(v)) for k, v in original if not OWN_HEADERS.match(k) or k == REPLAY_COUNT]
     _ts_type, ts = msg.timestamp()
-    failed_at = (now or datetime.now(UTC)).isoformat().replace("+00:00", "Z")
+    failed_at = utc_z(now or datetime.now(UTC))
     detail = str(letter.error)[:1000]
     ours = {
         "dlq.reason": letter.error.reason,

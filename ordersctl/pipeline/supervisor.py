@@ -25,6 +25,7 @@ from typing import Any
 
 from ordersctl.pipeline.options import WorkerOptions
 from ordersctl.pipeline.stats import WorkerStats
+from ordersctl.supervision import Child, ProcessSupervisor, RestartBackoff
 
 log = logging.getLogger(__name__)
 # How long a finished worker waits for its Kafka clients to flush and close before it exits regardless.
@@ -79,31 +80,10 @@ def worker_main(config_file: Path | None, overrides: dict[str, Any], options: Wo
 
 
 @dataclass
-class RestartBackoff:
-    """When to restart a worker that died: later after each death in a row (a crash loop must not spin), from
-    scratch once it had run healthy for ``healthy_after`` seconds. Per worker, and a time to wait for rather than
-    a sleep, so that the loop watching every other worker never stops for it."""
-
-    step: float = 0.5
-    cap: float = 5.0
-    healthy_after: float = 30.0
-    _deaths_in_a_row: dict[int, int] = field(default_factory=dict)
-    _started: dict[int, float] = field(default_factory=dict)
-
-    def started(self, worker: int, now: float) -> None:
-        self._started[worker] = now
-
-    def restart_at(self, worker: int, now: float) -> float:
-        """The worker died at ``now``: the time to start it again."""
-        if now - self._started.get(worker, now) >= self.healthy_after:
-            self._deaths_in_a_row[worker] = 0
-        deaths = self._deaths_in_a_row.get(worker, 0) + 1
-        self._deaths_in_a_row[worker] = deaths
-        return now + min(self.cap, self.step * deaths)
-
-
-@dataclass
 class Supervisor:
+    """``consume --workers N``: the worker processes on the shared supervision loop, plus their progress reports
+    (summed in ``totals``, passed to ``progress`` every ``progress_every`` seconds)."""
+
     config_file: Path | None
     overrides: dict[str, Any]
     workers: int
@@ -111,18 +91,29 @@ class Supervisor:
     grace: float = 9.0
     progress: Callable[[WorkerStats], None] | None = None
     progress_every: float = 5.0
-    restarts: int = 0
-    _stopping: bool = False
-    killed: int = 0
     backoff: RestartBackoff = field(default_factory=RestartBackoff)
     mp_context: Any = None  # multiprocessing's "spawn" context unless given (tests)
     _latest: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
     _current: dict[int, int] = field(default_factory=dict)
+    _last_progress: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._ctx = self.mp_context or mp.get_context("spawn")
+        self._reports: Any = None  # the workers' queue of progress reports, made by run()
+        self._group = ProcessSupervisor(self._spawn, self.workers, grace=self.grace, backoff=self.backoff)
+
+    @property
+    def restarts(self) -> int:
+        return self._group.restarts
+
+    @property
+    def killed(self) -> int:
+        return self._group.killed
 
     def stop(self, signum: int = signal.SIGTERM, frame: FrameType | None = None) -> None:
-        self._stopping = True
+        self._group.stop(signum, frame)
 
-    def _spawn(self, ctx: Any, worker_id: int, reports: Any) -> Any:
+    def _spawn(self, worker_id: int) -> Child:
         opts = WorkerOptions(
             worker_id=worker_id,
             batch_size=self.options.batch_size,
@@ -130,25 +121,27 @@ class Supervisor:
             metrics_port=self.options.metrics_port,
             report_every=self.options.report_every,
         )
-        proc = ctx.Process(
+        return self._ctx.Process(
             target=worker_main,
-            args=(self.config_file, self.overrides, opts, reports),
+            args=(self.config_file, self.overrides, opts, self._reports),
             name=f"ordersctl-worker-{worker_id}",
         )
-        proc.start()
-        self.backoff.started(worker_id, time.monotonic())
-        log.info("worker started", extra={"worker": worker_id, "pid": proc.pid})
-        return proc
 
-    def _drain(self, reports: Any, wait: float) -> None:
+    def _drain(self, wait: float) -> None:
         try:
             while True:
-                (worker_id, pid), snapshot = reports.get(timeout=wait)
+                (worker_id, pid), snapshot = self._reports.get(timeout=wait)
                 self._latest[(worker_id, pid)] = snapshot
                 self._current[worker_id] = pid
                 wait = 0
         except queue.Empty:
             pass
+
+    def _between_looks(self, wait: float) -> None:
+        self._drain(wait)
+        if self.progress and time.monotonic() - self._last_progress >= self.progress_every:
+            self.progress(self.totals())
+            self._last_progress = time.monotonic()
 
     def totals(self) -> WorkerStats:
         """Counts summed over every incarnation of every worker; lag from each worker's latest one."""
@@ -157,54 +150,8 @@ class Supervisor:
         return total
 
     def run(self) -> WorkerStats:
-        ctx = self.mp_context or mp.get_context("spawn")
-        reports = ctx.Queue()
-        previous = {s: signal.signal(s, self.stop) for s in (signal.SIGTERM, signal.SIGINT)}
-        procs = {i: self._spawn(ctx, i, reports) for i in range(self.workers)}
-        finished: set[int] = set()
-        restart_at: dict[int, float] = {}  # dead workers waiting for their restart time
-        deadline: float | None = None
-        last_progress = time.monotonic()
-        try:
-            while len(finished) < len(procs):
-                self._drain(reports, 0.2)
-                if self._stopping and deadline is None:
-                    deadline = time.monotonic() + self.grace
-                    for i, p in procs.items():
-                        if i not in finished and p.is_alive():
-                            p.terminate()  # SIGTERM: finish the batch, commit, leave the group
-                for i, p in procs.items():
-                    if i in finished or i in restart_at or p.is_alive():
-                        continue
-                    if p.exitcode == 0 or self._stopping:
-                        finished.add(i)
-                        continue
-                    now = time.monotonic()
-                    restart_at[i] = self.backoff.restart_at(i, now)
-                    delay = round(restart_at[i] - now, 1)
-                    log.error("worker died, restarting", extra={"worker": i, "exitcode": p.exitcode, "in_s": delay})
-                for i, when in list(restart_at.items()):
-                    if self._stopping:
-                        finished.add(i)
-                        del restart_at[i]
-                    elif time.monotonic() >= when:
-                        del restart_at[i]
-                        self.restarts += 1
-                        procs[i] = self._spawn(ctx, i, reports)
-                if deadline is not None and time.monotonic() > deadline:
-                    for i, p in procs.items():
-                        if p.is_alive():
-                            log.error("worker did not stop in time, killing", extra={"worker": i})
-                            p.kill()
-                            self.killed += 1
-                    deadline = time.monotonic() + 5
-                if self.progress and time.monotonic() - last_progress >= self.progress_every:
-                    self.progress(self.totals())
-                    last_progress = time.monotonic()
-            for p in procs.values():
-                p.join(timeout=2)
-            self._drain(reports, 0.1)
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
+        self._reports = self._ctx.Queue()
+        self._last_progress = time.monotonic()
+        self._group.run(between=self._between_looks)
+        self._drain(0.1)
         return self.totals()

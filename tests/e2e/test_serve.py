@@ -21,7 +21,8 @@ import pytest
 from ordersctl.config import Settings
 from ordersctl.domain.generator import Message as Generated
 from ordersctl.domain.generator import OrderGenerator
-from tests.helpers import ROOT, create_topics, ordersctl, send, start_ordersctl, wait_for
+from tests.helpers import ROOT, create_topics, ordersctl, send, start_ordersctl
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 OUTPUT = ROOT / "test-output"
@@ -84,6 +85,7 @@ def server(settings: Settings, canonical_bytes: bytes, tmp_path: Path) -> Iterat
         assert secret_ish not in log, "personal data in the access log"
 
 
+@pytest.mark.slow  # the server fixture alone (produce, consume, serve) takes several seconds
 def test_canonical_order_from_the_pipeline_over_http(server: str, canonical_bytes: bytes) -> None:
     status, headers, body = _get(f"{server}/orders/{CANONICAL}")
     assert status == 200
@@ -91,6 +93,7 @@ def test_canonical_order_from_the_pipeline_over_http(server: str, canonical_byte
     assert headers["X-Cache"] == "memory"  # warmed at start
 
 
+@pytest.mark.slow
 def test_schemathesis_with_all_checks_finds_nothing(server: str, tmp_path: Path) -> None:
     """Every check, including "a request the document allows is not refused" (so the document must declare
     every constraint the API enforces) and the stateful phase, which follows the document's links."""
@@ -112,6 +115,7 @@ def test_schemathesis_with_all_checks_finds_nothing(server: str, tmp_path: Path)
     assert suite.get("failures") == "0" and suite.get("errors") == "0"
 
 
+@pytest.mark.slow
 def test_web_page_in_headless_chromium(server: str) -> None:
     from playwright.sync_api import sync_playwright
 

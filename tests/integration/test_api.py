@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,15 +15,16 @@ from pydantic import SecretStr
 
 from ordersctl.adapters.order_store import OrderStore
 from ordersctl.api.app import ApiParts, create_app
-from ordersctl.api.cache import MemoryLRU
 from ordersctl.api.cursor import CURSOR_PATTERN
-from ordersctl.api.warmup import warm
+from ordersctl.cache.memory import MemoryLRU
+from ordersctl.cache.warmup import RecentOrders, warm
 from ordersctl.config import Settings
 from ordersctl.domain.generator import OrderGenerator
 from ordersctl.domain.order import ORDER_UID_MAX_LENGTH, ORDER_UID_PATTERN
 from ordersctl.domain.rules import decode_order
 from ordersctl.runtime import Runtime
 from tests.helpers import ROOT
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 STACK = str(ROOT / "scripts" / "stack")
@@ -48,6 +48,13 @@ def runtime(settings: Settings, canonical_bytes: bytes, generated: list[bytes]) 
     rt.redis.flushdb()
     yield rt
     rt.close()
+
+
+def _warm(runtime: Runtime, parts: ApiParts, limit: int) -> int:
+    """What serve does at start: the most recent orders into the app's Redis layer and memory."""
+    recent = RecentOrders(runtime.pg_connection, runtime.settings.postgres, limit)
+    count, _ = warm(parts.cache.redis, recent, memory=parts.cache.memory)
+    return count
 
 
 @pytest.fixture
@@ -141,7 +148,7 @@ def test_ready_is_503_until_warm_up_is_done(runtime: Runtime) -> None:
     parts = create_app(runtime)
     client = falcon.testing.TestClient(parts.app)
     assert client.simulate_get("/health/ready").status_code == 503
-    count, _ = warm(runtime, parts.cache, 10)
+    count = _warm(runtime, parts, 10)
     parts.warmed.set()
     assert count == 10
     assert client.simulate_get("/health/ready").status_code == 200
@@ -149,7 +156,7 @@ def test_ready_is_503_until_warm_up_is_done(runtime: Runtime) -> None:
 
 def test_warm_up_loads_the_most_recent_into_both_layers(runtime: Runtime) -> None:
     parts = create_app(runtime)
-    count, _ = warm(runtime, parts.cache, 5)
+    count = _warm(runtime, parts, 5)
     client = falcon.testing.TestClient(parts.app)
     recent = client.simulate_get("/orders", query_string="limit=5").json["items"]
     assert count == 5
@@ -251,13 +258,14 @@ def test_redis_stopped_during_requests_every_stored_order_still_answers(
     finally:
         subprocess.run([STACK, "redis-start"], check=True, timeout=60)
     # The cache comes back by itself once Redis does (after the short back-off of the Redis layer).
-    time.sleep(2.2)
+    wait_for(lambda: api.cache.redis.available, 10, "the Redis layer's back-off to end", interval=0.05)
     api.cache.memory = MemoryLRU(10, 60)
     client.simulate_get(f"/orders/{uids[1]}")
     api.cache.memory = MemoryLRU(10, 60)
     assert client.simulate_get(f"/orders/{uids[1]}").headers["X-Cache"] == "redis"
 
 
+@pytest.mark.slow  # each request waits out the pool's timeout (twice connect_timeout) before its 503
 def test_postgres_down_gives_503_json_not_500(api: ApiParts, client: Any) -> None:
     subprocess.run([STACK, "pg-stop"], check=True, timeout=60)
     try:

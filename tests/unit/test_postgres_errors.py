@@ -6,7 +6,7 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from ordersctl.adapters.postgres import classify, session_options
+from ordersctl.adapters.postgres import classify, is_data_error, session_options
 from ordersctl.config import PostgresSettings
 from ordersctl.errors import DataRejected, TransientError
 
@@ -22,6 +22,16 @@ def test_timeouts_and_lock_waits_are_transient_never_poison(error: type[psycopg.
 
 def test_bad_values_are_poison() -> None:
     assert isinstance(classify(errors.NumericValueOutOfRange("too big"), PostgresSettings()), DataRejected)
+
+
+@pytest.mark.parametrize(
+    ("error", "data"),
+    [(errors.NumericValueOutOfRange, True), (errors.CheckViolation, True), (errors.UniqueViolation, True),
+     (errors.DeadlockDetected, False), (errors.UndefinedTable, False)],
+)  # fmt: skip
+def test_data_errors_are_sqlstate_classes_22_and_23(error: type[psycopg.Error], data: bool) -> None:
+    assert is_data_error(error("x")) is data
+    assert is_data_error(ValueError("not from PostgreSQL")) is False
 
 
 def test_every_session_carries_the_timeouts() -> None:

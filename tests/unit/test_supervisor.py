@@ -8,7 +8,8 @@ import time
 from typing import Any
 
 from ordersctl.pipeline.options import WorkerOptions
-from ordersctl.pipeline.supervisor import RestartBackoff, Supervisor
+from ordersctl.pipeline.supervisor import Supervisor
+from ordersctl.supervision import RestartBackoff
 
 
 class FakeProcess:

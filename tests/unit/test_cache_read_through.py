@@ -1,18 +1,19 @@
-"""The read-path cache with fakes: layers, TTL, LRU bound, single flight, Redis failures as misses."""
+"""The read-through cache with fakes: layers, single flight, Redis failures as misses."""
 
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import pytest
 import redis
 
-from ordersctl.adapters.redis_cache import RedisOrderCache
-from ordersctl.api.cache import MemoryLRU, OrderCache
-from ordersctl.api.openapi import openapi_path, to_openapi30
+from ordersctl.cache.memory import MemoryLRU
+from ordersctl.cache.read_through import OrderCache
+from ordersctl.cache.redis_layer import RedisOrderCache
 from ordersctl.errors import TransientError
+from tests.fake_clock import FakeClock
+from tests.waiting import wait_for
 
 
 class FakeRedis:
@@ -52,10 +53,10 @@ class FakeRedis:
 
 
 def _cache(
-    loader: Any, fake: FakeRedis | None = None, retry_after: float = 2.0, **options: float
+    loader: Any, fake: FakeRedis | None = None, retry_after: float = 2.0, clock: FakeClock | None = None, **options: Any
 ) -> tuple[OrderCache, FakeRedis]:
     fake = fake or FakeRedis()
-    layer = RedisOrderCache(fake, 60, retry_after=retry_after)  # type: ignore[arg-type]
+    layer = RedisOrderCache(fake, 60, retry_after=retry_after, clock=clock or FakeClock())
     return OrderCache(MemoryLRU(100, 60), layer, loader, **options), fake
 
 
@@ -67,17 +68,6 @@ def test_read_through_fills_both_layers() -> None:
     cache.memory = MemoryLRU(100, 60)
     assert cache.get("a") == (b'{"u":1}', "redis")
     assert cache.get("missing") == (None, "db")
-
-
-def test_memory_lru_is_bounded_and_expires() -> None:
-    lru = MemoryLRU(2, 0.05)
-    lru.set("a", b"1")
-    lru.set("b", b"2")
-    lru.get("a")
-    lru.set("c", b"3")  # evicts b, the least recently used
-    assert (lru.get("a"), lru.get("b"), lru.get("c")) == (b"1", None, b"3")
-    time.sleep(0.06)
-    assert lru.get("a") is None and len(lru) == 1
 
 
 def test_concurrent_misses_make_one_database_read() -> None:
@@ -95,12 +85,14 @@ def test_concurrent_misses_make_one_database_read() -> None:
     threads = [threading.Thread(target=lambda: results.append(cache.get("k"))) for _ in range(16)]
     for t in threads:
         t.start()
-    time.sleep(0.2)
+    # The first reader is in the database read, held by the gate; every other one waits for its answer.
+    wait_for(lambda: cache.waiters("k") == 15, 5, "15 readers waiting for the first one's read", interval=0.005)
     gate.set()
     for t in threads:
         t.join()
     assert calls == 1
     assert len(results) == 16 and all(v == b"{}" for v, _ in results)
+    assert cache.waiters("k") == 0, "the finished read is no longer in flight"
 
 
 def test_a_reader_that_gives_up_waiting_reads_the_database_itself_not_404() -> None:
@@ -159,22 +151,15 @@ def test_a_reader_that_gives_up_waiting_fails_like_the_database() -> None:
 def test_redis_down_is_a_miss_then_skipped_then_retried() -> None:
     fake = FakeRedis()
     fake.down = True
-    cache, _ = _cache(lambda uid: b"{}", fake, retry_after=0.2)
+    clock = FakeClock()
+    cache, _ = _cache(lambda uid: b"{}", fake, retry_after=0.2, clock=clock)
     assert cache.get("a") == (b"{}", "db")
     calls = fake.calls
     cache.memory = MemoryLRU(100, 60)
     assert cache.get("a") == (b"{}", "db")
     assert fake.calls == calls, "a dead Redis is not asked again at once"
     fake.down = False
-    time.sleep(0.25)
+    clock.advance(0.25)
     cache.memory = MemoryLRU(100, 60)
     assert cache.get("a") == (b"{}", "db")
     assert fake.data == {"order:a": b"{}"}, "the cache comes back by itself"
-
-
-def test_openapi_helpers() -> None:
-    assert openapi_path("/orders/{order_uid}") == "/orders/{order_uid}"
-    assert openapi_path("/x/{id:int}/{name}") == "/x/{id}/{name}"
-    converted = to_openapi30({"anyOf": [{"type": "string"}, {"type": "null"}], "title": "Next"})
-    assert converted == {"type": "string", "nullable": True, "title": "Next"}
-    assert to_openapi30({"const": "ok"}) == {"enum": ["ok"]}

@@ -1,4 +1,4 @@
-"""The read path's cache: in-process LRU -> Redis -> PostgreSQL, read-through.
+"""The read-through cache: in-process LRU -> Redis -> PostgreSQL.
 
 Orders never change once stored, so a cached order is never stale. Concurrent misses for one order wait for
 a single database read (single flight); one that waits too long reads the database itself.
@@ -7,50 +7,15 @@ a single database read (single flight); one that waits too long reads the databa
 from __future__ import annotations
 
 import threading
-import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ordersctl.adapters.redis_cache import RedisOrderCache
+from ordersctl.cache.memory import MemoryLRU
+from ordersctl.cache.redis_layer import RedisOrderCache
 
 Loader = Callable[[str], bytes | None]
 # Longer than the leader's read takes when PostgreSQL answers at all (the pool gives up after a few seconds).
 FLIGHT_WAIT_SECONDS = 30.0
-
-
-class MemoryLRU:
-    """A bounded, thread-safe LRU of order JSON with a TTL."""
-
-    def __init__(self, max_entries: int, ttl_seconds: float) -> None:
-        self._max = max_entries
-        self._ttl = ttl_seconds
-        self._data: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, uid: str) -> bytes | None:
-        with self._lock:
-            entry = self._data.get(uid)
-            if entry is None:
-                return None
-            expires, value = entry
-            if expires < time.monotonic():
-                del self._data[uid]
-                return None
-            self._data.move_to_end(uid)
-            return value
-
-    def set(self, uid: str, value: bytes) -> None:
-        if self._max <= 0:
-            return
-        with self._lock:
-            self._data[uid] = (time.monotonic() + self._ttl, value)
-            self._data.move_to_end(uid)
-            while len(self._data) > self._max:
-                self._data.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._data)
 
 
 @dataclass
@@ -58,6 +23,7 @@ class _Flight:
     done: threading.Event = field(default_factory=threading.Event)
     value: bytes | None = None
     error: BaseException | None = None
+    waiters: int = 0
 
 
 class OrderCache:
@@ -83,12 +49,20 @@ class OrderCache:
             return value, "redis"
         return self._load_once(uid), "db"
 
+    def waiters(self, uid: str) -> int:
+        """How many readers wait for the database read of ``uid`` in flight (0 when none is)."""
+        with self._lock:
+            flight = self._flights.get(uid)
+            return flight.waiters if flight is not None else 0
+
     def _load_once(self, uid: str) -> bytes | None:
         with self._lock:
             flight = self._flights.get(uid)
             leader = flight is None
             if flight is None:
                 flight = self._flights[uid] = _Flight()
+            else:
+                flight.waiters += 1
         if not leader:
             if flight.done.wait(self._wait_seconds):
                 if flight.error is not None:
@@ -117,14 +91,3 @@ class OrderCache:
     def put(self, uid: str, value: bytes) -> None:
         self.memory.set(uid, value)
         self.redis.set_many([(uid, value)])
-
-    def warm(self, pages: Iterator[list[tuple[str, bytes]]], memory: bool = True) -> int:
-        """Fill Redis (and memory) from pages of (uid, JSON); returns how many were loaded."""
-        count = 0
-        for page in pages:
-            if memory:
-                for uid, value in page:
-                    self.memory.set(uid, value)
-            self.redis.set_many(page)
-            count += len(page)
-        return count

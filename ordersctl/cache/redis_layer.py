@@ -9,11 +9,30 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Protocol
 
 import redis
 
 log = logging.getLogger(__name__)
+
+
+class RedisPipeline(Protocol):
+    """The part of a ``redis.client.Pipeline`` the layer uses."""
+
+    def set(self, name: str, value: bytes, /, *, ex: int) -> object: ...
+
+    def execute(self) -> object: ...
+
+
+class RedisClient(Protocol):
+    """The part of ``redis.Redis`` the layer uses, so that a stand-in with the same methods type-checks too."""
+
+    def get(self, name: str, /) -> object: ...
+
+    def pipeline(self, *, transaction: bool) -> RedisPipeline: ...
+
+    def ping(self) -> object: ...
 
 
 def key(order_uid: str) -> str:
@@ -23,22 +42,30 @@ def key(order_uid: str) -> str:
 class RedisOrderCache:
     """Get/set order JSON in Redis with a TTL; a Redis failure is logged once and treated as a miss."""
 
-    def __init__(self, client: redis.Redis, ttl_seconds: int, retry_after: float = 2.0) -> None:
+    def __init__(
+        self,
+        client: RedisClient,
+        ttl_seconds: int,
+        retry_after: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._client = client
         self._ttl = ttl_seconds
         self._retry_after = retry_after
+        self._clock = clock
         self._down_until = 0.0
         self._lock = threading.Lock()
 
     @property
     def available(self) -> bool:
-        return time.monotonic() >= self._down_until
+        """False during the back-off after a failure: the layer is skipped without asking Redis."""
+        return self._clock() >= self._down_until
 
     def _failed(self, exc: Exception) -> None:
         with self._lock:
             if self.available:
                 log.warning("redis unavailable, serving from PostgreSQL", extra={"error": type(exc).__name__})
-            self._down_until = time.monotonic() + self._retry_after
+            self._down_until = self._clock() + self._retry_after
 
     def get(self, order_uid: str) -> bytes | None:
         if not self.available:
@@ -67,6 +94,7 @@ class RedisOrderCache:
         return count
 
     def ping(self) -> bool:
+        """Whether Redis answers now; an answer ends the back-off at once (readiness probes ask this)."""
         try:
             ok = bool(self._client.ping())
         except redis.RedisError as exc:
