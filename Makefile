@@ -16,7 +16,7 @@ LOCK_ARGS ?=
 UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 --generate-hashes \
 	--custom-compile-command 'make lock' $(LOCK_ARGS)
 
-.PHONY: demo test install lock stack-up stack-down lint typecheck unit integration bench clean
+.PHONY: demo test install lock stack-up stack-down lint typecheck unit integration bench chaos clean
 
 # The locked dependencies, then the project itself (editable) without resolving anything: the lock is the
 # whole environment, and pip check proves it satisfies every requirement.
@@ -64,6 +64,12 @@ bench: install stack-up
 	@echo "PostgreSQL profile: $$(scripts/stack pg-profile)"
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/serve.py
+
+# The fault-injection run on the 3-broker cluster (chaos/README.md); the short form runs inside `make test`.
+CHAOS_ARGS ?= --count 1000000 --per-kind 30 --seed 1
+chaos: install
+	ORDERS_STACK_KAFKA_NODES=3 scripts/stack up
+	$(BIN)/python -m chaos run --out chaos/out/$$(date +%Y%m%dT%H%M%S) --recreate-db $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-output build dist
