@@ -84,6 +84,7 @@ class ProcessSupervisor:
     tick: float = 0.2
     restarts: int = 0
     killed: int = 0
+    died: int = 0  # children that ended other than cleanly (exit code not 0), during the run or at its stop
     _stopping: bool = field(default=False, init=False)
     _children: dict[int, Child] = field(default_factory=dict, init=False)
     _finished: set[int] = field(default_factory=set, init=False)
@@ -134,6 +135,8 @@ class ProcessSupervisor:
         for slot, child in self._children.items():
             if slot in self._finished or slot in self._restart_at or child.is_alive():
                 continue
+            if child.exitcode != 0:
+                self.died += 1
             if self._stopping or (child.exitcode == 0 and not self.restart_clean_exit):
                 self._finished.add(slot)
                 continue

@@ -46,17 +46,27 @@ def consume(
         WorkerOptions(
             batch_size=settings.pipeline.batch_size, stop_when_idle=stop_when_idle, metrics_port=metrics_port
         ),
-        progress=lambda s: info(f"consume: {s.line()}"),
+        progress=lambda s: info(f"consume: {_line(s, supervisor)}"),
     )
     info(f"consume: {workers} worker(s) on {settings.kafka.orders_topic} (group {settings.kafka.group_id})")
     totals = supervisor.run()
     summary = _summary(totals, supervisor)
     if as_json:
         print_json(summary)
-    info(f"consume: done. {totals.line()} restarts={supervisor.restarts}")
+    info(f"consume: done. {_line(totals, supervisor)} restarts={supervisor.restarts}")
     if supervisor.killed:
         raise typer.Exit(1)
 
 
+def _line(totals: WorkerStats, supervisor: Supervisor) -> str:
+    """The counts come from the workers' reports; a worker that died took its last few with it, so the line
+    says it is an estimate then (PostgreSQL holds the truth: ordersctl status)."""
+    if not supervisor.died:
+        return totals.line()
+    missing = "their counts since their last report are missing"
+    return f"{totals.line()} (estimate: {supervisor.died} worker(s) died, {missing})"
+
+
 def _summary(totals: WorkerStats, supervisor: Supervisor) -> dict[str, object]:
-    return {**totals.as_dict(), "restarts": supervisor.restarts, "killed": supervisor.killed}
+    counts = "estimate" if supervisor.died else "exact"
+    return {**totals.as_dict(), "restarts": supervisor.restarts, "killed": supervisor.killed, "counts": counts}

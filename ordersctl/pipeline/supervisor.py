@@ -110,6 +110,11 @@ class Supervisor:
     def killed(self) -> int:
         return self._group.killed
 
+    @property
+    def died(self) -> int:
+        """Workers that did not end cleanly: what they counted since their last report is missing."""
+        return self._group.died
+
     def stop(self, signum: int = signal.SIGTERM, frame: FrameType | None = None) -> None:
         self._group.stop(signum, frame)
 

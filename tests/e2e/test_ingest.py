@@ -97,6 +97,7 @@ def test_seeded_mix_lands_exactly_where_it_belongs(settings: Settings) -> None:
     dlq = summary["dlq"]
     assert isinstance(dlq, dict)
     assert summary["stored"] == len(valid)
+    assert summary["counts"] == "exact", "no worker died: the counts are every worker's last report"
     assert summary["stored"] + summary["duplicates"] + sum(dlq.values()) == len(messages)  # type: ignore[operator]
     assert summary["events"] == len(valid)
 
@@ -217,6 +218,9 @@ def test_kill_9_of_a_worker_loses_and_duplicates_nothing(settings: Settings, tmp
     summary = json.loads(out)
     assert summary["restarts"] >= 1
     assert summary["dlq"] == {}
+    # The killed worker's counts since its last report died with it: the summary must not pass them off as exact.
+    assert summary["counts"] == "estimate"
+    assert "(estimate: 1 worker(s) died" in (tmp_path / "consume.log").read_text()
     _assert_exactly_once(settings, messages)
     events = read_topic(settings, settings.kafka.events_topic, expect=len(messages))
     assert {(m.key() or b"").decode() for m in events} == {m.order_uid for m in messages}
