@@ -21,6 +21,7 @@ class Progress:
 
     def __init__(
         self,
+        consumer: Callable[[], Consumer],
         counters: PipelineCounters,
         topic: str,
         every: float,
@@ -33,15 +34,11 @@ class Progress:
         self._report = report
         self._stop_when_idle = stop_when_idle
         self._last = time.monotonic()
-        self._consumer: Consumer | None = None
-
-    def bind(self, consumer: Consumer) -> None:
-        self._consumer = consumer
+        self._consumer_of = consumer  # the worker's consumer, which exists only once the worker runs
 
     @property
     def consumer(self) -> Consumer:
-        assert self._consumer is not None, "bind() the consumer first"
-        return self._consumer
+        return self._consumer_of()
 
     def report_if_due(self) -> None:
         now = time.monotonic()

@@ -70,8 +70,10 @@ class ConsumeWorker:
         self.store = OrderStore()
         self.buffer = FetchBuffer(options.batch_size)
         self.committer = OffsetCommitter(self.buffer)
-        self.progress = Progress(self.counters, self.s.kafka.orders_topic, options.report_every, report,
-                                 options.stop_when_idle)  # fmt: skip
+        topic = self.s.kafka.orders_topic
+        self.progress = Progress(
+            lambda: self.consumer, self.counters, topic, options.report_every, report, options.stop_when_idle
+        )
         self.retry = RetryPolicy(self.buffer, stop, self.s.pipeline, self.counters, self.progress.report_if_due)
         self._next: Prepared | None = None  # decoded, waiting for the batch in flight to complete
         self._inflight: deque[InFlight] = deque()  # oldest first; completed strictly in this order
@@ -125,7 +127,6 @@ class ConsumeWorker:
         k = self.s.kafka
         self._consumer = self.rt.consumer(on_commit=self.committer.on_commit)
         self.buffer.bind(self._consumer)
-        self.progress.bind(self._consumer)
         self.consumer.subscribe([k.orders_topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
                                 on_lost=self._on_lost)  # fmt: skip
         self._sender = DeadLetterSender(
