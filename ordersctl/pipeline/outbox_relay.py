@@ -22,6 +22,7 @@ from ordersctl.pipeline.backoff import Backoff
 
 log = logging.getLogger(__name__)
 EVENT_TYPE = b"order_saved"
+IDLE_POLL_SECONDS = 0.2  # how often an idle relay looks for rows nobody woke it for
 LOCK_MARGIN_SECONDS = 2.0  # beyond the relay's own Kafka timeout, before PostgreSQL frees a stuck relay's rows
 
 
@@ -53,6 +54,7 @@ class OutboxRelay:
         self._on_published = on_published
         self.published = 0
         self.idle = threading.Event()
+        self._wakeup = threading.Event()
 
     def publish_once(self) -> int:
         """Publish one page; returns how many events were confirmed (and their rows deleted)."""
@@ -83,9 +85,14 @@ class OutboxRelay:
             raise TransientError(f"{len(rows) - len(done)} events not confirmed by Kafka")
         return len(done)
 
+    def wake(self) -> None:
+        """New rows were committed (the worker's store just finished a batch): publish now, not at the next poll."""
+        self._wakeup.set()
+
     def run_forever(self, stop: threading.Event, initial: float = 0.2, cap: float = 10.0) -> None:
         backoff = Backoff(initial, cap)
         while not stop.is_set():
+            self._wakeup.clear()  # a wake from now on is seen by the wait below, even one during this page
             try:
                 count = self.publish_once()
                 backoff.reset()
@@ -96,6 +103,7 @@ class OutboxRelay:
                 continue
             if count == 0:
                 self.idle.set()
-                stop.wait(0.2)
+                # Rows of other workers, or left from before a restart, are found by this poll.
+                self._wakeup.wait(IDLE_POLL_SECONDS)
             else:
                 self.idle.clear()

@@ -81,6 +81,8 @@ class ConsumeWorker:
         self._consumer: Consumer | None = None
         self._sender: DeadLetterSender | None = None
         self._depth = self.s.pipeline.batches_in_flight
+        self._max_wait = self.s.pipeline.max_wait_ms / 1000
+        self._relay: OutboxRelay | None = None
         self._executor = ThreadPoolExecutor(max_workers=self._depth, thread_name_prefix="store")
 
     @property
@@ -136,6 +138,7 @@ class ConsumeWorker:
             self.rt.pg_connection, self.s.postgres, self.rt.producer("events", **{"message.timeout.ms": 10_000}),
             k.events_topic, on_published=self.counters.events_published,
         )  # fmt: skip
+        self._relay = relay
         relay_stop = threading.Event()
         relay_thread = threading.Thread(target=relay.run_forever, args=(relay_stop,), name="outbox-relay", daemon=True)
         relay_thread.start()
@@ -150,11 +153,9 @@ class ConsumeWorker:
             while not self.stop.is_set():
                 if not relay_thread.is_alive():
                     raise RuntimeError("the outbox relay thread died; restarting the worker")
-                # While a batch is being stored, don't wait long for a full next one: the store's commit waits.
-                wait = 0.1 if self._inflight else 0.5
                 carried = self.buffer.take()
                 more = max(1, self.opt.batch_size - len(carried))
-                batch = carried + self.consumer.consume(num_messages=more, timeout=wait)
+                batch = carried + self.consumer.consume(num_messages=more, timeout=self._max_wait)
                 now = time.monotonic()
                 self.progress.report_if_due()
                 if batch:
@@ -167,6 +168,7 @@ class ConsumeWorker:
             self._drain_inflight()
         finally:
             relay_stop.set()
+            relay.wake()
             relay_thread.join(timeout=5)
             self._executor.shutdown(wait=True)
             self.progress.report()
@@ -288,4 +290,7 @@ class ConsumeWorker:
 
     def _store(self, valid: list[tuple[Message, OrderRows]]) -> list[Outcome]:
         with translated(self.s.postgres), self.rt.pg_connection() as conn:
-            return self.store.save_rows(conn, [r for _, r in valid])
+            outcomes = self.store.save_rows(conn, [r for _, r in valid])
+        if self._relay is not None:
+            self._relay.wake()  # the batch's outbox rows are committed: their events go out now
+        return outcomes

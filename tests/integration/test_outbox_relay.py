@@ -126,3 +126,30 @@ def test_a_relay_stuck_on_kafka_holds_no_row_lock_past_its_timeout(settings: Set
     finally:
         producer.release.set()
         stuck.join(10)
+
+
+def test_a_woken_relay_publishes_at_once_instead_of_at_its_next_poll(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from ordersctl.pipeline import outbox_relay
+    from tests.waiting import wait_for
+
+    monkeypatch.setattr(outbox_relay, "IDLE_POLL_SECONDS", 60.0)  # only a wake-up can make it publish in time
+    producer = FakeProducer()
+    relay = _relay(settings, producer)
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run_forever, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_for(relay.idle.is_set, 10, "the relay to find the outbox empty and sleep")
+        uids = _store_orders(settings, 3)
+        relay.wake()
+        wait_for(lambda: len(producer.produced) == 3, 5, "the woken relay to publish")
+        assert sorted(p["key"].decode() for p in producer.produced) == sorted(uids)
+    finally:
+        stop.set()
+        relay.wake()
+        thread.join(5)
+    assert not thread.is_alive(), "a stop and a wake end the relay's wait"
