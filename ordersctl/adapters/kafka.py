@@ -53,6 +53,9 @@ def make_consumer(settings: KafkaSettings, group_id: str | None = None, **overri
             # A worker killed with -9 gives its partitions back after 10 s rather than the default 45 s.
             "session.timeout.ms": 10_000,
             "heartbeat.interval.ms": 2_000,
+            # Prefetch at most 16 MiB (default 64 MiB): a second or more of orders at full speed, and a worker's
+            # memory stays flat however large the backlog is.
+            "queued.max.messages.kbytes": 16_384,
         }
     )
     conf.update(overrides)
