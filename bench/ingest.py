@@ -22,7 +22,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import bench_settings, env_for, fresh_database
-from ordersctl.adapters.kafka import TopicAdmin
+from ordersctl.adapters.kafka_topics import TopicAdmin
 from ordersctl.adapters.order_store import event_payload
 from ordersctl.config import Settings
 from ordersctl.domain.generator import OrderGenerator

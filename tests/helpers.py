@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 from confluent_kafka import Consumer, Message, TopicPartition
 
-from ordersctl.adapters.kafka import TopicAdmin
+from ordersctl.adapters.kafka_topics import TopicAdmin
 from ordersctl.config import Settings
 from ordersctl.config import settings_env as config_env
 from ordersctl.domain.generator import Message as Generated

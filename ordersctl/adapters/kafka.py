@@ -1,5 +1,5 @@
-"""Kafka: client factories, topic administration, sending with confirmation, and Kafka errors mapped to our
-error classes."""
+"""Kafka: client factories, sending with confirmation, and Kafka errors mapped to our error classes (topic
+administration: kafka_topics)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka.admin import AdminClient
 
 from ordersctl.config import KafkaSettings
-from ordersctl.errors import ServiceUnavailable, TopicError
+from ordersctl.errors import ServiceUnavailable
 
 SERVICE = "Kafka"
 _rdkafka_log = logging.getLogger("ordersctl.librdkafka")
@@ -68,75 +68,6 @@ def make_admin(settings: KafkaSettings) -> AdminClient:
 
 def unavailable(settings: KafkaSettings, reason: str) -> ServiceUnavailable:
     return ServiceUnavailable(SERVICE, settings.bootstrap_servers, reason)
-
-
-@dataclass(frozen=True)
-class TopicInfo:
-    """A topic and its partitions' end offsets."""
-
-    name: str
-    partitions: int
-    end_offsets: dict[int, int]
-
-    @property
-    def messages(self) -> int:
-        """Upper bound of messages held (end offsets; equals the count while nothing was deleted)."""
-        return sum(self.end_offsets.values())
-
-
-class TopicAdmin:
-    """Idempotent topic creation and listing."""
-
-    def __init__(self, admin: AdminClient, settings: KafkaSettings, timeout: float = 10.0) -> None:
-        self._admin = admin
-        self._settings = settings
-        self._timeout = timeout
-
-    def partitions(self) -> dict[str, int]:
-        """Partition count of every topic; raises ServiceUnavailable when no broker answers."""
-        try:
-            meta = self._admin.list_topics(timeout=self._timeout)
-        except KafkaException as exc:
-            raise unavailable(self._settings, str(exc.args[0].str() if exc.args else exc)) from None
-        return {name: len(t.partitions) for name, t in meta.topics.items() if not name.startswith("__")}
-
-    def ensure(self, name: str, partitions: int, replication_factor: int) -> str:
-        """Create a topic; returns "created", "exists", or raises TopicError for a mismatch."""
-        existing = self.partitions()
-        if name in existing:
-            if existing[name] < partitions:
-                raise TopicError(
-                    f"topic {name} exists with {existing[name]} partitions, fewer than the {partitions} asked;"
-                    f" add partitions deliberately (it changes key -> partition mapping)"
-                )
-            return "exists"
-        futures = self._admin.create_topics(
-            [NewTopic(name, num_partitions=partitions, replication_factor=replication_factor)],
-            operation_timeout=self._timeout,
-            request_timeout=self._timeout,
-        )
-        try:
-            futures[name].result(timeout=self._timeout)
-        except KafkaException as exc:
-            error: KafkaError = exc.args[0]
-            if error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
-                return "exists"
-            raise TopicError(f"cannot create topic {name}: {error.str()}") from None
-        return "created"
-
-    def describe(self, consumer: Consumer) -> list[TopicInfo]:
-        """Every non-internal topic with its end offsets."""
-        result = []
-        for name, count in sorted(self.partitions().items()):
-            ends = {}
-            for p in range(count):
-                try:
-                    _low, high = consumer.get_watermark_offsets(TopicPartition(name, p), timeout=self._timeout)
-                except KafkaException as exc:
-                    raise unavailable(self._settings, str(exc)) from None
-                ends[p] = high
-            result.append(TopicInfo(name, count, ends))
-        return result
 
 
 # ---------------------------------------------------------------- sending with confirmation

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ordersctl.adapters.kafka import TopicAdmin
+from ordersctl.adapters.kafka_topics import TopicAdmin
 from ordersctl.cli.context import app_context
 from ordersctl.errors import TopicError
 from ordersctl.output import info, out_console, print_json
@@ -20,15 +20,26 @@ def create(
     ctx: typer.Context,
     dlq: Annotated[bool, typer.Option("--dlq", help="Also create the dead-letter topic.")] = False,
     partitions: Annotated[int, typer.Option(min=1, max=10_000, help="Partitions of the orders topic.")] = 4,
-    replication_factor: Annotated[int, typer.Option(min=1, max=16, help="Replicas of each partition.")] = 1,
+    replication_factor: Annotated[
+        int | None,
+        typer.Option(min=1, max=16, help="Replicas of each partition; without it, min(3, brokers in the cluster)."),
+    ] = None,
 ) -> None:
     """Create the orders and events topics (and with --dlq the DLQ); existing ones are reported "exists".
 
-    Example: ordersctl topics create --dlq --partitions 4 --replication-factor 1
+    New topics get min(3, brokers) replicas unless --replication-factor says; more than the brokers is an error.
+
+    Example: ordersctl topics create --dlq --partitions 4 --replication-factor 3
     """
     rt = app_context(ctx).runtime
     k = rt.settings.kafka
     admin = TopicAdmin(rt.kafka_admin, k)
+    rf = admin.replication_factor(replication_factor)
+    if replication_factor is None:
+        brokers = admin.brokers()
+        info(
+            f"replication factor {rf}: min(3, brokers), and the cluster has {brokers} (--replication-factor overrides)"
+        )
     wanted = [k.orders_topic, k.events_topic] + ([k.dlq_topic] if dlq else [])
     problems = []
     for name in wanted:
@@ -37,7 +48,7 @@ def create(
             # A dead letter keeps its original partition, so the DLQ needs at least the orders topic's count.
             count = max(partitions, admin.partitions().get(k.orders_topic, partitions))
         try:
-            result = admin.ensure(name, count, replication_factor)
+            result = admin.ensure(name, count, rf)
         except TopicError as exc:
             problems.append(str(exc))
             result = "mismatch"

@@ -8,7 +8,7 @@ import pytest
 import redis
 from confluent_kafka import TopicPartition
 
-from ordersctl.adapters.kafka import TopicAdmin
+from ordersctl.adapters.kafka_topics import TopicAdmin
 from ordersctl.config import Settings
 from ordersctl.errors import TopicError
 from ordersctl.runtime import Runtime

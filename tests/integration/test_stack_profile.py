@@ -1,5 +1,5 @@
 """scripts/stack runs PostgreSQL durable by default (as production), and applies a requested profile even to a
-server that already runs with the other one."""
+server that already runs with the other one; its pg-crash is a crash that pg-start recovers from."""
 
 from __future__ import annotations
 
@@ -98,3 +98,23 @@ def test_an_unknown_profile_is_refused(private_stack: dict[str, str]) -> None:
     )
     assert done.returncode != 0 and "turbo" in done.stderr
     assert not (Path(private_stack["ORDERS_STACK_DIR"]) / "pgdata").exists()  # refused before anything started
+
+
+@pytest.mark.slow
+def test_pg_crash_stops_without_a_checkpoint_and_pg_start_recovers(private_stack: dict[str, str]) -> None:
+    env = private_stack
+    dsn = f"postgresql://ordersctl:ordersctl@127.0.0.1:{env['ORDERS_STACK_PG_PORT']}/orders"
+    _stack(env, "pg-start")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE crash_probe (n int)")
+        conn.execute("INSERT INTO crash_probe VALUES (1)")
+
+    assert "crashed" in _stack(env, "pg-crash").stderr
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(dsn, connect_timeout=2).close()
+
+    _stack(env, "pg-start")  # returns once the recovered server accepts connections
+    log = (Path(env["ORDERS_STACK_DIR"]) / "logs" / "postgres.log").read_text()
+    assert "not properly shut down; automatic recovery in progress" in log  # a crash, not a clean stop
+    with psycopg.connect(dsn, connect_timeout=5) as conn:
+        assert conn.execute("SELECT n FROM crash_probe").fetchall() == [(1,)]  # the durable profile kept the commit

@@ -15,8 +15,11 @@ def _services() -> dict[str, Any]:
     return services
 
 
+CLUSTER_NODES = ("kafka-1", "kafka-2", "kafka-3")
+
+
 def test_has_the_stack_and_the_ordersctl_services() -> None:
-    assert set(_services()) == {"postgres", "redis", "kafka", "migrate", "topics", "consume", "serve"}
+    assert set(_services()) == {"postgres", "redis", "kafka", "migrate", "topics", "consume", "serve", *CLUSTER_NODES}
 
 
 def test_official_images_and_kraft() -> None:
@@ -38,7 +41,7 @@ def test_host_ports_match_the_local_stack_defaults() -> None:
 
 
 def test_every_long_running_service_has_a_healthcheck() -> None:
-    for name in ("postgres", "redis", "kafka", "serve"):
+    for name in ("postgres", "redis", "kafka", "serve", *CLUSTER_NODES):
         hc = _services()[name]["healthcheck"]
         assert hc["test"] and hc["interval"] and hc["retries"] >= 10, name
 
@@ -70,3 +73,42 @@ def test_postgres_runs_with_the_durable_defaults() -> None:
     said = " ".join(str(part) for part in postgres.get("command", [])) + " ".join(postgres["environment"])
     for setting in ("fsync", "synchronous_commit", "full_page_writes"):
         assert setting not in said.lower()
+
+
+def test_the_cluster_is_a_profile_of_three_nodes_apart_from_the_default_stack() -> None:
+    s = _services()
+    assert sorted(name for name, svc in s.items() if "cluster" in svc.get("profiles", [])) == list(CLUSTER_NODES)
+    # `docker compose up` without the profile gives the single node, as before.
+    assert all("profiles" not in s[name] for name in ("postgres", "redis", "kafka", "migrate", "topics"))
+
+
+def test_the_cluster_nodes_form_one_kraft_quorum() -> None:
+    s = _services()
+    envs = [s[name]["environment"] for name in CLUSTER_NODES]
+    assert all(s[name]["image"] == "apache/kafka:4.1.1" for name in CLUSTER_NODES)
+    assert [env["KAFKA_NODE_ID"] for env in envs] == [1, 2, 3]
+    assert {env["KAFKA_PROCESS_ROLES"] for env in envs} == {"broker,controller"}
+    assert {env["KAFKA_CONTROLLER_QUORUM_VOTERS"] for env in envs} == {"1@kafka-1:9093,2@kafka-2:9093,3@kafka-3:9093"}
+    assert len({env["CLUSTER_ID"] for env in envs}) == 1  # a node formatted with another id would not join
+    for name, env in zip(CLUSTER_NODES, envs, strict=True):
+        assert "CONTROLLER://:9093" in env["KAFKA_LISTENERS"], name
+
+
+def test_the_cluster_replicates_three_times_and_needs_two_in_sync() -> None:
+    for name in CLUSTER_NODES:
+        env = _services()[name]["environment"]
+        assert env["KAFKA_DEFAULT_REPLICATION_FACTOR"] == 3, name
+        assert env["KAFKA_MIN_INSYNC_REPLICAS"] == 2, name
+        for internal in ("OFFSETS_TOPIC", "TRANSACTION_STATE_LOG", "SHARE_COORDINATOR_STATE_TOPIC"):
+            assert env[f"KAFKA_{internal}_REPLICATION_FACTOR"] == 3, (name, internal)
+        assert env["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"] == env["KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR"] == 2
+        assert env["KAFKA_UNCLEAN_LEADER_ELECTION_ENABLE"] == "false", name
+        assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false", name
+
+
+def test_the_cluster_host_ports_match_the_local_stack_cluster() -> None:
+    for name, port in zip(CLUSTER_NODES, (29092, 29094, 29096), strict=True):
+        node = _services()[name]
+        assert node["ports"] == [f"127.0.0.1:{port}:{port}"], name
+        assert f"EXTERNAL://:{port}" in node["environment"]["KAFKA_LISTENERS"], name
+        assert f"EXTERNAL://127.0.0.1:{port}" in node["environment"]["KAFKA_ADVERTISED_LISTENERS"], name

@@ -1,0 +1,116 @@
+"""Kafka topic administration: idempotent creation with a replication factor fitted to the cluster, listing."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+# Imported from where they are defined: confluent_kafka.admin does not re-export them for type checkers.
+from confluent_kafka.admin._metadata import ClusterMetadata
+from confluent_kafka.cimpl import NewTopic
+
+from ordersctl.adapters.kafka import unavailable
+from ordersctl.config import KafkaSettings
+from ordersctl.errors import TopicError
+
+
+@dataclass(frozen=True)
+class TopicInfo:
+    """A topic and its partitions' end offsets."""
+
+    name: str
+    partitions: int
+    end_offsets: dict[int, int]
+
+    @property
+    def messages(self) -> int:
+        """Upper bound of messages held (end offsets; equals the count while nothing was deleted)."""
+        return sum(self.end_offsets.values())
+
+
+# New topics get this many replicas when the cluster has enough brokers: with min.insync.replicas=2, one broker
+# can be down and every acks=all write still succeeds.
+DEFAULT_REPLICAS = 3
+
+
+class TopicAdminClient(Protocol):
+    """The part of confluent_kafka's AdminClient that topic administration uses."""
+
+    def list_topics(self, topic: str | None = None, timeout: float = -1) -> ClusterMetadata: ...
+    def create_topics(self, new_topics: list[NewTopic], **kwargs: Any) -> dict[str, Future[Any]]: ...
+
+
+class TopicAdmin:
+    """Idempotent topic creation and listing."""
+
+    def __init__(self, admin: TopicAdminClient, settings: KafkaSettings, timeout: float = 10.0) -> None:
+        self._admin = admin
+        self._settings = settings
+        self._timeout = timeout
+
+    def _metadata(self) -> ClusterMetadata:
+        try:
+            return self._admin.list_topics(timeout=self._timeout)
+        except KafkaException as exc:
+            raise unavailable(self._settings, str(exc.args[0].str() if exc.args else exc)) from None
+
+    def partitions(self) -> dict[str, int]:
+        """Partition count of every topic; raises ServiceUnavailable when no broker answers."""
+        return {name: len(t.partitions) for name, t in self._metadata().topics.items() if not name.startswith("__")}
+
+    def brokers(self) -> int:
+        """The brokers the cluster's metadata lists (registered and not fenced)."""
+        return len(self._metadata().brokers)
+
+    def replication_factor(self, asked: int | None = None) -> int:
+        """``asked``, or min(DEFAULT_REPLICAS, brokers) when None; TopicError when it exceeds the brokers."""
+        brokers = self.brokers()
+        if asked is None:
+            return max(1, min(DEFAULT_REPLICAS, brokers))
+        if asked > brokers:
+            raise TopicError(
+                f"replication factor {asked} needs {asked} brokers; the cluster at"
+                f" {self._settings.bootstrap_servers} has {brokers}"
+            )
+        return asked
+
+    def ensure(self, name: str, partitions: int, replication_factor: int) -> str:
+        """Create a topic; returns "created", "exists", or raises TopicError for a mismatch."""
+        existing = self.partitions()
+        if name in existing:
+            if existing[name] < partitions:
+                raise TopicError(
+                    f"topic {name} exists with {existing[name]} partitions, fewer than the {partitions} asked;"
+                    f" add partitions deliberately (it changes key -> partition mapping)"
+                )
+            return "exists"
+        futures = self._admin.create_topics(
+            [NewTopic(name, num_partitions=partitions, replication_factor=replication_factor)],
+            operation_timeout=self._timeout,
+            request_timeout=self._timeout,
+        )
+        try:
+            futures[name].result(timeout=self._timeout)
+        except KafkaException as exc:
+            error: KafkaError = exc.args[0]
+            if error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                return "exists"
+            raise TopicError(f"cannot create topic {name}: {error.str()}") from None
+        return "created"
+
+    def describe(self, consumer: Consumer) -> list[TopicInfo]:
+        """Every non-internal topic with its end offsets."""
+        result = []
+        for name, count in sorted(self.partitions().items()):
+            ends = {}
+            for p in range(count):
+                try:
+                    _low, high = consumer.get_watermark_offsets(TopicPartition(name, p), timeout=self._timeout)
+                except KafkaException as exc:
+                    raise unavailable(self._settings, str(exc)) from None
+                ends[p] = high
+            result.append(TopicInfo(name, count, ends))
+        return result

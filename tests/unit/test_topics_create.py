@@ -1,0 +1,121 @@
+"""``ordersctl topics create`` fits the replication factor to the cluster: min(3, brokers) unless asked, and
+never more than the brokers. The cluster is a typed fake of the admin client, so no broker is needed."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from concurrent.futures import Future
+from typing import Any
+
+import pytest
+
+# Imported from where they are defined: confluent_kafka.admin does not re-export them for type checkers.
+from confluent_kafka.admin._metadata import BrokerMetadata, ClusterMetadata, PartitionMetadata, TopicMetadata
+from confluent_kafka.cimpl import NewTopic
+
+from ordersctl.adapters.kafka_topics import TopicAdmin, TopicAdminClient
+from ordersctl.cli.main import main
+from ordersctl.config import load_settings
+from ordersctl.errors import TopicError
+from ordersctl.runtime import Runtime
+
+
+class FakeCluster:
+    """A cluster of ``brokers`` brokers that creates every topic asked for; answers with real metadata objects."""
+
+    def __init__(self, brokers: int) -> None:
+        self.brokers = brokers
+        self.created: dict[str, NewTopic] = {}
+
+    def list_topics(self, topic: str | None = None, timeout: float = -1) -> ClusterMetadata:
+        meta = ClusterMetadata()
+        for broker_id in range(1, self.brokers + 1):
+            broker = BrokerMetadata()
+            broker.id = broker_id
+            meta.brokers[broker_id] = broker
+        for name, new in self.created.items():
+            described = TopicMetadata()
+            described.topic = name
+            described.partitions = {p: PartitionMetadata() for p in range(new.num_partitions)}
+            meta.topics[name] = described
+        return meta
+
+    def create_topics(self, new_topics: list[NewTopic], **kwargs: Any) -> dict[str, Future[Any]]:
+        futures: dict[str, Future[Any]] = {}
+        for new in new_topics:
+            self.created[new.topic] = new
+            futures[new.topic] = Future()
+            futures[new.topic].set_result(None)
+        return futures
+
+
+def _admin(brokers: int) -> TopicAdmin:
+    cluster: TopicAdminClient = FakeCluster(brokers)  # the fake has the admin client's shape
+    return TopicAdmin(cluster, load_settings().kafka)
+
+
+@pytest.mark.parametrize(("brokers", "chosen"), [(1, 1), (2, 2), (3, 3), (5, 3)])
+def test_without_a_factor_it_is_min_3_and_the_brokers(brokers: int, chosen: int) -> None:
+    assert _admin(brokers).replication_factor() == chosen
+
+
+def test_an_asked_factor_up_to_the_brokers_is_kept() -> None:
+    assert _admin(3).replication_factor(2) == 2
+    assert _admin(5).replication_factor(5) == 5
+
+
+def test_more_than_the_brokers_is_refused() -> None:
+    with pytest.raises(TopicError, match=r"replication factor 3 needs 3 brokers; the cluster at .* has 1"):
+        _admin(1).replication_factor(3)
+
+
+@pytest.fixture
+def cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeCluster]:
+    """The fake in place of the admin client of every Runtime, for the command run in this process (default
+    settings: none from the environment)."""
+    fake = FakeCluster(brokers=1)
+    monkeypatch.setattr(Runtime, "kafka_admin", property(lambda _self: fake))
+    for var in [name for name in os.environ if name.startswith("ORDERS_")]:
+        monkeypatch.delenv(var)
+    # The command sets up the root logger for its process; the tests after this one keep theirs.
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield fake
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_create_picks_the_factor_from_the_cluster_and_says_so(
+    cluster: FakeCluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cluster.brokers = 5
+    assert main(["topics", "create", "--dlq", "--partitions", "2"]) == 0
+    assert {name: new.replication_factor for name, new in cluster.created.items()} == dict.fromkeys(
+        ("orders", "orders.events", "orders.dlq"), 3
+    )
+    assert "replication factor 3: min(3, brokers), and the cluster has 5" in capsys.readouterr().err
+
+
+def test_create_on_a_single_broker_uses_one_replica(cluster: FakeCluster) -> None:
+    assert main(["topics", "create", "--partitions", "2"]) == 0
+    assert [new.replication_factor for new in cluster.created.values()] == [1, 1]
+
+
+def test_create_with_an_explicit_factor_uses_it_without_a_note(
+    cluster: FakeCluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cluster.brokers = 3
+    assert main(["topics", "create", "--replication-factor", "2"]) == 0
+    assert [new.replication_factor for new in cluster.created.values()] == [2, 2]
+    assert "min(3, brokers)" not in capsys.readouterr().err
+
+
+def test_create_asking_more_than_the_brokers_is_one_line_and_creates_nothing(
+    cluster: FakeCluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["topics", "create", "--replication-factor", "2"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["ordersctl: error: replication factor 2 needs 2 brokers; the cluster at 127.0.0.1:19092 has 1"]
+    assert cluster.created == {}
