@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--per-kind", type=int, default=30, help="faults of every kind")
     run.add_argument("--dsn", default=Options.dsn)
     run.add_argument("--bootstrap", default=Options.bootstrap)
+    run.add_argument("--redis", default=Options.redis, help="the API's Redis cache")
     run.add_argument("--prefix", default="chaos", help="topic and group name prefix")
     run.add_argument("--partitions", type=int, default=6)
     run.add_argument("--port", type=int, default=18181, help="port of the API server under read load")
@@ -53,8 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         return _check(args.folder, args.json)
     timing = Timing(broker_down=8, broker_pause=15, pg_down=3, redis_down=4, host_down=5) if args.short else Timing()
     opts = Options(out=args.out, seed=args.seed, count=args.count, per_kind=args.per_kind, dsn=args.dsn,
-                   bootstrap=args.bootstrap, prefix=args.prefix, partitions=args.partitions, port=args.port,
-                   recreate_db=args.recreate_db, timing=timing, controls=Controls.load(args.controls))  # fmt: skip
+                   bootstrap=args.bootstrap, redis=args.redis, prefix=args.prefix, partitions=args.partitions,
+                   port=args.port, recreate_db=args.recreate_db, timing=timing, controls=Controls.load(args.controls))  # fmt: skip
     Run(opts).execute()
     return _check(args.out, args.json)
 

@@ -73,7 +73,17 @@ def check(run: RunFiles) -> Report:
     _check_events(spec.bootstrap, spec.events_topic, stored, pending, report)
     _check_offsets(run, spec.bootstrap, spec.orders_topic, valid, stored, report)
     _check_reads(run, report)
+    _check_faults(run, report)
     return report
+
+
+def _check_faults(run: RunFiles, report: Report) -> None:
+    """The run proves something only if its faults happened: every scheduled one, none failing to inject."""
+    planned = sum(int(s["planned"]) for s in run.lines("schedule"))
+    injected = len(run.faults())
+    errors = run.lines("errors")
+    detail = f"{injected} of {planned} injected" + (f"; {errors[0]['lane']}: {errors[0]['error']}" if errors else "")
+    report.add("every scheduled fault was injected", not errors and injected >= planned, detail)
 
 
 def _check_dlq(bootstrap: str, topic: str, valid: set[str], poison: dict[str, str], report: Report) -> None:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ class Options:
     poison_every: int = 97
     dsn: str = "postgresql://ordersctl:ordersctl@127.0.0.1:54329/orders_chaos"
     bootstrap: str = "127.0.0.1:29092,127.0.0.1:29094,127.0.0.1:29096"
+    redis: str = "redis://127.0.0.1:63799/0"
     prefix: str = "chaos"
     partitions: int = 6
     port: int = 18181
@@ -67,6 +69,7 @@ class Run:
                             f"{p}.orders.dlq", f"{p}.orders.events", f"{p}-group", opts.partitions)  # fmt: skip
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERS_")} | {
             "ORDERS_POSTGRES__DSN": opts.dsn, "ORDERS_KAFKA__BOOTSTRAP_SERVERS": opts.bootstrap,
+            "ORDERS_REDIS__URL": opts.redis,
             "ORDERS_KAFKA__ORDERS_TOPIC": self.spec.orders_topic, "ORDERS_KAFKA__DLQ_TOPIC": self.spec.dlq_topic,
             "ORDERS_KAFKA__EVENTS_TOPIC": self.spec.events_topic, "ORDERS_KAFKA__GROUP_ID": self.spec.group,
             "ORDERS_LOG__FORMAT": "json",
@@ -120,6 +123,14 @@ class Run:
                 producer.poll(0.1)
 
     def lane(self, name: str, kinds: list[str], injector: Injector) -> None:
+        try:
+            self._lane(name, kinds, injector)
+        except Exception as exc:
+            # A fault that could not be injected makes the run fail, loudly: a quiet lane would pass untested.
+            self.files.append("errors", {"lane": name, "error": f"{type(exc).__name__}: {exc}"})
+            _log(f"{name}: fault injection failed: {traceback.format_exc()}")
+
+    def _lane(self, name: str, kinds: list[str], injector: Injector) -> None:
         for kind in kinds:
             if self.stop.is_set():
                 return
@@ -137,6 +148,7 @@ class Run:
         plan = schedule(self.o.seed, self.o.per_kind)
         _log(f"seed {self.o.seed}; schedule: " + "; ".join(f"{lane}: {', '.join(k)}" for lane, k in plan.items()))
         self.prepare()
+        self.files.append("schedule", {"planned": sum(len(kinds) for kinds in plan.values()), "lanes": plan})
         self.fleet.start()
         self.fleet.serve(self.o.port)
         self.sampler.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import sys
 import threading
 import time
 import urllib.error
@@ -31,8 +32,7 @@ class Sampler(threading.Thread):
         self.snapshot_every = snapshot_every
         self.snapshot_now = threading.Event()
         self.latest: dict[str, float | int | None] = {}
-        self._consumer = Consumer({"bootstrap.servers": spec.bootstrap, "group.id": spec.group,
-                                   "enable.auto.commit": False})  # fmt: skip
+        self._consumer = self._new_consumer()
 
     def run(self) -> None:
         last_snapshot = 0.0
@@ -64,8 +64,20 @@ class Sampler(threading.Thread):
         tps = [TopicPartition(self.spec.orders_topic, p) for p in range(self.spec.partitions)]
         try:
             return {tp.partition: tp.offset for tp in self._consumer.committed(tps, timeout=5)}
-        except KafkaException:
+        except KafkaException as exc:
+            self._renew(exc)
             return None
+
+    def _renew(self, exc: KafkaException) -> None:
+        """A client that failed a query is replaced: one left knowing a dead coordinator may never ask again."""
+        print(f"chaos: sampler: {exc}; reconnecting", file=sys.stderr, flush=True)
+        with contextlib.suppress(Exception):
+            self._consumer.close()
+        self._consumer = self._new_consumer()
+
+    def _new_consumer(self) -> Consumer:
+        return Consumer({"bootstrap.servers": self.spec.bootstrap, "group.id": self.spec.group,
+                         "enable.auto.commit": False, "log_level": 3})  # fmt: skip
 
     def _lag(self, committed: dict[int, int] | None) -> int | None:
         if committed is None:
@@ -75,7 +87,8 @@ class Sampler(threading.Thread):
             for p, offset in committed.items():
                 low, high = self._consumer.get_watermark_offsets(TopicPartition(self.spec.orders_topic, p), timeout=5)
                 total += high - (offset if offset >= 0 else low)
-        except KafkaException:
+        except KafkaException as exc:
+            self._renew(exc)
             return None
         return total
 

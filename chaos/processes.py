@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 
@@ -49,12 +50,27 @@ class Fleet:
     def serve(self, port: int) -> None:
         self.server = self._ordersctl("serve", "serve", "--port", str(port), "--warm-limit", "0")
 
-    def any_worker(self, rng: random.Random) -> int:
-        with self._lock:
-            pids = [w for p in self.hosts.values() if p.poll() is None for w in children(p.pid)]
-        if not pids:
-            raise RuntimeError("no worker process is running")
-        return rng.choice(sorted(pids))
+    def workers_of(self, pid: int) -> list[int]:
+        """A supervisor's worker processes: its multiprocessing children, not multiprocessing's own helper."""
+        found = []
+        for child in children(pid):
+            with contextlib.suppress(OSError):
+                cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+                if b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
+                    found.append(child)
+        return found
+
+    def any_worker(self, rng: random.Random, timeout: float = 60.0) -> int:
+        """A running worker of any host; waits for one (a host just started or restarted has none yet)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                pids = [w for p in self.hosts.values() if p.poll() is None for w in self.workers_of(p.pid)]
+            if pids:
+                return rng.choice(sorted(pids))
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no worker process is running after {timeout:.0f} s")
+            time.sleep(0.5)
 
     def kill_host(self, rng: random.Random) -> int:
         """kill -9 of a supervisor and its workers at once, as when a host disappears."""

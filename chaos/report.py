@@ -69,29 +69,34 @@ def timeline(run: RunFiles, path: Path) -> Path | None:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        from matplotlib.patches import Patch
     except ImportError:
         return None
-    samples = [s for s in run.lines("samples") if s.get("stored") is not None]
+    every = run.lines("samples")
+    samples = [s for s in every if s.get("stored") is not None]
     if len(samples) < 2:
         return None
-    t0 = samples[0]["t"]
+    t0 = every[0]["t"]
     times = [s["t"] - t0 for s in samples[1:]]
     rates = [max(0, b["stored"] - a["stored"]) / max(b["t"] - a["t"], 1e-3) for a, b in pairwise(samples)]
-    lags = [s.get("lag") or 0 for s in samples[1:]]
-    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(14, 7))
+    lagged = [s for s in every if s.get("lag") is not None]
+    fig, (top, middle, bottom) = plt.subplots(
+        3, 1, sharex=True, figsize=(14, 8), gridspec_kw={"height_ratios": [3, 3, 2]}
+    )
     top.plot(times, rates, linewidth=0.8)
     top.set_ylabel("stored orders/s")
-    bottom.plot(times, lags, color="tab:red", linewidth=0.8)
-    bottom.set_ylabel("total lag")
-    bottom.set_xlabel("seconds since start")
+    middle.plot([s["t"] - t0 for s in lagged], [s["lag"] for s in lagged], color="tab:red", linewidth=0.8)
+    middle.set_ylabel("total lag")
     palette = plt.get_cmap("tab10")
     colors = {kind: palette(i) for i, kind in enumerate(KINDS)}
-    for f in run.faults():
-        for ax in (top, bottom):
-            ax.axvspan(f.start - t0, max(f.end, f.start + 0.5) - t0, color=colors.get(f.kind), alpha=0.25, lw=0)
-    handles = [Patch(color=c, alpha=0.4) for c in colors.values()]
-    top.legend(handles, list(colors), loc="upper right", fontsize=7, ncol=4)
+    for row, kind in enumerate(KINDS):
+        spans = [(f.start - t0, max(f.end - f.start, 0.5)) for f in run.faults() if f.kind == kind]
+        bottom.broken_barh(spans, (row - 0.4, 0.8), color=colors[kind])
+        for start, width in spans:  # each fault also as a faint band over the curves, to read them together
+            for ax in (top, middle):
+                ax.axvspan(start, start + width, color=colors[kind], alpha=0.12, lw=0)
+    bottom.set_yticks(range(len(KINDS)), KINDS, fontsize=7)
+    bottom.invert_yaxis()
+    bottom.set_xlabel("seconds since start")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
