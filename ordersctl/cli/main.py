@@ -12,7 +12,7 @@ import typer
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
 from ordersctl import __version__
-from ordersctl.cli import cache, config_cmd, consume, db, dlq, produce, serve, topics
+from ordersctl.cli import cache, config_cmd, consume, db, dlq, observe, produce, serve, topics
 from ordersctl.cli.context import AppContext
 from ordersctl.errors import ConfigError, OrdersError, ServiceUnavailable
 
@@ -33,6 +33,8 @@ app.add_typer(config_cmd.app, name="config")
 app.command("consume")(consume.consume)
 app.command("produce")(produce.produce)
 app.command("serve")(serve.serve)
+app.command("status")(observe.status)
+app.command("trace")(observe.trace)
 
 
 def _version(value: bool) -> None:

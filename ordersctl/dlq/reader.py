@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from ordersctl.adapters.kafka_scan import scan_partition
 from ordersctl.dlq.records import DeadLetterRecord
 from ordersctl.errors import OrdersError, TransientError
 
@@ -72,24 +73,8 @@ class DlqReader:
     def read(self, bounds: dict[int, tuple[int, int]]) -> Iterator[DeadLetterRecord]:
         """Every record in the bounds, partition by partition in offset order."""
         for p, (start, end) in sorted(bounds.items()):
-            self._consumer.assign([TopicPartition(self.topic, p, start if start > 0 else OFFSET_BEGINNING)])
-            position = start
-            idle_deadline = time.monotonic() + self.timeout
-            while position < end:
-                msg = self._consumer.poll(0.5)
-                if msg is None:
-                    if time.monotonic() > idle_deadline:
-                        raise TransientError(f"no data from {self.topic}[{p}] at offset {position}")
-                    continue
-                if msg.error() is not None:
-                    continue
-                idle_deadline = time.monotonic() + self.timeout
-                offset = msg.offset() or 0
-                if offset >= end:
-                    break
-                position = offset + 1
+            for msg in scan_partition(self._consumer, self.topic, p, start, end, self.timeout):
                 yield DeadLetterRecord.of(msg)
-        self._consumer.unassign()
 
 
 def parse_since(value: str) -> datetime:

@@ -46,7 +46,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) 
 
 def test_tree_has_every_group() -> None:
     top = {p[0] for p in ALL_COMMANDS if p}
-    assert {"db", "topics", "consume", "serve", "produce", "dlq", "cache", "config"} <= top
+    assert {"db", "topics", "consume", "serve", "produce", "dlq", "cache", "config", "status", "trace"} <= top
 
 
 @pytest.mark.parametrize("path", ALL_COMMANDS, ids=lambda p: " ".join(p) or "ordersctl")
@@ -108,3 +108,39 @@ def test_serve_on_a_port_in_use_is_one_line_and_exit_1() -> None:
         result = run_cli("serve", "--port", str(port), "--processes", "2")
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0 and f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+@pytest.mark.slow  # Kafka's metadata request waits out its timeout
+def test_status_with_every_service_down_shows_each_down_and_exits_1() -> None:
+    result = run_cli("status", "--json")
+    assert result.returncode == 1, result.stderr[-2000:]
+    doc = json.loads(result.stdout)
+    assert [(s["name"], s["up"]) for s in doc["services"]] == [
+        ("PostgreSQL", False),
+        ("Redis", False),
+        ("Kafka", False),
+    ]
+    assert doc["unread"] == {"orders": "Kafka down", "dlq": "Kafka down", "outbox": "PostgreSQL down"}
+    assert "Traceback" not in result.stderr
+    for secret in ("topsecret", "redissecret"):
+        assert secret not in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_trace_with_every_service_down_says_what_it_could_not_read_and_exits_1() -> None:
+    result = run_cli("trace", "some-order-1", "--json")
+    assert result.returncode == 1, result.stderr[-2000:]
+    doc = json.loads(result.stdout)
+    assert doc["verdict"] == "unknown" and set(doc["unread"]) == {"kafka", "postgres", "redis"}
+    assert "Traceback" not in result.stderr
+    for secret in ("topsecret", "redissecret"):
+        assert secret not in result.stdout + result.stderr
+
+
+BAD_OBSERVE_ARGS = [["trace", "not an id"], ["status", "--since", "yesterday"], ["trace", "x", "--since", "soon"]]
+
+
+@pytest.mark.parametrize("args", BAD_OBSERVE_ARGS)
+def test_status_and_trace_refuse_bad_arguments_with_exit_2(args: list[str]) -> None:
+    result = run_cli(*args)
+    assert result.returncode == 2 and result.stderr.startswith("ordersctl: error: Invalid value"), result.stderr

@@ -1,0 +1,63 @@
+"""Read-only questions operators ask PostgreSQL about the pipeline: the outbox backlog, one order's facts.
+
+Ids, times, counts and fingerprints only: no column holding personal data is read here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+Conn = psycopg.Connection[Any]
+
+
+@dataclass(frozen=True)
+class OutboxBacklog:
+    """Events not yet confirmed by Kafka (the relay deletes a row once its event is confirmed)."""
+
+    pending: int
+    oldest_age_seconds: float | None  # None when nothing is pending
+
+
+@dataclass(frozen=True)
+class StoredOrder:
+    """What PostgreSQL holds about one order, without its content."""
+
+    stored_at: datetime
+    content_hash: bytes
+    items: int
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    """An outbox row: the "order saved" event still to be published."""
+
+    event_id: int
+    created_at: datetime
+
+
+def outbox_backlog(conn: Conn) -> OutboxBacklog:
+    # The age comes from the database clock, the one that wrote created_at.
+    row = conn.execute("SELECT count(*), extract(epoch FROM now() - min(created_at))::float8 FROM outbox").fetchone()
+    if row is None:
+        return OutboxBacklog(0, None)
+    return OutboxBacklog(int(row[0]), None if row[1] is None else float(row[1]))
+
+
+def stored_order(conn: Conn, order_uid: str) -> StoredOrder | None:
+    row = conn.execute(
+        "SELECT o.stored_at, o.content_hash, (SELECT count(*) FROM items i WHERE i.order_uid = o.order_uid)"
+        " FROM orders o WHERE o.order_uid = %s",
+        (order_uid,),
+    ).fetchone()
+    if row is None:
+        return None
+    return StoredOrder(row[0], bytes(row[1]), int(row[2]))
+
+
+def pending_events(conn: Conn, order_uid: str) -> list[PendingEvent]:
+    rows = conn.execute("SELECT id, created_at FROM outbox WHERE order_uid = %s ORDER BY id", (order_uid,)).fetchall()
+    return [PendingEvent(int(r[0]), r[1]) for r in rows]

@@ -1,0 +1,95 @@
+"""What status and trace read from, passed in: the CLI builds it from its Runtime, the API from its own."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from urllib.parse import urlsplit
+
+import psycopg
+import redis
+from confluent_kafka import KafkaException
+
+from ordersctl.adapters import postgres as pg_adapter
+from ordersctl.config import Settings
+from ordersctl.errors import OrdersError, ServiceUnavailable
+from ordersctl.observe.kafka_view import KafkaView
+
+if TYPE_CHECKING:
+    from ordersctl.runtime import Runtime
+
+T = TypeVar("T")
+Connect = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
+
+# What a dependency that is down or refuses raises; anything else is a bug and is not caught.
+# (OrdersError covers ServiceUnavailable, TransientError and a missing topic; psycopg.Error the pool's timeout;
+# OSError the timeout of an admin request's future, TimeoutError.)
+DEPENDENCY_ERRORS = (KafkaException, OrdersError, psycopg.Error, redis.RedisError, OSError)
+
+
+class RedisReads(Protocol):
+    """The part of ``redis.Redis`` status and trace use."""
+
+    def ping(self, **kwargs: Any) -> object: ...
+
+    def exists(self, *names: str) -> object: ...
+
+    def ttl(self, name: str) -> object: ...
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Settings (names and addresses) and the clients status and trace read through."""
+
+    settings: Settings
+    kafka: KafkaView
+    connect: Connect
+    redis: RedisReads
+
+    @classmethod
+    def from_runtime(cls, rt: Runtime, timeout: float = 5.0) -> Sources:
+        """Clients of ``rt``; PostgreSQL through a dedicated connection per use, which fails at once when the
+        server refuses (a pool would wait out its timeout)."""
+        k = rt.settings.kafka
+        # Never subscribed, never committing: the group id only satisfies librdkafka.
+        consumer = rt.consumer(group_id=f"{k.group_id}.observe")
+
+        def connect() -> AbstractContextManager[psycopg.Connection[Any]]:
+            return contextlib.closing(rt.pg_connect(autocommit=True))
+
+        return cls(rt.settings, KafkaView(rt.kafka_admin, consumer, timeout), connect, rt.redis)
+
+    def addresses(self) -> dict[str, str]:
+        """Where each service is, without user or password."""
+        url = urlsplit(self.settings.redis.url)
+        redis_at = url.path if url.scheme == "unix" else f"{url.hostname or ''}:{url.port or 6379}{url.path or ''}"
+        return {
+            "PostgreSQL": pg_adapter.address(self.settings.postgres.dsn),
+            "Redis": redis_at,
+            "Kafka": self.settings.kafka.bootstrap_servers,
+        }
+
+
+def short_error(exc: BaseException) -> str:
+    """One line naming the failure, for people and JSON (addresses in it carry no password)."""
+    if isinstance(exc, ServiceUnavailable):
+        return exc.reason or str(exc)  # the service and its address are shown beside it already
+    if isinstance(exc, KafkaException) and exc.args and hasattr(exc.args[0], "str"):
+        text = str(exc.args[0].str())
+    else:
+        lines = str(exc).strip().splitlines()
+        text = lines[0] if lines else ""
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+
+
+def attempt(section: str, unread: dict[str, str], read: Callable[[], T]) -> T | None:
+    """``read()``, or None with the reason noted under ``section`` when a dependency fails it."""
+    try:
+        return read()
+    except DEPENDENCY_ERRORS as exc:
+        # Our own errors already say what failed in words; a client's error is named by its class.
+        unread[section] = str(exc) if isinstance(exc, OrdersError) else short_error(exc)
+        return None

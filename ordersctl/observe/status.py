@@ -1,0 +1,160 @@
+"""Is the pipeline healthy: the orders group's lag, the DLQ, the outbox and the services, read now.
+
+Every figure comes from its source of truth (the broker's offsets, the DLQ's headers, the outbox table),
+never from a worker's counters, which a killed worker takes with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ordersctl.adapters.pipeline_queries import OutboxBacklog, outbox_backlog
+from ordersctl.domain.times import utc_z
+from ordersctl.observe.dead_letters import DlqWindow, dlq_window
+from ordersctl.observe.kafka_view import GroupInfo
+from ordersctl.observe.services import ServiceCheck, check_services
+from ordersctl.observe.sources import Sources, attempt
+
+DEFAULT_MAX_OUTBOX_AGE_SECONDS = 300.0
+EXIT_HEALTHY = 0
+EXIT_UNHEALTHY = 1  # a service is down, a section could not be read, or the outbox is behind
+EXIT_LAGGING = 4  # the orders group is further behind than --max-lag (only when nothing is unhealthy)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Beyond these the status is not healthy."""
+
+    max_lag: int | None = None  # total over the partitions; None: lag is shown, never judged
+    max_outbox_age_seconds: float = DEFAULT_MAX_OUTBOX_AGE_SECONDS
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    """One partition of the orders topic: the group's committed offset, the end offset, what is left."""
+
+    partition: int
+    committed: int | None  # None: the group never committed on this partition
+    end: int
+    lag: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"partition": self.partition, "committed": self.committed, "end": self.end, "lag": self.lag}
+
+
+@dataclass(frozen=True)
+class OrdersProgress:
+    """The orders topic as the consumer group has got through it."""
+
+    topic: str
+    group: GroupInfo
+    partitions: tuple[PartitionLag, ...]
+
+    @property
+    def total_lag(self) -> int:
+        return sum(p.lag for p in self.partitions)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"topic": self.topic, "group": self.group.as_json(), "total_lag": self.total_lag,
+                "partitions": [p.as_json() for p in self.partitions]}  # fmt: skip
+
+
+def partition_lag(partition: int, committed: int | None, low: int, high: int) -> PartitionLag:
+    # Without a commit, or behind the log's start (retention deleted it), the group starts at the log's start
+    # (auto.offset.reset=earliest): everything still held is left to read.
+    position = low if committed is None else max(committed, low)
+    return PartitionLag(partition, committed, high, max(0, high - position))
+
+
+def orders_progress(src: Sources) -> OrdersProgress:
+    k = src.settings.kafka
+    parts = src.kafka.partitions(k.orders_topic)
+    marks = src.kafka.watermarks(k.orders_topic, parts)
+    committed = src.kafka.committed(k.group_id, k.orders_topic, parts)
+    group = src.kafka.group(k.group_id, k.orders_topic)
+    lags = tuple(partition_lag(p, committed.get(p), *marks[p]) for p in parts)
+    return OrdersProgress(k.orders_topic, group, lags)
+
+
+@dataclass(frozen=True)
+class PipelineStatus:
+    """Everything ``status`` shows; a section that could not be read is None and named in ``unread``."""
+
+    checked_at: datetime
+    thresholds: Thresholds
+    services: tuple[ServiceCheck, ...]
+    orders: OrdersProgress | None
+    dlq: DlqWindow | None
+    outbox: OutboxBacklog | None
+    unread: dict[str, str] = field(default_factory=dict)
+
+    def outbox_behind(self) -> bool:
+        age = self.outbox.oldest_age_seconds if self.outbox else None
+        return age is not None and age > self.thresholds.max_outbox_age_seconds
+
+    def lagging(self) -> bool:
+        limit = self.thresholds.max_lag
+        return limit is not None and self.orders is not None and self.orders.total_lag > limit
+
+    def problems(self) -> list[str]:
+        """Why the status is not healthy, one line each (empty when it is)."""
+        found = [f"{s.name} down at {s.address}: {s.error}" for s in self.services if not s.up]
+        found += [f"{section} not read: {why}" for section, why in self.unread.items()]
+        if self.outbox_behind() and self.outbox is not None:
+            found.append(f"outbox: oldest pending event is {self.outbox.oldest_age_seconds:.0f} s old"
+                         f" (more than {self.thresholds.max_outbox_age_seconds:.0f} s)")  # fmt: skip
+        if self.lagging() and self.orders is not None:
+            found.append(f"lag {self.orders.total_lag} is above --max-lag {self.thresholds.max_lag}")
+        return found
+
+    def exit_code(self) -> int:
+        """0 healthy; 1 unhealthy (beats 4: a lag figure means little while something is down); 4 lagging."""
+        if self.unread or self.outbox_behind() or not all(s.up for s in self.services):
+            return EXIT_UNHEALTHY
+        return EXIT_LAGGING if self.lagging() else EXIT_HEALTHY
+
+    def as_json(self) -> dict[str, Any]:
+        outbox = None
+        if self.outbox is not None:
+            outbox = {"pending": self.outbox.pending, "oldest_age_seconds": self.outbox.oldest_age_seconds}
+        return {
+            "checked_at": utc_z(self.checked_at, "milliseconds"),
+            "exit_code": self.exit_code(),
+            "healthy": self.exit_code() == EXIT_HEALTHY,
+            "problems": self.problems(),
+            "services": [s.as_json() for s in self.services],
+            "orders": self.orders.as_json() if self.orders else None,
+            "dlq": self.dlq.as_json() if self.dlq else None,
+            "outbox": outbox,
+            "unread": dict(self.unread),
+            "thresholds": {
+                "max_lag": self.thresholds.max_lag,
+                "max_outbox_age_seconds": self.thresholds.max_outbox_age_seconds,
+            },
+        }
+
+
+def read_status(src: Sources, since: datetime, thresholds: Thresholds) -> PipelineStatus:
+    """Check the services, then read what each one that answers holds; a service down skips its sections."""
+    checked_at = datetime.now(UTC)
+    services = check_services(src)
+    up = {s.name: s.up for s in services}
+    unread: dict[str, str] = {}
+    orders = dlq = outbox = None
+    if up["Kafka"]:
+        orders = attempt("orders", unread, lambda: orders_progress(src))
+        dlq = attempt("dlq", unread, lambda: dlq_window(src.kafka.dlq_reader(src.settings.kafka.dlq_topic), since))
+    else:
+        unread["orders"] = unread["dlq"] = "Kafka down"
+    if up["PostgreSQL"]:
+
+        def backlog() -> OutboxBacklog:
+            with src.connect() as conn:
+                return outbox_backlog(conn)
+
+        outbox = attempt("outbox", unread, backlog)
+    else:
+        unread["outbox"] = "PostgreSQL down"
+    return PipelineStatus(checked_at, thresholds, tuple(services), orders, dlq, outbox, unread)
