@@ -7,7 +7,8 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from functools import partial
+from typing import Any, NamedTuple, Protocol, cast
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
@@ -73,6 +74,7 @@ def unavailable(settings: KafkaSettings, reason: str) -> ServiceUnavailable:
 # ---------------------------------------------------------------- sending with confirmation
 
 Headers = Sequence[tuple[str, str | bytes | None]]
+POLL_EVERY = 64  # messages between two polls of the producer while sending
 DeliveryReport = Callable[[KafkaError | None, Any], None]
 
 
@@ -93,9 +95,9 @@ class SendingProducer(Protocol):
     def flush(self, timeout: float = -1) -> int: ...
 
 
-@dataclass(frozen=True)
-class Outgoing:
-    """One message to send; ``tag`` is the caller's name for it in the report (a row id, a DLQ offset)."""
+class Outgoing(NamedTuple):
+    """One message to send; ``tag`` is the caller's name for it in the report (a row id, a DLQ offset). A tuple:
+    one is made per event on the ingest path, and a frozen dataclass costs several times as much to build."""
 
     topic: str
     value: bytes | None
@@ -153,17 +155,21 @@ class ConfirmedSender:
         """Hand one message to the producer; False once the producer is unusable (nothing more is sent)."""
         if self._report.fatal is not None:
             return False
-        self._pace()
+        if self._rate:
+            self._pace()
         serial = self._sent
         self._sent += 1
-        headers: list[tuple[str, str | bytes | None]] | None = [*msg.headers] if msg.headers else None
-        deadline = time.monotonic() + self._timeout
+        # Sequence -> list for the producer's signature; a cast, not a copy (it only reads the headers).
+        headers = cast("list[tuple[str, str | bytes | None]] | None", msg.headers)
+        report = partial(self._delivered, serial)
+        deadline: float | None = None
         while True:
             try:
                 self._producer.produce(msg.topic, key=msg.key, value=msg.value, headers=headers,
-                                       partition=msg.partition, on_delivery=self._delivery(serial))  # fmt: skip
+                                       partition=msg.partition, on_delivery=report)  # fmt: skip
                 break
             except BufferError:
+                deadline = deadline or time.monotonic() + self._timeout
                 if time.monotonic() > deadline:
                     self._report.failed.append((msg.tag, "local queue full"))
                     return True
@@ -176,7 +182,8 @@ class ConfirmedSender:
                 self._report.failed.append((msg.tag, error.str()))
                 return True
         self._outstanding[serial] = msg.tag
-        self._producer.poll(0)
+        if not serial % POLL_EVERY:
+            self._producer.poll(0)  # serve delivery reports now and then; confirm() waits for the rest
         return True
 
     def confirm(self) -> SendReport:
@@ -189,24 +196,21 @@ class ConfirmedSender:
         self._outstanding = {}
         return report
 
-    def _delivery(self, serial: int) -> DeliveryReport:
-        def delivered(err: KafkaError | None, _msg: Any) -> None:
-            if serial not in self._outstanding:
-                return  # given up on at an earlier deadline
-            tag = self._outstanding.pop(serial)
-            if err is None:
-                self._report.confirmed += 1
-                if self._on_delivered is not None:
-                    self._on_delivered(tag)
-                return
-            self._report.failed.append((tag, err.str()))
-            if is_fatal(err) and self._report.fatal is None:
-                self._report.fatal = err
-
-        return delivered
+    def _delivered(self, serial: int, err: KafkaError | None, _msg: Any) -> None:
+        if serial not in self._outstanding:
+            return  # given up on at an earlier deadline
+        tag = self._outstanding.pop(serial)
+        if err is None:
+            self._report.confirmed += 1
+            if self._on_delivered is not None:
+                self._on_delivered(tag)
+            return
+        self._report.failed.append((tag, err.str()))
+        if is_fatal(err) and self._report.fatal is None:
+            self._report.fatal = err
 
     def _pace(self) -> None:
-        if self._rate:
+        if self._rate:  # for the type checker; send() calls this only with a rate
             ahead = self._started + self._sent / self._rate - time.monotonic()
             if ahead > 0:
                 time.sleep(ahead)
