@@ -6,6 +6,7 @@ replication factor 3 and min.insync.replicas=2, two down would stop every write 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -61,6 +62,20 @@ class Injector:
         self.orders_topic, self.events_topic = topics
         self.timing = timing
         self.rng = rng
+        # What puts the stack back if the run is stopped halfway through a fault: a paused broker left paused
+        # would quietly shrink the cluster for whatever runs next.
+        self._undo: dict[str, Callable[[], None]] = {}
+
+    def undo_all(self) -> None:
+        for key, undo in list(self._undo.items()):
+            with contextlib.suppress(Exception):
+                undo()
+            self._undo.pop(key, None)
+
+    def _while(self, key: str, undo: Callable[[], None], seconds: float) -> None:
+        """Hold a fault for ``seconds``, with ``undo`` on record until it is undone by the caller."""
+        self._undo[key] = undo
+        time.sleep(seconds)
 
     def run(self, kind: str) -> Fault:
         action: Callable[[], tuple[str, float]] = getattr(self, "_" + kind.replace("-", "_"))
@@ -82,8 +97,9 @@ class Injector:
     def _worker_zombie(self) -> tuple[str, float]:
         pid = self.fleet.any_worker(self.rng)
         os.kill(pid, signal.SIGSTOP)
-        time.sleep(self.timing.session_timeout + 5)
+        self._while("zombie", lambda: os.kill(pid, signal.SIGCONT), self.timing.session_timeout + 5)
         os.kill(pid, signal.SIGCONT)
+        self._undo.pop("zombie", None)
         return f"worker pid {pid}", time.time()
 
     def _leader(self, topic: str) -> int:
@@ -94,8 +110,9 @@ class Injector:
     def _broker_down(self, topic: str) -> tuple[str, float]:
         node = self._leader(topic)
         self.controls.run("broker_kill", node)
-        time.sleep(self.timing.broker_down)
+        self._while("broker", lambda: self.controls.run("broker_start", node), self.timing.broker_down)
         self.controls.run("broker_start", node)
+        self._undo.pop("broker", None)
         return f"broker {node} (leader on {topic})", time.time()
 
     def _leader_kill(self) -> tuple[str, float]:
@@ -107,18 +124,21 @@ class Injector:
     def _broker_pause(self) -> tuple[str, float]:
         node = self._leader(self.orders_topic)
         self.controls.run("broker_pause", node)
-        time.sleep(self.timing.broker_pause)
+        self._while("broker", lambda: self.controls.run("broker_resume", node), self.timing.broker_pause)
         self.controls.run("broker_resume", node)
+        self._undo.pop("broker", None)
         return f"broker {node}", time.time()
 
     def _pg_crash(self) -> tuple[str, float]:
         self.controls.run("pg_crash")
-        time.sleep(self.timing.pg_down)
+        self._while("pg", lambda: self.controls.run("pg_start"), self.timing.pg_down)
         self.controls.run("pg_start")
+        self._undo.pop("pg", None)
         return "postgres", time.time()
 
     def _redis_restart(self) -> tuple[str, float]:
         self.controls.run("redis_stop")
-        time.sleep(self.timing.redis_down)
+        self._while("redis", lambda: self.controls.run("redis_start"), self.timing.redis_down)
         self.controls.run("redis_start")
+        self._undo.pop("redis", None)
         return "redis", time.time()

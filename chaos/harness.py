@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import subprocess
 import sys
 import threading
@@ -40,6 +41,7 @@ class Options:
     redis: str = "redis://127.0.0.1:63799/0"
     prefix: str = "chaos"
     partitions: int = 6
+    replication_factor: int = 3
     port: int = 18181
     recreate_db: bool = False
     gap: float = 5.0  # seconds between two faults of one lane
@@ -50,6 +52,10 @@ class Options:
 
 def _log(text: str) -> None:
     print(f"chaos: {text}", file=sys.stderr, flush=True)
+
+
+def _stopped(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # in the main thread: the run puts the stack back before it exits
 
 
 def _recreate(dsn: str) -> None:
@@ -87,7 +93,10 @@ class Run:
         if self.o.recreate_db:
             _recreate(self.o.dsn)
         self._ordersctl("db", "migrate")
-        self._ordersctl("topics", "create", "--dlq", "--partitions", str(self.o.partitions))
+        # The replication factor is asked for, not left to the cluster size: a broker that happens to be down at
+        # this moment must fail the run's start, not give it topics that a single broker loss stalls.
+        self._ordersctl("topics", "create", "--dlq", "--partitions", str(self.o.partitions),
+                        "--replication-factor", str(self.o.replication_factor))  # fmt: skip
         self.files.write_spec(self.spec)
 
     def produce(self, rate: float) -> None:
@@ -158,16 +167,28 @@ class Run:
         producer = threading.Thread(target=self.produce, args=(rate,), name="producer", daemon=True)
         producer.start()
         topics = (self.spec.orders_topic, self.spec.events_topic)
-        lanes = [
-            threading.Thread(target=self.lane, name=lane, daemon=True,
-                             args=(lane, kinds, Injector(self.o.controls, self.fleet, self.o.bootstrap, topics,
-                                                         self.o.timing, random.Random(f"{self.o.seed}-{lane}"))))
+        lanes_args = [
+            (lane, kinds, Injector(self.o.controls, self.fleet, self.o.bootstrap, topics, self.o.timing,
+                                   random.Random(f"{self.o.seed}-{lane}")))
             for lane, kinds in plan.items()
         ]  # fmt: skip
-        for t in lanes:
-            t.start()
-        for t in [producer, *lanes]:
-            t.join()
+        lanes = [threading.Thread(target=self.lane, name=a[0], args=a, daemon=True) for a in lanes_args]
+        injectors = [injector for _, _, injector in lanes_args]
+        previous = signal.signal(signal.SIGTERM, _stopped)
+        try:
+            for t in lanes:
+                t.start()
+            for t in [producer, *lanes]:
+                t.join()
+        except (KeyboardInterrupt, SystemExit):
+            _log("stopped: putting back what the faults in progress took away")
+            self.stop.set()
+            for injector in injectors:
+                injector.undo_all()
+            self.fleet.stop()
+            raise
+        finally:
+            signal.signal(signal.SIGTERM, previous)
         deadline = time.monotonic() + self.o.drain_timeout
         while not self.drained() and time.monotonic() < deadline:
             time.sleep(1)
