@@ -153,3 +153,21 @@ def test_pause_and_resume_a_node(cluster: None) -> None:
     assert f"kafka-2   up       127.0.0.1:29094  pid {pid}" in status.stdout.splitlines()
     assert stack("kafka-pid", "2").stdout.strip() == pid  # the same JVM carried on
     wait_for(lambda: _brokers() == set(NODES), 60, "all three brokers after the resume")
+
+
+def test_a_node_started_from_a_process_group_outlives_that_group(cluster: None) -> None:
+    """Found by the chaos harness: a node (re)started by `kafka-start` from a test run under `timeout` lived in
+    that process group, and a signal to the group (the timeout, Ctrl-C) shut the broker down with it."""
+    stack("kafka-kill", "3")
+    try:
+        starter = subprocess.Popen(
+            ["bash", "-c", f"{STACK} kafka-start 3 && sleep 600"], env=_stack_env(), start_new_session=True
+        )  # its own process group, as `timeout` gives its command
+        wait_for(lambda: _brokers() == set(NODES), 120, "node 3 back in the cluster")
+        os.killpg(starter.pid, 15)  # SIGTERM to the whole group that started the node
+        starter.wait(30)
+        time.sleep(3)  # a broker shutting down on SIGTERM leaves the metadata within a few seconds
+        assert stack("kafka-pid", "3").returncode == 0, "node 3 was stopped by a signal to its starter's group"
+        assert _brokers() == set(NODES)
+    finally:
+        stack("kafka-start", "3", timeout=240)
