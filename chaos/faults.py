@@ -72,10 +72,12 @@ class Injector:
                 undo()
             self._undo.pop(key, None)
 
-    def _while(self, key: str, undo: Callable[[], None], seconds: float) -> None:
-        """Hold a fault for ``seconds``, with ``undo`` on record until it is undone by the caller."""
+    def _hold(self, key: str, seconds: float, undo: Callable[[], None]) -> None:
+        """Hold a fault for ``seconds``, then undo it; ``undo`` stays on record meanwhile (``undo_all``)."""
         self._undo[key] = undo
         time.sleep(seconds)
+        undo()
+        self._undo.pop(key, None)
 
     def run(self, kind: str) -> Fault:
         action: Callable[[], tuple[str, float]] = getattr(self, "_" + kind.replace("-", "_"))
@@ -97,9 +99,7 @@ class Injector:
     def _worker_zombie(self) -> tuple[str, float]:
         pid = self.fleet.any_worker(self.rng)
         os.kill(pid, signal.SIGSTOP)
-        self._while("zombie", lambda: os.kill(pid, signal.SIGCONT), self.timing.session_timeout + 5)
-        os.kill(pid, signal.SIGCONT)
-        self._undo.pop("zombie", None)
+        self._hold("zombie", self.timing.session_timeout + 5, lambda: os.kill(pid, signal.SIGCONT))
         return f"worker pid {pid}", time.time()
 
     def _leader(self, topic: str) -> int:
@@ -110,9 +110,7 @@ class Injector:
     def _broker_down(self, topic: str) -> tuple[str, float]:
         node = self._leader(topic)
         self.controls.run("broker_kill", node)
-        self._while("broker", lambda: self.controls.run("broker_start", node), self.timing.broker_down)
-        self.controls.run("broker_start", node)
-        self._undo.pop("broker", None)
+        self._hold("broker", self.timing.broker_down, lambda: self.controls.run("broker_start", node))
         return f"broker {node} (leader on {topic})", time.time()
 
     def _leader_kill(self) -> tuple[str, float]:
@@ -124,21 +122,15 @@ class Injector:
     def _broker_pause(self) -> tuple[str, float]:
         node = self._leader(self.orders_topic)
         self.controls.run("broker_pause", node)
-        self._while("broker", lambda: self.controls.run("broker_resume", node), self.timing.broker_pause)
-        self.controls.run("broker_resume", node)
-        self._undo.pop("broker", None)
+        self._hold("broker", self.timing.broker_pause, lambda: self.controls.run("broker_resume", node))
         return f"broker {node}", time.time()
 
     def _pg_crash(self) -> tuple[str, float]:
         self.controls.run("pg_crash")
-        self._while("pg", lambda: self.controls.run("pg_start"), self.timing.pg_down)
-        self.controls.run("pg_start")
-        self._undo.pop("pg", None)
+        self._hold("pg", self.timing.pg_down, lambda: self.controls.run("pg_start"))
         return "postgres", time.time()
 
     def _redis_restart(self) -> tuple[str, float]:
         self.controls.run("redis_stop")
-        self._while("redis", lambda: self.controls.run("redis_start"), self.timing.redis_down)
-        self.controls.run("redis_start")
-        self._undo.pop("redis", None)
+        self._hold("redis", self.timing.redis_down, lambda: self.controls.run("redis_start"))
         return "redis", time.time()
