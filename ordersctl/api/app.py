@@ -12,7 +12,7 @@ import falcon
 from swagger_ui_bundle import swagger_ui_path
 
 from ordersctl.adapters.order_store import OrderStore
-from ordersctl.api import failures, health, resources
+from ordersctl.api import failures, health, pipeline, resources
 from ordersctl.api.cursor import CURSOR_MAX_LENGTH, CURSOR_PATTERN
 from ordersctl.api.metrics import ApiMetrics
 from ordersctl.api.middleware import AccessLog, BearerAuth
@@ -96,6 +96,7 @@ def create_app(runtime: Runtime, *, extra_routes: list[tuple[str, object]] | Non
     docs = resources.DocsResource(_swagger_html(), assets)
     spec = new_spec()
     _components(spec, sorted(assets))
+    pipeline.add_components(spec)
     routes: list[tuple[str, object, str | None]] = [
         ("/", resources.PageResource((STATIC / "index.html").read_bytes()), None),
         ("/orders", resources.OrderListResource(runtime.pg_connection, s.postgres), None),
@@ -105,6 +106,7 @@ def create_app(runtime: Runtime, *, extra_routes: list[tuple[str, object]] | Non
         ("/metrics", health.MetricsResource(metrics.registry), None),
         ("/docs", docs, None),
         ("/docs/static/{name}", docs, "asset"),
+        *pipeline.routes(runtime),
     ]
     routes += [(uri, res, None) for uri, res in extra_routes or []]
     for uri, resource, suffix in routes:

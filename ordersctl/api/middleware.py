@@ -1,4 +1,4 @@
-"""Bearer-token auth for /orders*, access log and request metrics.
+"""Bearer-token auth for /orders* and /pipeline*, access log and request metrics.
 
 Access logs hold route, method, status and latency: never bodies, query strings or headers (orders carry
 personal data, headers carry tokens).
@@ -15,16 +15,18 @@ import falcon
 from ordersctl.api.metrics import ApiMetrics
 
 log = logging.getLogger("ordersctl.api.access")
+# Orders carry personal data; the pipeline's figures describe the business and its systems.
+PROTECTED = ("/orders", "/pipeline")
 
 
 class BearerAuth:
-    """When a token is configured, /orders* need ``Authorization: Bearer <token>``."""
+    """When a token is configured, /orders* and /pipeline* need ``Authorization: Bearer <token>``."""
 
     def __init__(self, token: str | None) -> None:
         self._token = token.encode() if token else None
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
-        if self._token is None or not req.path.startswith("/orders"):
+        if self._token is None or not req.path.startswith(PROTECTED):
             return
         header = req.get_header("Authorization") or ""
         scheme, _, given = header.partition(" ")

@@ -74,9 +74,18 @@ def _outbox(status: PipelineStatus) -> list[RenderableType]:
     return [_line(f"outbox: {status.outbox.pending} pending{oldest}")]
 
 
+def _stored(status: PipelineStatus) -> list[RenderableType]:
+    if status.stored is None:
+        return []
+    # Said to be an estimate: the figures are PostgreSQL's statistics, not a count.
+    return [_line(f"orders table: about {status.stored.rows} rows, {status.stored.inserted} written"
+                  " (PostgreSQL statistics, since their last reset)")]  # fmt: skip
+
+
 def status_view(status: PipelineStatus) -> Group:
-    """Services, the orders topic and its group, the DLQ, the outbox, then the verdict."""
-    parts: list[RenderableType] = [*_services(status), *_orders(status), *_dlq(status), *_outbox(status)]
+    """Services, the orders topic and its group, the DLQ, the outbox, the orders table, then the verdict."""
+    parts: list[RenderableType] = [*_services(status), *_orders(status), *_dlq(status), *_outbox(status),
+                                   *_stored(status)]  # fmt: skip
     problems = status.problems()
     for problem in problems:
         parts.append(_line(f"[red]✗[/red] {escape(problem)}"))

@@ -10,7 +10,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ordersctl.adapters.pipeline_queries import OutboxBacklog, outbox_backlog
+from ordersctl.adapters.pipeline_queries import (
+    OutboxBacklog,
+    StoredOrdersEstimate,
+    outbox_backlog,
+    stored_orders_estimate,
+)
 from ordersctl.domain.times import utc_z
 from ordersctl.observe.dead_letters import DlqWindow, dlq_window
 from ordersctl.observe.kafka_view import GroupInfo
@@ -89,6 +94,7 @@ class PipelineStatus:
     dlq: DlqWindow | None
     outbox: OutboxBacklog | None
     unread: dict[str, str] = field(default_factory=dict)
+    stored: StoredOrdersEstimate | None = None  # PostgreSQL's statistics of the orders table
 
     def outbox_behind(self) -> bool:
         age = self.outbox.oldest_age_seconds if self.outbox else None
@@ -98,10 +104,15 @@ class PipelineStatus:
         limit = self.thresholds.max_lag
         return limit is not None and self.orders is not None and self.orders.total_lag > limit
 
-    def problems(self) -> list[str]:
-        """Why the status is not healthy, one line each (empty when it is)."""
-        found = [f"{s.name} down at {s.address}: {s.error}" for s in self.services if not s.up]
-        found += [f"{section} not read: {why}" for section, why in self.unread.items()]
+    def problems(self, details: bool = True) -> list[str]:
+        """Why the status is not healthy, one line each (empty when it is). Without ``details``, no address or
+        client error: for answers to people who may not see the infrastructure (the HTTP API)."""
+        if details:
+            found = [f"{s.name} down at {s.address}: {s.error}" for s in self.services if not s.up]
+            found += [f"{section} not read: {why}" for section, why in self.unread.items()]
+        else:
+            found = [f"{s.name} down" for s in self.services if not s.up]
+            found += [f"{section} not read" for section in self.unread]
         if self.outbox_behind() and self.outbox is not None:
             found.append(f"outbox: oldest pending event is {self.outbox.oldest_age_seconds:.0f} s old"
                          f" (more than {self.thresholds.max_outbox_age_seconds:.0f} s)")  # fmt: skip
@@ -128,6 +139,7 @@ class PipelineStatus:
             "orders": self.orders.as_json() if self.orders else None,
             "dlq": self.dlq.as_json() if self.dlq else None,
             "outbox": outbox,
+            "stored_orders": stored_json(self.stored),
             "unread": dict(self.unread),
             "thresholds": {
                 "max_lag": self.thresholds.max_lag,
@@ -136,13 +148,17 @@ class PipelineStatus:
         }
 
 
+def stored_json(stored: StoredOrdersEstimate | None) -> dict[str, int] | None:
+    return None if stored is None else {"rows_estimate": stored.rows, "inserted": stored.inserted}
+
+
 def read_status(src: Sources, since: datetime, thresholds: Thresholds) -> PipelineStatus:
     """Check the services, then read what each one that answers holds; a service down skips its sections."""
     checked_at = datetime.now(UTC)
     services = check_services(src)
     up = {s.name: s.up for s in services}
     unread: dict[str, str] = {}
-    orders = dlq = outbox = None
+    orders = dlq = outbox = stored = None
     if up["Kafka"]:
         orders = attempt("orders", unread, lambda: orders_progress(src))
         dlq = attempt("dlq", unread, lambda: dlq_window(src.kafka.dlq_reader(src.settings.kafka.dlq_topic), since))
@@ -154,7 +170,12 @@ def read_status(src: Sources, since: datetime, thresholds: Thresholds) -> Pipeli
             with src.connect() as conn:
                 return outbox_backlog(conn)
 
+        def estimate() -> StoredOrdersEstimate:
+            with src.connect() as conn:
+                return stored_orders_estimate(conn)
+
         outbox = attempt("outbox", unread, backlog)
+        stored = attempt("stored", unread, estimate)
     else:
-        unread["outbox"] = "PostgreSQL down"
-    return PipelineStatus(checked_at, thresholds, tuple(services), orders, dlq, outbox, unread)
+        unread["outbox"] = unread["stored"] = "PostgreSQL down"
+    return PipelineStatus(checked_at, thresholds, tuple(services), orders, dlq, outbox, unread, stored)

@@ -120,7 +120,8 @@ def test_status_with_every_service_down_shows_each_down_and_exits_1() -> None:
         ("Redis", False),
         ("Kafka", False),
     ]
-    assert doc["unread"] == {"orders": "Kafka down", "dlq": "Kafka down", "outbox": "PostgreSQL down"}
+    assert doc["unread"] == {"orders": "Kafka down", "dlq": "Kafka down", "outbox": "PostgreSQL down",
+                             "stored": "PostgreSQL down"}  # fmt: skip
     assert "Traceback" not in result.stderr
     for secret in ("topsecret", "redissecret"):
         assert secret not in result.stdout + result.stderr

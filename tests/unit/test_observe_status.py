@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from rich.console import Console
 
-from ordersctl.adapters.pipeline_queries import OutboxBacklog
+from ordersctl.adapters.pipeline_queries import OutboxBacklog, StoredOrdersEstimate
 from ordersctl.observe.dead_letters import DlqWindow
 from ordersctl.observe.formatting import status_view
 from ordersctl.observe.kafka_view import GroupInfo, GroupMember
@@ -100,3 +100,13 @@ def test_the_table_renders_with_and_without_sections(unread: dict[str, str]) -> 
     assert ("not healthy (exit 1)" in text) == bool(unread)
     if not unread:
         assert "conflict" in text and "rdkafka" in text and "outbox: 0 pending" in text
+
+
+def test_the_orders_tables_statistics_are_shown_as_an_estimate() -> None:
+    status = _status()
+    assert status.as_json()["stored_orders"] is None
+    status = PipelineStatus(NOW, Thresholds(), UP, None, None, None, {}, StoredOrdersEstimate(1200, 1234))
+    assert status.as_json()["stored_orders"] == {"rows_estimate": 1200, "inserted": 1234}
+    console = Console(record=True, width=200)
+    console.print(status_view(status))
+    assert "orders table: about 1200 rows, 1234 written (PostgreSQL statistics" in console.export_text()

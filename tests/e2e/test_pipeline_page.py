@@ -1,0 +1,130 @@
+"""The web page's Pipeline view in headless Chromium against a real ``ordersctl serve``: the lag of a backlog
+this test produced, per partition, then 0 once ``consume`` went through it, with the dead letters it made."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from ordersctl.config import Settings
+from ordersctl.domain.generator import Message as Generated
+from ordersctl.domain.generator import OrderGenerator
+from ordersctl.observe.partitioner import DEFAULT_PARTITIONER, partition_for
+from tests.e2e.test_serve import OUTPUT, _free_port, _get, _terminate
+from tests.helpers import create_topics, ordersctl, send, start_ordersctl, wait_for
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
+TOKEN = "pipeline-page-token"
+PARTITIONS = 4
+WAIT_MS = 60_000  # the page refreshes every 3 s; a condition not met in a minute will not be
+
+
+@pytest.fixture
+def backlog(settings: Settings) -> list[Generated]:
+    """Orders (a fifth of them poison) on the test's topics, and no consumer yet."""
+    create_topics(settings, partitions=PARTITIONS)
+    messages = list(OrderGenerator(seed=13).messages(80, invalid_ratio=0.2))
+    send(settings, messages)
+    return messages
+
+
+@pytest.fixture
+def server(settings: Settings, backlog: list[Generated], tmp_path: Path) -> Iterator[str]:
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    proc = start_ordersctl(settings, "serve", "--port", str(port), log=log, ORDERS_API__TOKEN=TOKEN)
+    base = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        try:
+            return _get(f"{base}/health/ready")[0] == 200
+        except OSError:
+            return False  # not listening yet
+
+    try:
+        wait_for(ready, 60, "serve to become ready")
+        yield base
+    finally:
+        _terminate(proc)
+    assert proc.returncode == 0, log.read_text()[-2000:]
+
+
+def _lags(page: Page) -> dict[int, int]:
+    """partition -> lag, as the chart's bars carry them."""
+    bars = page.locator("#pl-lag-chart g.bar").all()
+    return {int(b.get_attribute("data-partition") or -1): int(b.get_attribute("data-lag") or -1) for b in bars}
+
+
+def test_pipeline_view_shows_a_backlog_then_zero_once_consumed(
+    settings: Settings, backlog: list[Generated], server: str
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    chromium = Path("/usr/bin/chromium")
+    assert chromium.exists(), "Debian chromium is required (scripts/ensure-test-tools installs it)"
+    OUTPUT.mkdir(exist_ok=True)
+    per_partition = Counter(partition_for(m.key, PARTITIONS, DEFAULT_PARTITIONER) for m in backlog)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(chromium),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"],
+        )  # fmt: skip
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(WAIT_MS)
+            requests: list[str] = []
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(server + "/")
+            # Without the token the view says what is missing; with it, it shows the backlog.
+            page.click("#pipeline-tab")
+            page.wait_for_selector("#pl-error")
+            assert "API token" in page.inner_text("#pl-error")
+            page.fill("#token", TOKEN)
+            page.locator("#token").blur()
+            page.wait_for_function("n => document.querySelector('#pl-total-lag').textContent === n",
+                                   arg=str(len(backlog)))  # fmt: skip
+            assert _lags(page) == {p: per_partition.get(p, 0) for p in range(PARTITIONS)}
+            assert page.inner_text("#pl-dead-letters") == "no dead letters"
+            page.screenshot(path=str(OUTPUT / "pipeline-backlog.png"), full_page=True)
+
+            consumed = ordersctl(settings, "consume", "--stop-when-idle", "2", "--json", timeout=180)
+            assert consumed.returncode == 0, consumed.stderr[-3000:]
+            dlq: dict[str, int] = json.loads(consumed.stdout)["dlq"]
+            dead_lettered = sum(dlq.values())
+            assert dead_lettered > 0
+
+            page.wait_for_function("() => document.querySelector('#pl-total-lag').textContent === '0'")
+            assert _lags(page) == dict.fromkeys(range(PARTITIONS), 0)
+            # The page's reads never join the orders group: once consume has left (it stays a while idle, lag
+            # already 0), the group has no member.
+            page.wait_for_function("s => document.querySelector('#pl-group').textContent.endsWith(s)",
+                                   arg=": empty, 0 member(s)")  # fmt: skip
+            page.wait_for_function("n => document.querySelectorAll('#pl-dead-letter-table tbody tr').length === n",
+                                   arg=min(20, dead_lettered))  # fmt: skip
+            rows = page.locator("#pl-reason-table tr").all()
+            shown = {r.get_attribute("data-reason"): int(r.locator("td.num").inner_text()) for r in rows}
+            assert shown == dlq
+            # Stored orders/s comes from PostgreSQL's statistics, which sessions report when they end at
+            # the latest: it rises once the consumer's writes are counted.
+            page.wait_for_function("() => Number(document.querySelector('#pl-rate').dataset.rate) > 0")
+            assert page.inner_text("#pl-banner").startswith("Healthy")
+            page.screenshot(path=str(OUTPUT / "pipeline-page.png"), full_page=True)
+
+            text = page.inner_text("body")
+            for m in backlog:
+                if m.kind == "valid":
+                    order = json.loads(m.value)
+                    for personal in (order["delivery"]["name"], order["delivery"]["email"], order["delivery"]["phone"]):
+                        assert personal not in text, "personal data on the pipeline view"
+            assert all(u.startswith(server) for u in requests), "the page loads no external assets"
+        finally:
+            browser.close()
