@@ -49,3 +49,13 @@ def bench_settings(dsn: str, prefix: str, **sections: dict[str, object]) -> Sett
 def env_for(settings: Settings) -> dict[str, str]:
     env = {key: val for key, val in os.environ.items() if not key.startswith("ORDERS_")}
     return env | settings_env(settings) | {"ORDERS_LOG__LEVEL": "WARNING", "ORDERS_LOG__FORMAT": "json"}
+
+
+def postmaster_pid(dsn: str) -> int:
+    """The PostgreSQL server's main process: the parent of any backend, so the cluster this DSN reaches."""
+    from bench.proc import parent_of
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+    assert row is not None
+    return parent_of(int(row[0]))

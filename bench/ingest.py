@@ -1,41 +1,69 @@
-"""Ingest benchmark: orders/s end to end (Kafka -> validate -> PostgreSQL -> commit, events relayed) with 1 and
-2 workers, next to a ceiling measured in the same run: psql \\copy of the identical rows into the identical
-schema (an empty, migrated database; all five tables, one transaction).
+"""Ingest benchmark: CPU per stored order on each side, and orders/s end to end (Kafka -> validate ->
+PostgreSQL -> commit, events relayed) with 1 and 2 workers, next to two references measured in the same run:
+- the ceiling: psql \\copy of the identical rows into the identical schema (an empty, migrated database; all
+  five tables, one transaction);
+- the per-order design (bench/per_order.py): one message at a time, INSERTs in one transaction, commit, then
+  a synchronous offset commit; on the first --per-order-orders of the same orders, in a database of its own.
 
-    python bench/ingest.py [--orders 100000] [--batch-size 2000]
+CPU time, from /proc, is the headline: on a shared machine it is far steadier than orders/s. Per stored
+order and per side: the consuming processes (supervisor and workers), every PostgreSQL process, the Kafka
+broker; bench/measure.py says exactly what each figure holds. The peak RSS of every worker is reported too.
+
+    python bench/ingest.py [--orders 100000] [--workers 1,2] [--json]
+    python bench/ingest.py --latency [--rate 2000] [--seconds 30]    (produce -> "order saved" event latency)
+
+--json prints one JSON document on stdout; the table (without --json) goes to stdout too; progress to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
-
-import psycopg
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import report
 from bench.common import bench_settings, env_for, fresh_database
+from bench.measure import ROOT, Figures, run_measured
 from ordersctl.adapters.kafka_topics import TopicAdmin
 from ordersctl.adapters.order_store import event_payload
 from ordersctl.config import Settings
-from ordersctl.domain.generator import OrderGenerator
+from ordersctl.domain.generator import Message, OrderGenerator
 from ordersctl.domain.rows import DELIVERY_COLUMNS, ITEM_COLUMNS, ORDER_COLUMNS, PAYMENT_COLUMNS, to_rows
 from ordersctl.domain.rules import decode_order
 from ordersctl.pipeline.publish import publish
 from ordersctl.runtime import Runtime
 
 
+def progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def measured(figures: Figures) -> Figures:
+    """Say what a run measured as soon as it is done: a later run that fails must not take it along."""
+    f = figures
+    us = {side: round(cpu * 1e6 / f.orders) for side, cpu in
+          (("client", f.client_cpu), ("postgres", f.postgres_cpu), ("broker", f.broker_cpu or 0.0))}  # fmt: skip
+    progress(f"  {f.name}: {f.orders / f.seconds:.0f} orders/s, CPU µs per order {us}")
+    return figures
+
+
+def pg_profile() -> str:
+    """The running PostgreSQL's profile as the stack names it: durable, fast, custom (or unknown)."""
+    done = subprocess.run([str(ROOT / "scripts" / "stack"), "pg-profile"], capture_output=True, text=True, check=False)
+    return done.stdout.strip() or "unknown"
+
+
 def write_csvs(values: list[bytes], folder: Path) -> dict[str, tuple[Path, tuple[str, ...]]]:
     """The exact rows the pipeline writes, as CSV files for psql \\copy."""
-    import json
-
     files = {
         "orders": ORDER_COLUMNS, "deliveries": DELIVERY_COLUMNS, "payments": PAYMENT_COLUMNS,
         "items": ITEM_COLUMNS, "outbox": ("order_uid", "payload"),
@@ -45,7 +73,7 @@ def write_csvs(values: list[bytes], folder: Path) -> dict[str, tuple[Path, tuple
     writers = {name: csv.writer(h, quoting=csv.QUOTE_NONNUMERIC) for name, h in handles.items()}
     for raw in values:
         order = decode_order(raw)
-        rows = to_rows(order)
+        rows = to_rows(order, raw)
         head = [*rows.order[:-1], "\\x" + rows.order[-1].hex()]
         writers["orders"].writerow([v.isoformat() if hasattr(v, "isoformat") else v for v in head])
         writers["deliveries"].writerow(rows.delivery)
@@ -57,7 +85,7 @@ def write_csvs(values: list[bytes], folder: Path) -> dict[str, tuple[Path, tuple
     return {name: (folder / f"{name}.csv", cols) for name, cols in files.items()}
 
 
-def ceiling(values: list[bytes]) -> float:
+def ceiling(values: list[bytes]) -> Figures:
     with tempfile.TemporaryDirectory() as tmp, fresh_database() as dsn:
         files = write_csvs(values, Path(tmp))
         script = ["BEGIN;"]
@@ -65,56 +93,40 @@ def ceiling(values: list[bytes]) -> float:
             path, cols = files[table]
             script.append(f"\\copy {table} ({', '.join(cols)}) FROM '{path}' WITH (FORMAT csv)")
         script.append("COMMIT;")
-        started = time.perf_counter()
-        subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", dsn], input="\n".join(script), text=True, check=True)
-        seconds = time.perf_counter() - started
-        with psycopg.connect(dsn) as conn:
-            row = conn.execute("SELECT count(*) FROM orders").fetchone()
-            assert row is not None and row[0] == len(values)
-    return seconds
+        (Path(tmp) / "copy.sql").write_text("\n".join(script))
+        cmd = ["psql", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(Path(tmp) / "copy.sql"), dsn]
+        return run_measured("psql \\copy (ceiling)", cmd, dict(os.environ), dsn, len(values), "psql")
 
 
-def pipeline(values: list[bytes], workers: int, batch_size: int, partitions: int) -> float:
+def produce(settings: Settings, values: list[bytes], partitions: int) -> None:
+    rt = Runtime(settings)
+    try:
+        admin = TopicAdmin(rt.kafka_admin, settings.kafka)
+        for name in (settings.kafka.orders_topic, settings.kafka.dlq_topic, settings.kafka.events_topic):
+            admin.ensure(name, partitions, 1)
+        msgs = [Message(decode_order(v).order_uid.encode(), v, "valid", "") for v in values]
+        result = publish(rt.producer(), settings.kafka.orders_topic, msgs)
+        assert result.failed == 0
+    finally:
+        rt.close()
+
+
+def consumer_run(
+    name: str, command: list[str], values: list[bytes], args: argparse.Namespace, root_label: str
+) -> Figures:
+    """Produce ``values`` to fresh topics, then run ``command`` (a consumer that stops when idle) over them."""
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     with fresh_database() as dsn:
-        settings = bench_settings(dsn, prefix, pipeline={"batch_size": batch_size})
-        rt = Runtime(settings)
+        settings = bench_settings(dsn, prefix, pipeline={"batch_size": args.batch_size})
+        produce(settings, values, args.partitions)
         try:
-            admin = TopicAdmin(rt.kafka_admin, settings.kafka)
-            for name in (settings.kafka.orders_topic, settings.kafka.dlq_topic, settings.kafka.events_topic):
-                admin.ensure(name, partitions, 1)
-            from ordersctl.domain.generator import Message
-
-            msgs = [Message(decode_order(v).order_uid.encode(), v, "valid", "") for v in values]
-            result = publish(rt.producer(), settings.kafka.orders_topic, msgs)
-            assert result.failed == 0
+            return run_measured(name, command, env_for(settings), dsn, len(values), root_label)
         finally:
-            rt.close()
-        started = time.perf_counter()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "ordersctl", "consume", "--workers", str(workers), "--stop-when-idle", "3"],
-            env=env_for(settings), stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            with psycopg.connect(dsn, autocommit=True) as conn:
-                while True:
-                    row = conn.execute("SELECT count(*) FROM orders").fetchone()
-                    if row and row[0] >= len(values):
-                        break
-                    if proc.poll() is not None:
-                        raise RuntimeError(f"consume exited early with {proc.returncode}")
-                    time.sleep(0.5)  # count(*) on a growing table is not free: do not slow the run down
-            seconds = time.perf_counter() - started
-            proc.wait(timeout=120)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
             delete_topics(settings)
-    return seconds
 
 
 def delete_topics(settings: Settings) -> None:
-    """A run leaves 100k orders in Kafka; without this, each run makes the broker bigger and slower to start."""
+    """A run leaves its orders in Kafka; without this, each run makes the broker bigger and slower to start."""
     k = settings.kafka
     rt = Runtime(settings)
     try:
@@ -129,23 +141,40 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--batch-size", type=int, default=2000)
     parser.add_argument("--partitions", type=int, default=4)
-    parser.add_argument("--workers", default="1,2", help="comma-separated worker counts to measure")
+    parser.add_argument("--workers", default="1,2", help="comma-separated worker counts (latency mode: the last)")
+    # The per-order design commits every order on its own, so it is slow: it runs on the first N orders.
+    parser.add_argument("--per-order-orders", type=int, default=5_000, help="orders for it (0: skip it)")
+    parser.add_argument("--json", action="store_true", help="one JSON document on stdout instead of the table")
+    parser.add_argument("--latency", action="store_true", help="latency mode: see bench/latency.py")
+    parser.add_argument("--rate", type=float, default=2000.0, help="latency mode: orders/s produced")
+    parser.add_argument("--seconds", type=float, default=30.0, help="latency mode: how long to produce")
     args = parser.parse_args()
-    print(f"generating {args.orders} orders ...", file=sys.stderr)
+    profile = pg_profile()
+    progress(f"PostgreSQL profile: {profile}")
+    if args.latency:
+        from bench import latency
+
+        report.emit(latency.run(args, profile), args.json, report.latency_table)
+        return
+    progress(f"generating {args.orders} orders ...")
     values = [m.value for m in OrderGenerator(seed=2024).messages(args.orders)]
     items = sum(len(decode_order(v).items) for v in values[:2000]) / min(2000, len(values))
-    print(f"machine: {os.cpu_count()} cores; {args.orders} orders, ~{items:.1f} items each", file=sys.stderr)
-
-    # The ceiling is noisy on a small machine: take the faster of two runs (the stricter ratio).
-    copy_s = min(ceiling(values), ceiling(values))
-    rows = [("psql \\copy (ceiling)", copy_s, 1.0)]
+    # The ceiling is noisy on a small machine: the faster of two runs (the stricter ratio).
+    progress("ceiling: psql \\copy, twice ...")
+    copy = min(measured(ceiling(values)), measured(ceiling(values)), key=lambda f: f.seconds)
+    runs: list[Figures] = []
     for workers in (int(w) for w in args.workers.split(",")):
-        seconds = pipeline(values, workers, args.batch_size, args.partitions)
-        rows.append((f"consume --workers {workers}", seconds, copy_s / seconds))
-    print(f"\n{'mode':<24}{'seconds':>10}{'orders/s':>12}{'ratio':>8}")
-    for name, seconds, ratio in rows:
-        print(f"{name:<24}{seconds:>10.2f}{args.orders / seconds:>12.0f}{ratio:>8.2f}")
-    print("\nratio = orders/s divided by the psql \\copy ceiling of this run (target: >= 0.5)")
+        progress(f"consume --workers {workers} ...")
+        command = [sys.executable, "-m", "ordersctl", "consume", "--workers", str(workers), "--stop-when-idle", "3"]
+        runs.append(measured(consumer_run(f"consume --workers {workers}", command, values, args, "supervisor")))
+    baseline = None
+    if args.per_order_orders:
+        subset = values[: args.per_order_orders]
+        progress(f"per-order design on the first {len(subset)} orders ...")
+        command = [sys.executable, str(ROOT / "bench" / "per_order.py"), "--stop-when-idle", "3"]
+        baseline = measured(consumer_run("per-order design", command, subset, args, "per_order.py"))
+    result: dict[str, Any] = report.ingest_result(profile, args.orders, items, copy, runs, baseline)
+    report.emit(result, args.json, report.ingest_table)
 
 
 if __name__ == "__main__":

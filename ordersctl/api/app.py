@@ -20,6 +20,7 @@ from ordersctl.api.openapi import add_models, add_route, new_spec
 from ordersctl.api.schemas import ErrorBody, Health, OrderPage
 from ordersctl.cache.memory import MemoryLRU
 from ordersctl.cache.read_through import OrderCache
+from ordersctl.cache.redis_connections import ThreadConnections
 from ordersctl.cache.redis_layer import RedisOrderCache
 from ordersctl.domain.order import ORDER_UID_MAX_LENGTH, ORDER_UID_PATTERN, Order
 from ordersctl.errors import TransientError
@@ -78,7 +79,7 @@ def create_app(runtime: Runtime, *, extra_routes: list[tuple[str, object]] | Non
 
     cache = OrderCache(
         MemoryLRU(s.api.memory_cache_size, s.api.memory_cache_ttl_seconds),
-        RedisOrderCache(runtime.redis, s.redis.ttl_seconds),  # the client connects on first command
+        RedisOrderCache(ThreadConnections(runtime.redis), s.redis.ttl_seconds),  # connects on first command
         load,
     )
     token = s.api.token.get_secret_value() if s.api.token else None

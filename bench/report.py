@@ -1,0 +1,152 @@
+"""The ingest benchmark's result: one JSON document (``--json``) or a table, both on stdout."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from bench.measure import Figures
+
+NOT_DURABLE = (
+    "PostgreSQL runs the {profile!r} profile, not 'durable' (fsync, synchronous_commit, full_page_writes on): "
+    "these figures are NOT durable ones and do not count for the durable targets"
+)
+NOTES = {
+    "client": "the command's processes over their whole lives (consume: supervisor + workers; psql; per-order)",
+    "client_after_startup": "the same minus its CPU before the first order was stored (sampled every 0.5 s)",
+    "postgres": "every process of the PostgreSQL server over the run, only the bench's own probe subtracted: "
+    "it includes whatever else the server did meanwhile",
+    "postgres_this_database": "of which the backends of the run's own database (sampled: a lower bound)",
+    "broker": "the local stack's Kafka JVM over the run, all of its work, whoever asked for it",
+    "peak_rss_mib": "VmHWM of each process of the command, read until it exits",
+    "orders_per_s_after_first": "orders/s from the first stored order on, without the start-up (rough: 0.5 s polls)",
+}
+
+
+def _us(seconds: float | None, orders: int) -> float | None:
+    return None if seconds is None else round(seconds * 1e6 / orders, 1)
+
+
+def figures_dict(f: Figures) -> dict[str, Any]:
+    return {
+        "name": f.name,
+        "orders": f.orders,
+        "seconds": round(f.seconds, 3),
+        "orders_per_s": round(f.orders / f.seconds),
+        "first_stored_after_s": round(f.first_seconds, 3),
+        # Without the start-up; the count is polled every 0.5 s, so this is rougher on short runs.
+        "orders_per_s_after_first": round(f.orders / (f.seconds - f.first_seconds))
+        if f.seconds > f.first_seconds
+        else None,
+        "cpu_us_per_order": {
+            "client": _us(f.client_cpu, f.orders),
+            "client_after_startup": _us(f.client_cpu - f.startup_cpu, f.orders),
+            "postgres": _us(f.postgres_cpu, f.orders),
+            "postgres_this_database": _us(f.postgres_db_cpu, f.orders),
+            "broker": _us(f.broker_cpu, f.orders),
+        },
+        "startup_cpu_s": round(f.startup_cpu, 3),
+        "peak_rss_mib": {label: round(kib / 1024, 1) for label, kib in sorted(f.peak_rss_kib.items())},
+    }
+
+
+def ingest_result(
+    profile: str, orders: int, items: float, copy: Figures, runs: list[Figures], baseline: Figures | None
+) -> dict[str, Any]:
+    ceiling = figures_dict(copy)
+    per_order = figures_dict(baseline) if baseline else None
+    consume = []
+    for run in runs:
+        row = figures_dict(run)
+        row["ratio_to_ceiling"] = round(row["orders_per_s"] / ceiling["orders_per_s"], 3)
+        if per_order:
+            row["times_per_order_design"] = {
+                "orders_per_s": round(row["orders_per_s"] / per_order["orders_per_s"], 1),
+                "client_cpu": round(per_order["cpu_us_per_order"]["client"] / row["cpu_us_per_order"]["client"], 1),
+            }
+        consume.append(row)
+    if per_order:
+        per_order["ratio_to_ceiling"] = round(per_order["orders_per_s"] / ceiling["orders_per_s"], 3)
+    return {
+        "postgres_profile": profile,
+        "durable": profile == "durable",
+        "machine_cores": os.cpu_count(),
+        "orders": orders,
+        "items_per_order": round(items, 2),
+        "ceiling": ceiling,
+        "consume": consume,
+        "per_order_design": per_order,
+        "notes": NOTES,
+    }
+
+
+def emit(result: dict[str, Any], as_json: bool, table: Callable[[dict[str, Any]], str]) -> None:
+    durable = result.get("durable", False)
+    if not durable:
+        print("\n!! " + NOT_DURABLE.format(profile=result["postgres_profile"]) + "\n", file=sys.stderr)
+    print(json.dumps(result, indent=2) if as_json else table(result))
+
+
+def _cell(value: float | None, width: int, digits: int = 0) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}.{digits}f}"
+
+
+def ingest_table(result: dict[str, Any]) -> str:
+    profile = result["postgres_profile"]
+    durable = "durable: fsync, synchronous_commit, full_page_writes on" if result["durable"] else "NOT DURABLE"
+    lines = [
+        f"PostgreSQL profile: {profile} ({durable})",
+        f"machine: {result['machine_cores']} cores; {result['orders']} orders, ~{result['items_per_order']} items each",
+        "",
+        f"{'':<24}{'':>9}{'':>8}{'':>8}{'':>7}   {'CPU µs per stored order':-^57}{'peak RSS':>10}",
+        f"{'mode':<24}{'orders/s':>9}{'÷ceil':>8}{'x p-o':>8}{'1st→':>7}   {'client':>8}{'-startup':>9}"
+        f"{'PostgreSQL':>12}{'(this db)':>10}{'broker':>8}{'(x p-o)':>10}{'MiB max':>10}",
+    ]
+    baseline = [result["per_order_design"]] if result["per_order_design"] else []
+    rows = [result["ceiling"], *result["consume"], *baseline]
+    for row in rows:
+        cpu = row["cpu_us_per_order"]
+        times = row.get("times_per_order_design", {})
+        rss = max(row["peak_rss_mib"].values(), default=None) if row["name"].startswith("consume") else None
+        lines.append(
+            f"{row['name']:<24}{row['orders_per_s']:>9}{_cell(row.get('ratio_to_ceiling', 1.0), 8, 2)}"
+            f"{_cell(times.get('orders_per_s'), 8, 1)}{_cell(row['orders_per_s_after_first'], 7)}   "
+            f"{_cell(cpu['client'], 8)}{_cell(cpu['client_after_startup'], 9)}"
+            f"{_cell(cpu['postgres'], 12)}{_cell(cpu['postgres_this_database'], 10)}{_cell(cpu['broker'], 8)}"
+            f"{_cell(times.get('client_cpu'), 10, 1)}{_cell(rss, 10, 1)}"
+        )
+    lines.append("")
+    for row in result["consume"]:
+        peaks = ", ".join(f"{label} {mib}" for label, mib in row["peak_rss_mib"].items())
+        lines.append(f"peak RSS MiB, {row['name']}: {peaks}")
+    if result["per_order_design"]:
+        lines.append(f"per-order design: the first {result['per_order_design']['orders']} of the same orders")
+    lines += [
+        "",
+        "÷ceil = orders/s ÷ the psql \\copy ceiling of this run; x p-o = ordersctl ÷ the per-order design "
+        "(orders/s; and its client CPU per order ÷ ours); 1st→ = orders/s from the first stored order on",
+        *(f"{name}: {text}" for name, text in NOTES.items()),
+    ]
+    if not result["durable"]:
+        lines += ["", "!! " + NOT_DURABLE.format(profile=profile)]
+    return "\n".join(lines)
+
+
+def latency_table(result: dict[str, Any]) -> str:
+    ms = result["latency_ms"]
+    lines = [
+        f"PostgreSQL profile: {result['postgres_profile']}" + ("" if result["durable"] else " (NOT DURABLE)"),
+        f"produce -> 'order saved' event, {result['orders']} orders at {result['rate_achieved']:.0f}/s "
+        f"(asked {result['rate']:.0f}/s) for {result['seconds']:.0f} s; consume --workers {result['workers']}",
+        "",
+        f"{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}",
+        f"{ms['p50']:>9.0f}{ms['p90']:>9.0f}{ms['p99']:>9.0f}{ms['max']:>9.0f}",
+        "",
+        "latency = the event's Kafka timestamp - the order record's (both CreateTime, set by their producers)",
+    ]
+    if result["missing_events"]:
+        lines.append(f"!! {result['missing_events']} orders have no event")
+    return "\n".join(lines)

@@ -1,0 +1,67 @@
+"""The benchmarks' own logic without services: /proc readings, the result document and its table, percentiles."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from bench.latency import percentile
+from bench.measure import Figures
+from bench.proc import descendants, read_stat, tree_cpu
+from bench.report import ingest_result, ingest_table
+
+
+def test_a_child_is_found_and_an_exited_one_keeps_its_final_stat_until_reaped() -> None:
+    me = read_stat(os.getpid())
+    assert me is not None and me.ppid == os.getppid()
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        assert child.pid in [s.pid for s in descendants(os.getpid())]
+        assert tree_cpu(os.getpid()) >= me.own
+        assert child.stdin is not None
+        child.stdin.close()
+        os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # exited, not reaped
+        zombie = read_stat(child.pid)
+        assert zombie is not None and zombie.state == "Z" and zombie.ppid == os.getpid()
+    finally:
+        child.wait()
+    after = read_stat(child.pid)
+    assert after is None or after.key != zombie.key, "reaped: gone (or the pid is another process now)"
+
+
+def _figures(name: str, orders: int, seconds: float, client: float, startup: float = 0.0) -> Figures:
+    return Figures(
+        name, orders, seconds, client_cpu=client, startup_cpu=startup, postgres_cpu=orders * 100e-6,
+        postgres_db_cpu=orders * 80e-6, broker_cpu=None, peak_rss_kib={"worker (pid 1)": 102_400},
+    )  # fmt: skip
+
+
+def test_the_result_compares_with_the_ceiling_and_the_per_order_design() -> None:
+    copy = _figures("psql \\copy (ceiling)", 10_000, 1.0, 0.02)
+    consume = _figures("consume --workers 2", 10_000, 2.0, 1.0, startup=0.5)
+    baseline = _figures("per-order design", 1_000, 10.0, 1.0)
+    result = ingest_result("durable", 10_000, 3.0, copy, [consume], baseline)
+    row = result["consume"][0]
+    assert result["durable"] is True
+    assert row["orders_per_s"] == 5000 and row["ratio_to_ceiling"] == 0.5
+    assert row["cpu_us_per_order"]["client"] == 100.0 and row["cpu_us_per_order"]["client_after_startup"] == 50.0
+    assert row["times_per_order_design"] == {"orders_per_s": 50.0, "client_cpu": 10.0}
+    assert row["peak_rss_mib"] == {"worker (pid 1)": 100.0}
+    table = ingest_table(result)
+    assert "consume --workers 2" in table and "NOT DURABLE" not in table
+
+
+def test_figures_of_the_fast_profile_are_never_presented_as_durable() -> None:
+    copy = _figures("psql \\copy (ceiling)", 100, 1.0, 0.01)
+    result = ingest_result("fast", 100, 3.0, copy, [], None)
+    assert result["durable"] is False
+    assert "NOT DURABLE" in ingest_table(result)
+
+
+def test_percentile_is_the_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 0.5) == 50.0
+    assert percentile(values, 0.99) == 99.0
+    assert percentile(values, 1.0) == 100.0
+    assert percentile([7.0], 0.99) == 7.0
