@@ -15,6 +15,7 @@ from ordersctl.config import Settings
 from ordersctl.domain.generator import Message as Generated
 from ordersctl.domain.generator import OrderGenerator
 from ordersctl.observe.partitioner import DEFAULT_PARTITIONER, partition_for
+from tests.browser import launch_chromium
 from tests.e2e.test_serve import OUTPUT, _free_port, _get, _terminate
 from tests.helpers import create_topics, ordersctl, send, start_ordersctl, wait_for
 
@@ -68,16 +69,10 @@ def test_pipeline_view_shows_a_backlog_then_zero_once_consumed(
 ) -> None:
     from playwright.sync_api import sync_playwright
 
-    chromium = Path("/usr/bin/chromium")
-    assert chromium.exists(), "Debian chromium is required (scripts/ensure-test-tools installs it)"
     OUTPUT.mkdir(exist_ok=True)
     per_partition = Counter(partition_for(m.key, PARTITIONS, DEFAULT_PARTITIONER) for m in backlog)
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(chromium),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"],
-        )  # fmt: skip
+        browser = launch_chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.set_default_timeout(WAIT_MS)

@@ -21,6 +21,7 @@ import pytest
 from ordersctl.config import Settings
 from ordersctl.domain.generator import Message as Generated
 from ordersctl.domain.generator import OrderGenerator
+from tests.browser import launch_chromium
 from tests.helpers import ROOT, create_topics, ordersctl, send, start_ordersctl
 from tests.waiting import wait_for
 
@@ -119,15 +120,9 @@ def test_schemathesis_with_all_checks_finds_nothing(server: str, tmp_path: Path)
 def test_web_page_in_headless_chromium(server: str) -> None:
     from playwright.sync_api import sync_playwright
 
-    chromium = Path("/usr/bin/chromium")
-    assert chromium.exists(), "Debian chromium is required (scripts/ensure-test-tools installs it)"
     OUTPUT.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(chromium),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"],
-        )  # fmt: skip
+        browser = launch_chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             requests: list[str] = []
