@@ -100,6 +100,9 @@ class ApiSettings(BaseModel):
     warm_limit: int = Field(default=1000, ge=0)
     memory_cache_size: int = Field(default=10_000, ge=0)
     memory_cache_ttl_seconds: float = Field(default=300, gt=0)
+    # How long a request waits for a PostgreSQL connection before it answers 503. The pool's own wait (twice the
+    # connect timeout) outlasts what a client waits: in a PostgreSQL crash, readers got no answer at all.
+    db_wait_seconds: float = Field(default=2.0, gt=0, le=60)
 
 
 class PipelineSettings(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -72,8 +73,10 @@ def create_app(runtime: Runtime, *, extra_routes: list[tuple[str, object]] | Non
     metrics = ApiMetrics()
     store = OrderStore()
 
+    connection = partial(runtime.pg_connection, timeout=s.api.db_wait_seconds)
+
     def load(uid: str) -> bytes | None:
-        with failures.postgres(s.postgres), runtime.pg_connection() as conn:
+        with failures.postgres(s.postgres), connection() as conn:
             order = store.get(conn, uid)
         return order.model_dump_json().encode() if order else None
 
@@ -100,7 +103,7 @@ def create_app(runtime: Runtime, *, extra_routes: list[tuple[str, object]] | Non
     pipeline.add_components(spec)
     routes: list[tuple[str, object, str | None]] = [
         ("/", resources.PageResource((STATIC / "index.html").read_bytes()), None),
-        ("/orders", resources.OrderListResource(runtime.pg_connection, s.postgres), None),
+        ("/orders", resources.OrderListResource(connection, s.postgres), None),
         ("/orders/{order_uid}", resources.OrderResource(cache, metrics), None),
         ("/health/live", health.LiveResource(), None),
         ("/health/ready", health.ReadyResource(runtime.pg_connection, s.postgres, cache, parts.warmed), None),

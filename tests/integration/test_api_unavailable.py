@@ -88,3 +88,28 @@ def test_readiness_failure_is_logged_with_its_traceback_rate_limited(
     assert logged[0].dependency == "postgres"  # type: ignore[attr-defined]
     line = _traceback(logged[0])
     assert "Traceback (most recent call last)" in line and f"127.0.0.1:{closed_port}/{DBNAME}" in line
+
+
+def test_a_read_answers_503_within_the_api_wait_not_the_pools(services: None, closed_port: int) -> None:
+    """Found by the chaos harness: during a PostgreSQL crash a read waited out the pool's timeout (twice the
+    connect timeout, 10 s by default), longer than its client waited, so the client got no answer at all."""
+    import time
+
+    settings = load_settings(
+        overrides={
+            "postgres": {"dsn": f"postgresql://ordersctl:ordersctl@127.0.0.1:{closed_port}/{DBNAME}"},
+            "redis": {"url": REDIS_URL},
+            "api": {"db_wait_seconds": 1.0},
+        }
+    )  # the default connect timeout (5 s): the pool alone would wait 10 s
+    rt = Runtime(settings)
+    try:
+        client = falcon.testing.TestClient(create_app(rt).app)
+        for path in ("/orders/nosuchorder", "/orders"):
+            started = time.monotonic()
+            answer = client.simulate_get(path)
+            waited = time.monotonic() - started
+            assert answer.status_code == 503 and answer.json == {"error": "unavailable", "detail": "postgres"}
+            assert waited < 5, f"{path} answered after {waited:.1f} s: the pool's wait, not api.db_wait_seconds"
+    finally:
+        rt.close()
