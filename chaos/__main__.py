@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--prefix", default="chaos", help="topic and group name prefix")
     run.add_argument("--partitions", type=int, default=6)
     run.add_argument("--port", type=int, default=18181, help="port of the API server under read load")
-    run.add_argument("--recreate-db", action="store_true", help="drop and create the DSN's database first")
+    run.add_argument("--recreate-db", action="store_true",
+                     help="drop and create the DSN's database and the prefix's topics first")  # fmt: skip
     run.add_argument("--controls", type=Path, help="JSON file of commands that act on the stack")
     run.add_argument("--short", action="store_true", help="shorter fault durations (the test-suite form)")
     run.add_argument("--json", action="store_true", help="the report as JSON on stdout")

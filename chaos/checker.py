@@ -83,7 +83,7 @@ def _check_faults(run: RunFiles, report: Report) -> None:
     injected = len(run.faults())
     errors = run.lines("errors")
     detail = f"{injected} of {planned} injected" + (f"; {errors[0]['lane']}: {errors[0]['error']}" if errors else "")
-    report.add("every scheduled fault was injected", not errors and injected >= planned, detail)
+    report.add("every scheduled fault was injected", not errors and injected == planned, detail)
 
 
 def _check_dlq(bootstrap: str, topic: str, valid: set[str], poison: dict[str, str], report: Report) -> None:

@@ -58,6 +58,16 @@ def _stopped(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)  # in the main thread: the run puts the stack back before it exits
 
 
+def _delete_topics(bootstrap: str, names: list[str]) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    existing = [n for n in names if n in admin.list_topics(timeout=30).topics]
+    for future in admin.delete_topics(existing, operation_timeout=30).values() if existing else []:
+        future.result()
+    deadline = time.monotonic() + 60
+    while any(n in admin.list_topics(timeout=30).topics for n in existing) and time.monotonic() < deadline:
+        time.sleep(0.5)  # deletion is asynchronous on the brokers; creating the same name too early fails
+
+
 def _recreate(dsn: str) -> None:
     name = psycopg.conninfo.conninfo_to_dict(dsn)["dbname"]
     admin = psycopg.conninfo.make_conninfo(dsn, dbname="postgres")
@@ -90,8 +100,12 @@ class Run:
         subprocess.run([sys.executable, "-m", "ordersctl", *args], env=self.env, check=True, timeout=300)
 
     def prepare(self) -> None:
+        self.files.start_afresh()
         if self.o.recreate_db:
+            # A fresh start is a fresh database and fresh topics: an earlier run's events and dead letters under
+            # the same names would be counted as this run's.
             _recreate(self.o.dsn)
+            _delete_topics(self.o.bootstrap, [self.spec.orders_topic, self.spec.dlq_topic, self.spec.events_topic])
         self._ordersctl("db", "migrate")
         # The replication factor is asked for, not left to the cluster size: a broker that happens to be down at
         # this moment must fail the run's start, not give it topics that a single broker loss stalls.

@@ -38,6 +38,11 @@ class RunFiles:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
 
+    def start_afresh(self) -> None:
+        """A folder holds one run: what an earlier run left there would be read as this one's."""
+        for name in ("run.json", "report.json", "timeline.png", *(p.name for p in self.folder.glob("*.jsonl"))):
+            (self.folder / name).unlink(missing_ok=True)
+
     def write_spec(self, spec: RunSpec) -> None:
         (self.folder / "run.json").write_text(json.dumps(asdict(spec), indent=2))
 
