@@ -4,12 +4,14 @@ PostgreSQL -> commit, events relayed) with 1 and 2 workers, next to two referenc
   five tables, one transaction);
 - the per-order design (bench/per_order.py): one message at a time, INSERTs in one transaction, commit, then
   a synchronous offset commit; on the first --per-order-orders of the same orders, in a database of its own.
+Last, one worker drains a backlog of --backlog orders (1,000,000 by default; generated and produced as a
+stream, so the bench itself stays small): the peak RSS of a worker with a full topic ahead of it.
 
 CPU time, from /proc, is the headline: on a shared machine it is far steadier than orders/s. Per stored
 order and per side: the consuming processes (supervisor and workers), every PostgreSQL process, the Kafka
 broker; bench/measure.py says exactly what each figure holds. The peak RSS of every worker is reported too.
 
-    python bench/ingest.py [--orders 100000] [--workers 1,2] [--json]
+    python bench/ingest.py [--orders 100000] [--workers 1,2] [--backlog 1000000] [--json]
     python bench/ingest.py --latency [--rate 2000] [--seconds 30]    (produce -> "order saved" event latency)
 
 --json prints one JSON document on stdout; the table (without --json) goes to stdout too; progress to stderr.
@@ -25,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -98,29 +101,35 @@ def ceiling(values: list[bytes]) -> Figures:
         return run_measured("psql \\copy (ceiling)", cmd, dict(os.environ), dsn, len(values), "psql")
 
 
-def produce(settings: Settings, values: list[bytes], partitions: int) -> None:
+def produce(settings: Settings, messages: Iterable[Message], partitions: int) -> int:
+    """Produce ``messages`` to fresh topics; returns how many were confirmed (all of them, or it fails)."""
     rt = Runtime(settings)
     try:
         admin = TopicAdmin(rt.kafka_admin, settings.kafka)
         for name in (settings.kafka.orders_topic, settings.kafka.dlq_topic, settings.kafka.events_topic):
             admin.ensure(name, partitions, 1)
-        msgs = [Message(decode_order(v).order_uid.encode(), v, "valid", "") for v in values]
-        result = publish(rt.producer(), settings.kafka.orders_topic, msgs)
+        result = publish(rt.producer(), settings.kafka.orders_topic, messages)
         assert result.failed == 0
+        return result.sent
     finally:
         rt.close()
 
 
+def keyed(values: list[bytes]) -> Iterator[Message]:
+    return (Message(decode_order(v).order_uid.encode(), v, "valid", "") for v in values)
+
+
 def consumer_run(
-    name: str, command: list[str], values: list[bytes], args: argparse.Namespace, root_label: str
+    name: str, command: list[str], messages: Iterable[Message], args: argparse.Namespace, root_label: str
 ) -> Figures:
-    """Produce ``values`` to fresh topics, then run ``command`` (a consumer that stops when idle) over them."""
+    """Produce ``messages`` (valid orders) to fresh topics, then run ``command`` (a consumer that stops when
+    idle) over them."""
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     with fresh_database() as dsn:
         settings = bench_settings(dsn, prefix, pipeline={"batch_size": args.batch_size})
-        produce(settings, values, args.partitions)
+        count = produce(settings, messages, args.partitions)
         try:
-            return run_measured(name, command, env_for(settings), dsn, len(values), root_label)
+            return run_measured(name, command, env_for(settings), dsn, count, root_label)
         finally:
             delete_topics(settings)
 
@@ -144,6 +153,7 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts (latency mode: the last)")
     # The per-order design commits every order on its own, so it is slow: it runs on the first N orders.
     parser.add_argument("--per-order-orders", type=int, default=5_000, help="orders for it (0: skip it)")
+    parser.add_argument("--backlog", type=int, default=1_000_000, help="orders one worker drains last (0: skip)")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout instead of the table")
     parser.add_argument("--latency", action="store_true", help="latency mode: see bench/latency.py")
     parser.add_argument("--rate", type=float, default=2000.0, help="latency mode: orders/s produced")
@@ -166,14 +176,21 @@ def main() -> None:
     for workers in (int(w) for w in args.workers.split(",")):
         progress(f"consume --workers {workers} ...")
         command = [sys.executable, "-m", "ordersctl", "consume", "--workers", str(workers), "--stop-when-idle", "3"]
-        runs.append(measured(consumer_run(f"consume --workers {workers}", command, values, args, "supervisor")))
+        runs.append(measured(consumer_run(f"consume --workers {workers}", command, keyed(values), args, "supervisor")))
     baseline = None
     if args.per_order_orders:
         subset = values[: args.per_order_orders]
         progress(f"per-order design on the first {len(subset)} orders ...")
         command = [sys.executable, str(ROOT / "bench" / "per_order.py"), "--stop-when-idle", "3"]
-        baseline = measured(consumer_run("per-order design", command, subset, args, "per_order.py"))
-    result: dict[str, Any] = report.ingest_result(profile, args.orders, items, copy, runs, baseline)
+        baseline = measured(consumer_run("per-order design", command, keyed(subset), args, "per_order.py"))
+    backlog = None
+    if args.backlog:
+        progress(f"consume --workers 1 over a backlog of {args.backlog} orders (generated as they are produced) ...")
+        command = [sys.executable, "-m", "ordersctl", "consume", "--workers", "1", "--stop-when-idle", "3"]
+        stream = OrderGenerator(seed=4096).messages(args.backlog)
+        name = f"{args.backlog:,} backlog, 1 worker"
+        backlog = measured(consumer_run(name, command, stream, args, "supervisor"))
+    result: dict[str, Any] = report.ingest_result(profile, args.orders, items, copy, runs, baseline, backlog)
     report.emit(result, args.json, report.ingest_table)
 
 

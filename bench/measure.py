@@ -43,6 +43,7 @@ class Figures:
     seconds: float  # from the start of the command until every order was stored
     first_seconds: float = 0.0  # until the first order was stored (start-up: imports, joining the group)
     client_cpu: float = 0.0  # the command's processes, their whole lives
+    workers_cpu: float | None = None  # of which the worker processes the command joined (consume), exact
     startup_cpu: float = 0.0  # of which before the first stored order (sampled)
     postgres_cpu: float = 0.0  # the whole server, the probe's backend subtracted
     postgres_db_cpu: float = 0.0  # of which this run's own backends (sampled, a lower bound)
@@ -141,6 +142,8 @@ def run_measured(
         final = read_stat(proc.pid)
         assert final is not None
         figures.client_cpu = final.own + final.reaped + watch.orphans_cpu()
+        if root_label == "supervisor":
+            figures.workers_cpu = final.reaped  # the supervisor joins its workers and nothing else
         proc.wait()
         if figures.seconds == 0.0:
             log.seek(0)

@@ -17,6 +17,8 @@ NOT_DURABLE = (
 NOTES = {
     "client": "the command's processes over their whole lives (consume: supervisor + workers; psql; per-order)",
     "client_after_startup": "the same minus its CPU before the first order was stored (sampled every 0.5 s)",
+    "workers": "of the client, the worker processes alone over their whole lives, start-up included (exact: "
+    "what the supervisor reaped)",
     "postgres": "every process of the PostgreSQL server over the run, only the bench's own probe subtracted: "
     "it includes whatever else the server did meanwhile",
     "postgres_this_database": "of which the backends of the run's own database (sampled: a lower bound)",
@@ -43,6 +45,7 @@ def figures_dict(f: Figures) -> dict[str, Any]:
         else None,
         "cpu_us_per_order": {
             "client": _us(f.client_cpu, f.orders),
+            "workers": _us(f.workers_cpu, f.orders),
             "client_after_startup": _us(f.client_cpu - f.startup_cpu, f.orders),
             "postgres": _us(f.postgres_cpu, f.orders),
             "postgres_this_database": _us(f.postgres_db_cpu, f.orders),
@@ -54,7 +57,13 @@ def figures_dict(f: Figures) -> dict[str, Any]:
 
 
 def ingest_result(
-    profile: str, orders: int, items: float, copy: Figures, runs: list[Figures], baseline: Figures | None
+    profile: str,
+    orders: int,
+    items: float,
+    copy: Figures,
+    runs: list[Figures],
+    baseline: Figures | None,
+    backlog: Figures | None = None,
 ) -> dict[str, Any]:
     ceiling = figures_dict(copy)
     per_order = figures_dict(baseline) if baseline else None
@@ -62,6 +71,8 @@ def ingest_result(
     for run in runs:
         row = figures_dict(run)
         row["ratio_to_ceiling"] = round(row["orders_per_s"] / ceiling["orders_per_s"], 3)
+        if row["orders_per_s_after_first"]:
+            row["ratio_to_ceiling_after_first"] = round(row["orders_per_s_after_first"] / ceiling["orders_per_s"], 3)
         if per_order:
             row["times_per_order_design"] = {
                 "orders_per_s": round(row["orders_per_s"] / per_order["orders_per_s"], 1),
@@ -79,6 +90,8 @@ def ingest_result(
         "ceiling": ceiling,
         "consume": consume,
         "per_order_design": per_order,
+        # One worker draining a large backlog (--backlog): what its memory reaches, and its CPU at scale.
+        "backlog": figures_dict(backlog) if backlog else None,
         "notes": NOTES,
     }
 
@@ -101,33 +114,36 @@ def ingest_table(result: dict[str, Any]) -> str:
         f"PostgreSQL profile: {profile} ({durable})",
         f"machine: {result['machine_cores']} cores; {result['orders']} orders, ~{result['items_per_order']} items each",
         "",
-        f"{'':<24}{'':>9}{'':>8}{'':>8}{'':>7}   {'CPU µs per stored order':-^57}{'peak RSS':>10}",
-        f"{'mode':<24}{'orders/s':>9}{'÷ceil':>8}{'x p-o':>8}{'1st→':>7}   {'client':>8}{'-startup':>9}"
-        f"{'PostgreSQL':>12}{'(this db)':>10}{'broker':>8}{'(x p-o)':>10}{'MiB max':>10}",
+        f"{'':<30}{'':>9}{'':>7}{'':>7}{'':>7}{'':>7}   {'CPU µs per stored order':-^65}{'peak RSS':>10}",
+        f"{'mode':<30}{'orders/s':>9}{'÷ceil':>7}{'1st→':>7}{'÷ceil':>7}{'x p-o':>7}   {'client':>8}{'-startup':>9}"
+        f"{'workers':>8}{'PostgreSQL':>12}{'(this db)':>10}{'broker':>8}{'(x p-o)':>10}{'worker':>10}",
     ]
     baseline = [result["per_order_design"]] if result["per_order_design"] else []
-    rows = [result["ceiling"], *result["consume"], *baseline]
-    for row in rows:
+    backlog = [result["backlog"]] if result.get("backlog") else []
+    for row in [result["ceiling"], *result["consume"], *baseline, *backlog]:
         cpu = row["cpu_us_per_order"]
         times = row.get("times_per_order_design", {})
-        rss = max(row["peak_rss_mib"].values(), default=None) if row["name"].startswith("consume") else None
+        workers = [mib for label, mib in row["peak_rss_mib"].items() if label.startswith("worker")]
+        ratio = 1.0 if row is result["ceiling"] else row.get("ratio_to_ceiling")
         lines.append(
-            f"{row['name']:<24}{row['orders_per_s']:>9}{_cell(row.get('ratio_to_ceiling', 1.0), 8, 2)}"
-            f"{_cell(times.get('orders_per_s'), 8, 1)}{_cell(row['orders_per_s_after_first'], 7)}   "
-            f"{_cell(cpu['client'], 8)}{_cell(cpu['client_after_startup'], 9)}"
+            f"{row['name']:<30}{row['orders_per_s']:>9}{_cell(ratio, 7, 2)}"
+            f"{_cell(row['orders_per_s_after_first'], 7)}{_cell(row.get('ratio_to_ceiling_after_first'), 7, 2)}"
+            f"{_cell(times.get('orders_per_s'), 7, 1)}   "
+            f"{_cell(cpu['client'], 8)}{_cell(cpu['client_after_startup'], 9)}{_cell(cpu.get('workers'), 8)}"
             f"{_cell(cpu['postgres'], 12)}{_cell(cpu['postgres_this_database'], 10)}{_cell(cpu['broker'], 8)}"
-            f"{_cell(times.get('client_cpu'), 10, 1)}{_cell(rss, 10, 1)}"
+            f"{_cell(times.get('client_cpu'), 10, 1)}{_cell(max(workers, default=None), 10, 1)}"
         )
     lines.append("")
-    for row in result["consume"]:
+    for row in [*result["consume"], *backlog]:
         peaks = ", ".join(f"{label} {mib}" for label, mib in row["peak_rss_mib"].items())
         lines.append(f"peak RSS MiB, {row['name']}: {peaks}")
     if result["per_order_design"]:
         lines.append(f"per-order design: the first {result['per_order_design']['orders']} of the same orders")
     lines += [
         "",
-        "÷ceil = orders/s ÷ the psql \\copy ceiling of this run; x p-o = ordersctl ÷ the per-order design "
-        "(orders/s; and its client CPU per order ÷ ours); 1st→ = orders/s from the first stored order on",
+        "÷ceil = orders/s ÷ the psql \\copy ceiling of this run (end to end, then from the first stored order on); "
+        "x p-o = ordersctl ÷ the per-order design (orders/s; and its client CPU per order ÷ ours); "
+        "1st→ = orders/s from the first stored order on; peak RSS = the largest worker's VmHWM",
         *(f"{name}: {text}" for name, text in NOTES.items()),
     ]
     if not result["durable"]:

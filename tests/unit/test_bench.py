@@ -30,26 +30,36 @@ def test_a_child_is_found_and_an_exited_one_keeps_its_final_stat_until_reaped() 
     assert after is None or after.key != zombie.key, "reaped: gone (or the pid is another process now)"
 
 
-def _figures(name: str, orders: int, seconds: float, client: float, startup: float = 0.0) -> Figures:
+def _figures(
+    name: str, orders: int, seconds: float, client: float, startup: float = 0.0, workers: float | None = None
+) -> Figures:
     return Figures(
-        name, orders, seconds, client_cpu=client, startup_cpu=startup, postgres_cpu=orders * 100e-6,
-        postgres_db_cpu=orders * 80e-6, broker_cpu=None, peak_rss_kib={"worker (pid 1)": 102_400},
+        name, orders, seconds, first_seconds=seconds / 4, client_cpu=client, workers_cpu=workers,
+        startup_cpu=startup, postgres_cpu=orders * 100e-6, postgres_db_cpu=orders * 80e-6, broker_cpu=None,
+        peak_rss_kib={"supervisor (pid 1)": 65_536, "worker (pid 2)": 102_400},
     )  # fmt: skip
 
 
 def test_the_result_compares_with_the_ceiling_and_the_per_order_design() -> None:
     copy = _figures("psql \\copy (ceiling)", 10_000, 1.0, 0.02)
-    consume = _figures("consume --workers 2", 10_000, 2.0, 1.0, startup=0.5)
+    consume = _figures("consume --workers 2", 10_000, 2.0, 1.0, startup=0.5, workers=0.8)
     baseline = _figures("per-order design", 1_000, 10.0, 1.0)
-    result = ingest_result("durable", 10_000, 3.0, copy, [consume], baseline)
+    backlog = _figures("1,000,000 backlog, 1 worker", 1_000_000, 200.0, 70.0, workers=60.0)
+    result = ingest_result("durable", 10_000, 3.0, copy, [consume], baseline, backlog)
     row = result["consume"][0]
     assert result["durable"] is True
     assert row["orders_per_s"] == 5000 and row["ratio_to_ceiling"] == 0.5
-    assert row["cpu_us_per_order"]["client"] == 100.0 and row["cpu_us_per_order"]["client_after_startup"] == 50.0
+    # From the first stored order on (a quarter of the run was start-up): 10,000 in 1.5 s.
+    assert row["orders_per_s_after_first"] == 6667 and row["ratio_to_ceiling_after_first"] == 0.667
+    cpu = row["cpu_us_per_order"]
+    assert cpu["client"] == 100.0 and cpu["client_after_startup"] == 50.0 and cpu["workers"] == 80.0
     assert row["times_per_order_design"] == {"orders_per_s": 50.0, "client_cpu": 10.0}
-    assert row["peak_rss_mib"] == {"worker (pid 1)": 100.0}
+    assert row["peak_rss_mib"] == {"supervisor (pid 1)": 64.0, "worker (pid 2)": 100.0}
+    assert result["backlog"]["cpu_us_per_order"]["workers"] == 60.0
     table = ingest_table(result)
     assert "consume --workers 2" in table and "NOT DURABLE" not in table
+    backlog_line = next(line for line in table.splitlines() if line.startswith("1,000,000 backlog, 1 worker"))
+    assert backlog_line.split()[-1] == "100.0", "the largest worker's peak RSS, not the supervisor's"
 
 
 def test_figures_of_the_fast_profile_are_never_presented_as_durable() -> None:
