@@ -263,13 +263,14 @@ class OrderStore:
     def claim_unpublished(self, conn: Conn, limit: int) -> list[tuple[int, str, bytes]]:
         """Lock a page of unpublished events: (id, order_uid, event JSON with its ``event_id``).
 
-        Other relays skip the locked rows (no double publishing). The event is rendered by PostgreSQL, so the
-        relay ships bytes without parsing or re-serialising JSON."""
+        Other relays skip the locked rows (no double publishing). PostgreSQL renders the stored payload as text
+        and the row's id joins it as its last member, so the relay ships bytes without parsing or re-serialising
+        JSON. (Merging the id in SQL, ``payload || jsonb_build_object(...)``, built a new jsonb per row: it
+        doubled the relay's share of the server's CPU.)"""
         return [
-            (int(i), str(uid), event.encode())
-            for i, uid, event in conn.execute(
-                "SELECT id, order_uid, (payload || jsonb_build_object('event_id', id))::text FROM outbox"
-                " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+            (int(i), str(uid), b"%s, \"event_id\": %d}" % (payload.encode().removesuffix(b"}"), i))
+            for i, uid, payload in conn.execute(
+                "SELECT id, order_uid, payload::text FROM outbox ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
                 (limit,),
             ).fetchall()
         ]
