@@ -74,6 +74,16 @@ class RateLimit:
             self._next[key] = now + self._seconds
             return self._dropped.pop(key, 0)
 
+    def drop_if_limited(self, key: Hashable) -> bool:
+        """True, counted as one dropped, when ``allow(key)`` would drop an event now; False leaves the decision
+        to ``allow`` (so two callers that both get False still make one event)."""
+        now = self._clock()
+        with self._lock:
+            if now < self._next.get(key, now):
+                self._dropped[key] = self._dropped.get(key, 0) + 1
+                return True
+            return False
+
 
 class RateLimitFilter(logging.Filter):
     """Passes at most one record per logger and message template every ``seconds``; the next record passed
@@ -92,6 +102,30 @@ class RateLimitFilter(logging.Filter):
         if dropped:
             record.suppressed = dropped
         return True
+
+    def drop_early(self, name: str, template: object) -> bool:
+        """What ``filter`` would do to a record of logger ``name`` with this template, decided before the
+        record is made: True when it would drop it (counted as dropped), False when it may pass."""
+        return self._limit.drop_if_limited((name, str(template)))
+
+
+class EarlyRateLimitedWarnings:
+    """``logger.warning`` that asks the logger's ``RateLimitFilter`` before a record is made: for a caller that
+    warns on a hot path, where making a record (caller lookup, LogRecord) costs more than the rest of its work.
+    What is logged, and each ``suppressed`` count, is what the filter alone would give."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._logger = logger
+
+    def warning(self, msg: object, *args: object, **kwargs: Any) -> None:
+        logger = self._logger
+        if not logger.isEnabledFor(logging.WARNING):
+            return
+        for f in logger.filters:
+            if isinstance(f, RateLimitFilter) and f.drop_early(logger.name, msg):
+                return
+        kwargs.setdefault("stacklevel", 2)  # the record names the caller, as logger.warning would
+        logger.warning(msg, *args, **kwargs)
 
 
 def setup_logging(level: str = "INFO", fmt: str = "auto") -> None:

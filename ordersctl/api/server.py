@@ -19,14 +19,17 @@ import threading
 from collections.abc import Callable
 from multiprocessing.context import ForkProcess
 from types import FrameType
+from typing import Any
 
 import waitress
 from prometheus_client import values
 
 from ordersctl.api.app import ApiParts, create_app
+from ordersctl.api.channel import use_flush_aware_channels
 from ordersctl.api.metrics import MULTIPROC_ENV
 from ordersctl.cache.warmup import RecentOrders, warm
 from ordersctl.errors import OrdersError
+from ordersctl.logs import EarlyRateLimitedWarnings
 from ordersctl.output import info
 from ordersctl.runtime import Runtime
 from ordersctl.supervision import ProcessSupervisor
@@ -74,7 +77,12 @@ def _serve_one(
         values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
     s = runtime.settings.api
     parts = create_app(runtime, extra_routes=extra_routes)
-    server = waitress.create_server(parts.app, sockets=[sock], threads=s.threads, ident="ordersctl")
+    socket_map: dict[int, Any] = {}
+    server = waitress.create_server(parts.app, socket_map, sockets=[sock], threads=s.threads, ident="ordersctl")
+    use_flush_aware_channels(socket_map)
+    # waitress warns of its queue depth for each request queued behind busy threads; rate-limited (logs.py),
+    # and with that decided before a record is made, since it is made on the loop every request waits on.
+    server.task_dispatcher.queue_logger = EarlyRateLimitedWarnings(logging.getLogger("waitress.queue"))
     threading.Thread(target=_warm_up, args=(runtime, parts, s.warm_limit), name="warm-up", daemon=True).start()
 
     def stop(signum: int, frame: FrameType | None) -> None:

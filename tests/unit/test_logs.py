@@ -6,10 +6,18 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from ordersctl.logs import QUEUE_WARNING_SECONDS, JsonFormatter, RateLimit, RateLimitFilter, setup_logging
+from ordersctl.logs import (
+    QUEUE_WARNING_SECONDS,
+    EarlyRateLimitedWarnings,
+    JsonFormatter,
+    RateLimit,
+    RateLimitFilter,
+    setup_logging,
+)
 
 
 class FakeClock:
@@ -91,3 +99,47 @@ def test_waitress_queue_warnings_are_at_most_one_a_minute(capsys: pytest.Capture
         queue.warning("Task queue depth is %d", depth)
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     assert [line["msg"] for line in lines] == ["Task queue depth is 0"]
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_early_rate_limited_warnings_make_no_record_for_what_the_filter_drops(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = FakeClock()
+    logger = logging.getLogger("test.early-rate-limit")
+    logger.propagate = False
+    handler = _Records()
+    logger.handlers[:] = [handler]
+    logger.filters[:] = [RateLimitFilter(60, clock)]
+    made: list[object] = []
+    make_record = logger.makeRecord
+
+    def counted(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        made.append(args[4])
+        return make_record(*args, **kwargs)
+
+    monkeypatch.setattr(logger, "makeRecord", counted)
+    early = EarlyRateLimitedWarnings(logger)
+    for depth in range(5):
+        early.warning("Task queue depth is %d", depth)
+    assert [r.getMessage() for r in handler.records] == ["Task queue depth is 0"]
+    assert len(made) == 1  # the four dropped made no record
+    assert handler.records[0].funcName == "test_early_rate_limited_warnings_make_no_record_for_what_the_filter_drops"
+    clock.now += 60
+    early.warning("Task queue depth is %d", 9)
+    assert handler.records[-1].getMessage() == "Task queue depth is 9"
+    assert getattr(handler.records[-1], "suppressed", None) == 4  # counted as the filter alone counts
+    logger.setLevel(logging.ERROR)
+    early.warning("Task queue depth is %d", 10)  # below the logger's level: neither logged nor counted
+    logger.setLevel(logging.NOTSET)
+    logger.filters[:] = []
+    early.warning("unlimited")  # without a RateLimitFilter it is logger.warning
+    assert handler.records[-1].getMessage() == "unlimited"
