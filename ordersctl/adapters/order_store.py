@@ -77,6 +77,9 @@ _SELECT_ITEMS = (
     .as_string(None)
 )  # rendered once: composing on every request costs more than the query
 _SELECT_FINGERPRINTS = "SELECT order_uid, content_hash FROM orders WHERE order_uid = ANY(string_to_array(%s, ','))"
+# At most batch_size keys in a table that only grows: by index, always (for the transaction). The planner scanned
+# the whole table, in parallel from ~100,000 orders (23 ms against 5 ms by index per 2,000 at 200,000 orders).
+_BY_INDEX = "SELECT set_config('enable_seqscan', 'off', true), set_config('max_parallel_workers_per_gather', '0', true)"
 _COPY_OUTBOX = "COPY outbox (order_uid, payload) FROM STDIN (FORMAT BINARY)"
 _OUTBOX_TYPES = ["text", "jsonb"]
 _TRACK, _CREATED = ORDER_COLUMNS.index("track_number"), ORDER_COLUMNS.index("date_created")
@@ -119,6 +122,7 @@ class OrderStore:
             # One comma-joined string rather than an array parameter: psycopg builds arrays in Python, a cost
             # per order, and an order_uid never holds a comma (domain rule [A-Za-z0-9_-]).
             uids = ",".join({r.order[0] for r in rows})
+            conn.execute(_BY_INDEX)
             stored = dict(conn.execute(_SELECT_FINGERPRINTS, (uids,)).fetchall())
             first: dict[str, OrderRows] = {}  # new in this batch: a later copy compares against this one
             fresh: list[int] = []  # their positions: what to insert
