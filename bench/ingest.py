@@ -119,6 +119,11 @@ def keyed(values: list[bytes]) -> Iterator[Message]:
     return (Message(decode_order(v).order_uid.encode(), v, "valid", "") for v in values)
 
 
+def consume_command(workers: int) -> list[str]:
+    """``ordersctl consume`` with ``workers`` workers, ending once idle for 3 s."""
+    return [sys.executable, "-m", "ordersctl", "consume", "--workers", str(workers), "--stop-when-idle", "3"]
+
+
 def consumer_run(
     name: str, command: list[str], messages: Iterable[Message], args: argparse.Namespace, root_label: str
 ) -> Figures:
@@ -175,7 +180,7 @@ def main() -> None:
     runs: list[Figures] = []
     for workers in (int(w) for w in args.workers.split(",")):
         progress(f"consume --workers {workers} ...")
-        command = [sys.executable, "-m", "ordersctl", "consume", "--workers", str(workers), "--stop-when-idle", "3"]
+        command = consume_command(workers)
         runs.append(measured(consumer_run(f"consume --workers {workers}", command, keyed(values), args, "supervisor")))
     baseline = None
     if args.per_order_orders:
@@ -186,7 +191,7 @@ def main() -> None:
     backlog = None
     if args.backlog:
         progress(f"consume --workers 1 over a backlog of {args.backlog} orders (generated as they are produced) ...")
-        command = [sys.executable, "-m", "ordersctl", "consume", "--workers", "1", "--stop-when-idle", "3"]
+        command = consume_command(1)
         stream = OrderGenerator(seed=4096).messages(args.backlog)
         name = f"{args.backlog:,} backlog, 1 worker"
         backlog = measured(consumer_run(name, command, stream, args, "supervisor"))

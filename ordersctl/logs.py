@@ -68,8 +68,7 @@ class RateLimit:
         so that the one logged can say how many it stands for."""
         now = self._clock()
         with self._lock:
-            if now < self._next.get(key, now):
-                self._dropped[key] = self._dropped.get(key, 0) + 1
+            if self._dropped_now(key, now):
                 return None
             self._next[key] = now + self._seconds
             return self._dropped.pop(key, 0)
@@ -77,12 +76,15 @@ class RateLimit:
     def drop_if_limited(self, key: Hashable) -> bool:
         """True, counted as one dropped, when ``allow(key)`` would drop an event now; False leaves the decision
         to ``allow`` (so two callers that both get False still make one event)."""
-        now = self._clock()
         with self._lock:
-            if now < self._next.get(key, now):
-                self._dropped[key] = self._dropped.get(key, 0) + 1
-                return True
-            return False
+            return self._dropped_now(key, self._clock())
+
+    def _dropped_now(self, key: Hashable, now: float) -> bool:
+        """With the lock held: whether an event of ``key`` at ``now`` is dropped, and if so count it."""
+        if now < self._next.get(key, now):
+            self._dropped[key] = self._dropped.get(key, 0) + 1
+            return True
+        return False
 
 
 class RateLimitFilter(logging.Filter):
@@ -96,7 +98,7 @@ class RateLimitFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         # The template, not the formatted text: "depth is 812" and "depth is 813" are the same warning.
-        dropped = self._limit.allow((record.name, str(record.msg)))
+        dropped = self._limit.allow(self._key(record.name, record.msg))
         if dropped is None:
             return False
         if dropped:
@@ -106,7 +108,11 @@ class RateLimitFilter(logging.Filter):
     def drop_early(self, name: str, template: object) -> bool:
         """What ``filter`` would do to a record of logger ``name`` with this template, decided before the
         record is made: True when it would drop it (counted as dropped), False when it may pass."""
-        return self._limit.drop_if_limited((name, str(template)))
+        return self._limit.drop_if_limited(self._key(name, template))
+
+    @staticmethod
+    def _key(name: str, template: object) -> tuple[str, str]:
+        return name, str(template)
 
 
 class EarlyRateLimitedWarnings:
