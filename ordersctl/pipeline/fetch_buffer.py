@@ -1,4 +1,4 @@
-"""What a worker fetches while it waits (on a commit, on a retry): kept for the next batch, with the pause state
+"""What a worker fetches while it waits (on a retry, on its last commits): kept for the next batch, with the pause state
 of its partitions. One place owns both, so that a wait never loses a message nor leaves a partition paused."""
 
 from __future__ import annotations

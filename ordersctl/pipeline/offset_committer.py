@@ -1,22 +1,33 @@
-"""The offset commit: sent asynchronously, then confirmed per partition by a wait that keeps polling.
+"""The offset commit: sent after the batch's transaction, never waited for on the way.
 
-Never ``commit(asynchronous=False)``: that call blocks until the broker answers and can wait forever when a
-rebalance starts while it is outstanding (seen after a broker restart; the group then waits for this worker,
-which waits for the group). A commit not confirmed in time is transient: the batch's commit is retried.
+A worker that waited for each commit's answer stopped fetching for a round trip per batch, and the messages
+it polled meanwhile had to be bounded by pausing, which makes librdkafka discard its prefetch
+(confluentinc/librdkafka#5343): one worker reached 0.62 of the COPY ceiling. Not waiting costs no guarantee:
+a commit is still sent only once the batch is stored, commits of a partition reach the coordinator in order,
+so each one covers every earlier, and a commit that never lands only makes the partition's next reader re-read
+orders the store already has (duplicates, a no-op).
+
+A commit the broker refuses is sent again, unless a later commit of that partition already went out (the
+later one covers it). A refusal because the group moved on is not: the partition's next owner re-reads.
+Never ``commit(asynchronous=False)``: it blocks until the broker answers and can wait forever when a rebalance
+starts while it is outstanding (seen after a broker restart).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from ordersctl.errors import TransientError
+from ordersctl.pipeline.batches import Partition
 from ordersctl.pipeline.fetch_buffer import FetchBuffer
 
 log = logging.getLogger(__name__)
-COMMIT_TIMEOUT_SECONDS = 10.0  # an offset commit not confirmed by then is retried (transient)
+RESEND_AFTER_SECONDS = 1.0  # a refused commit is sent again no sooner (a coordinator that is loading)
+SETTLE_SECONDS = 10.0  # at shutdown, how long to wait for the commits sent
 # The group moved on without us: the partition's next owner re-reads, and the store makes that a no-op.
 LOST_GENERATION = {
     KafkaError.REBALANCE_IN_PROGRESS,
@@ -25,12 +36,11 @@ LOST_GENERATION = {
     KafkaError._ASSIGNMENT_LOST,
     KafkaError._NO_OFFSET,
 }
-CommitKey = frozenset[tuple[str, int, int]]
 
 
-def next_offsets(records: list[Message]) -> dict[tuple[str, int], int]:
+def next_offsets(records: list[Message]) -> dict[Partition, int]:
     """Per partition, the offset after the last of ``records``: what a commit of them names."""
-    offsets: dict[tuple[str, int], int] = {}
+    offsets: dict[Partition, int] = {}
     for m in records:
         key = (m.topic() or "", m.partition() or 0)
         offsets[key] = max(offsets.get(key, 0), (m.offset() or 0) + 1)
@@ -38,63 +48,73 @@ def next_offsets(records: list[Message]) -> dict[tuple[str, int], int]:
 
 
 class OffsetCommitter:
-    """Commits a batch's offsets for the partitions still ours. ``on_commit`` is the consumer's callback."""
+    """Commits a batch's offsets for the partitions still ours. ``on_commit`` is the consumer's callback, served
+    by the worker's own consume/poll; ``resend_refused`` runs in its loop; ``settle`` before it leaves."""
 
-    def __init__(self, buffer: FetchBuffer, timeout: float = COMMIT_TIMEOUT_SECONDS) -> None:
+    def __init__(self, buffer: FetchBuffer, on_resend: Callable[[], None] = lambda: None) -> None:
         self._buffer = buffer
-        self.timeout = timeout
-        self._awaited: CommitKey | None = None
-        self._result: tuple[KafkaError | None, list[TopicPartition]] | None = None  # of the awaited one
+        self._on_resend = on_resend
+        self._latest: dict[Partition, int] = {}  # the last offset sent, per partition
+        self._refused: dict[Partition, int] = {}  # to send again (still the latest of its partition)
+        self._resend_at = 0.0
+        self.outstanding = 0  # commits sent and not answered yet
 
-    def commit(self, records: list[Message], *, wait: bool = True) -> None:
-        """Commit and, with ``wait``, confirm every partition. Without it (a revoke callback, where the consumer
-        cannot be polled) the commit is only sent: librdkafka completes it before the group moves on."""
-        consumer = self._buffer.consumer
-        assigned = {(tp.topic, tp.partition) for tp in consumer.assignment()}
-        wanted = [TopicPartition(t, p, o) for (t, p), o in next_offsets(records).items() if (t, p) in assigned]
-        if not wanted:
-            return  # all revoked meanwhile: their next owner re-reads them, and the store makes that a no-op
-        if not wait:
-            self._send(wanted)
-            return
-        self._awaited = frozenset((tp.topic, tp.partition, tp.offset) for tp in wanted)
-        self._result = None
-        try:
-            if not self._send(wanted):
-                return
-            deadline = time.monotonic() + self.timeout
-            while self._result is None:
-                if time.monotonic() > deadline:
-                    raise TransientError(f"offset commit not confirmed within {self.timeout:.0f} s")
-                self._buffer.poll_meanwhile()
-            self._check(*self._result)
-        finally:
-            self._awaited = self._result = None
+    def commit(self, records: list[Message]) -> None:
+        self._send(next_offsets(records))
+
+    def forget(self, gone: set[Partition]) -> None:
+        """Partitions no longer ours: what they still need is their next owner's to commit."""
+        for key in gone:
+            self._latest.pop(key, None)
+            self._refused.pop(key, None)
 
     def on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
-        """Commit results arrive here, from poll/consume on the main thread."""
-        if frozenset((tp.topic, tp.partition, tp.offset) for tp in partitions) == self._awaited:
-            self._result = (err, partitions)
-        elif err is not None or any(tp.error is not None for tp in partitions):
-            # A commit sent from a revoke callback, or one given up on: its records are re-read by their owner.
-            log.warning("offset commit not applied", extra={"error": err.str() if err else "per partition"})
+        """A commit's answer; called from poll/consume on the main thread."""
+        self.outstanding = max(0, self.outstanding - 1)
+        refused: dict[int, str] = {}
+        for tp in partitions:
+            error = err or tp.error
+            if error is None or error.code() in LOST_GENERATION:
+                continue
+            refused[tp.partition] = error.str()
+            key = (tp.topic, tp.partition)
+            if self._latest.get(key) == tp.offset:
+                self._refused[key] = tp.offset
+                self._resend_at = time.monotonic() + RESEND_AFTER_SECONDS
+        if refused:
+            log.warning("offset commit refused", extra={"partitions": sorted(refused), "error": min(refused.values())})
 
-    def _send(self, wanted: list[TopicPartition]) -> bool:
-        """False if librdkafka refused the commit at once (handled like a refusal from the broker)."""
-        try:
-            self._buffer.consumer.commit(offsets=wanted, asynchronous=True)
-        except KafkaException as exc:
-            self._check(exc.args[0], [])
-            return False
+    def resend_refused(self) -> None:
+        if self._refused and time.monotonic() >= self._resend_at:
+            again, self._refused = self._refused, {}
+            self._on_resend()
+            self._send(again)
+
+    def settle(self, timeout: float = SETTLE_SECONDS) -> bool:
+        """Wait (polling) until every commit sent is answered and none is left to send again; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self.outstanding or self._refused:
+            if time.monotonic() > deadline:
+                return False
+            self.resend_refused()
+            self._buffer.poll_meanwhile()
         return True
 
-    @staticmethod
-    def _check(err: KafkaError | None, partitions: list[TopicPartition]) -> None:
-        if err is not None:
-            if err.code() in LOST_GENERATION:
-                log.warning("commit skipped after a rebalance", extra={"error": err.str()})
+    def _send(self, offsets: dict[Partition, int]) -> None:
+        consumer = self._buffer.consumer
+        assigned = {(tp.topic, tp.partition) for tp in consumer.assignment()}
+        wanted = [TopicPartition(t, p, o) for (t, p), o in offsets.items() if (t, p) in assigned]
+        if not wanted:
+            return  # all revoked meanwhile: their next owner re-reads them, and the store makes that a no-op
+        try:
+            consumer.commit(offsets=wanted, asynchronous=True)
+        except KafkaException as exc:  # refused at once, before any request: the caller retries the batch's
+            error: KafkaError = exc.args[0]
+            if error.code() in LOST_GENERATION:
                 return
-            raise TransientError(f"offset commit failed: {err.str()}")
-        for tp in partitions:
-            if tp.error is not None and tp.error.code() not in LOST_GENERATION:
-                raise TransientError(f"offset commit failed for {tp.topic}[{tp.partition}]: {tp.error.str()}")
+            raise TransientError(f"offset commit failed: {error.str()}") from exc
+        self.outstanding += 1
+        for tp in wanted:
+            key = (tp.topic, tp.partition)
+            self._latest[key] = tp.offset
+            self._refused.pop(key, None)  # this commit covers a refused one

@@ -69,7 +69,7 @@ class ConsumeWorker:
         self.counters = PipelineCounters()
         self.store = OrderStore()
         self.buffer = FetchBuffer(options.batch_size)
-        self.committer = OffsetCommitter(self.buffer)
+        self.committer = OffsetCommitter(self.buffer, on_resend=lambda: self.counters.retried("commit"))
         topic = self.s.kafka.orders_topic
         self.progress = Progress(
             lambda: self.consumer, self.counters, topic, options.report_every, report, options.stop_when_idle
@@ -122,6 +122,7 @@ class ConsumeWorker:
         """Messages held back from partitions we no longer own belong to their next owner now."""
         gone = {(p.topic, p.partition) for p in partitions}
         self.buffer.forget(gone)
+        self.committer.forget(gone)
         if self._next is not None:
             self._next = self._next.without(gone)
 
@@ -153,6 +154,7 @@ class ConsumeWorker:
             while not self.stop.is_set():
                 if not relay_thread.is_alive():
                     raise RuntimeError("the outbox relay thread died; restarting the worker")
+                self.committer.resend_refused()
                 carried = self.buffer.take()
                 more = max(1, self.opt.batch_size - len(carried))
                 batch = carried + self.consumer.consume(num_messages=more, timeout=self._max_wait)
@@ -195,7 +197,10 @@ class ConsumeWorker:
     def _leave_group(self) -> None:
         """Close the consumer, which leaves the group at once: partitions move without waiting for the session
         timeout. Bounded, because librdkafka can block in close after the broker restarted
-        (confluentinc/librdkafka#4674); everything is committed by now, so giving up costs only that timeout."""
+        (confluentinc/librdkafka#4674); the commits sent are answered first (bounded too): one not answered
+        only makes the partition's next owner re-read orders already stored."""
+        if not self.committer.settle():
+            log.warning("offset commits not answered before leaving; the next owner re-reads (no-op stores)")
         if not finishes_within(CLOSE_SECONDS, self.consumer.close, "close-consumer"):
             log.warning(
                 "the consumer did not close in time; its session expires instead", extra={"seconds": CLOSE_SECONDS}
@@ -277,7 +282,7 @@ class ConsumeWorker:
         attempt = self.retry.until_done if retry else once
         if letters:
             attempt("dlq", lambda: sender.send(letters))
-        attempt("commit", lambda: self.committer.commit(batch.records, wait=retry))
+        attempt("commit", lambda: self.committer.commit(batch.records))
         reasons = [letter.error.reason for letter in letters]
         self.counters.batch_completed(len(batch.records), stored, duplicates, reasons, time.monotonic() - batch.started)
         for letter in letters:
