@@ -57,5 +57,5 @@ def postmaster_pid(dsn: str) -> int:
 
     with psycopg.connect(dsn, autocommit=True) as conn:
         row = conn.execute("SELECT pg_backend_pid()").fetchone()
-    assert row is not None
-    return parent_of(int(row[0]))
+        assert row is not None
+        return parent_of(int(row[0]))  # while the backend lives: once the connection closes, it exits

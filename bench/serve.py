@@ -6,7 +6,7 @@ the server share the machine's cores, so the rate moves with whatever else runs,
 The CPU ratio (hello's CPU per request divided by the route's) is what the rate ratio would be on cores of
 their own. Redis's own CPU per request is shown for the Redis path.
 
-    python bench/serve.py [--orders 2000] [--seconds 8] [--rounds 2] [--connections 32] [--modes memory,redis,db]
+    python bench/serve.py [--orders 2000] [--seconds 16] [--rounds 4] [--connections 32] [--modes memory,redis,db]
 """
 
 from __future__ import annotations
@@ -170,12 +170,12 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orders", type=int, default=2000)
-    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--seconds", type=int, default=16)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=None, help="waitress threads (default: the api setting)")
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="serve --processes")
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated: memory,redis,db")
-    parser.add_argument("--rounds", type=int, default=2, help="hello world / route alternations in --seconds")
+    parser.add_argument("--rounds", type=int, default=4, help="hello world / route alternations in --seconds")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk (scripts/ensure-test-tools does it)")

@@ -1,4 +1,5 @@
-"""waitress's HTTP channel without its busy loop while a worker thread sends a response.
+"""waitress's HTTP channel without its busy loop while a worker thread sends a response, and whose responses of
+one chunk go out in one send with their headers (``OneSendTask``).
 
 waitress's worker thread sends a response itself (``send_bytes`` 1): under the channel's output lock it appends
 the bytes to the output buffer and sends them, and the socket send lets go of the interpreter lock. Meanwhile
@@ -22,9 +23,33 @@ from typing import Any
 
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer
+from waitress.task import WSGITask
+
+
+class OneSendTask(WSGITask):  # type: ignore[misc]  # waitress has no type information
+    """A response whose body fits its first write goes out as one send with its headers.
+
+    waitress writes the headers, then each body chunk, and sends every write at once (``send_bytes`` 1): two
+    system calls and two TCP segments for a one-chunk response, each send letting go of the interpreter lock.
+    Our responses are one chunk (falcon's ``resp.data``). Anything else (no Content-Length, chunked, HEAD, an
+    empty body, more than Content-Length) is written by waitress as before."""
+
+    wrote_header: bool  # waitress's own attribute, declared for the type checker
+
+    def write(self, data: bytes) -> None:
+        fits = self.content_length is not None and len(data) <= self.content_length - self.content_bytes_written
+        if self.wrote_header or not (self.complete and data and self.has_body and fits) or self.chunked_response:
+            super().write(data)
+            return
+        head = self.build_response_header()
+        self.wrote_header = True
+        self.content_bytes_written += len(data)
+        self.channel.write_soon(head + data)
 
 
 class FlushAwareChannel(HTTPChannel):  # type: ignore[misc]  # waitress has no type information
+    task_class = OneSendTask
+
     def writable(self) -> bool:
         if self.will_close or self.close_when_flushed:
             return True
