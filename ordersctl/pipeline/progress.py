@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -54,14 +55,14 @@ class Progress:
             self._report(stats.as_dict())
         log.debug("progress", extra=stats.as_dict())
 
-    def idle_done(self, now: float, started: float, last_message: float, relay_idle: bool) -> bool:
+    def idle_done(self, now: float, started: float, last_message: float, relay_idle: threading.Event) -> bool:
         idle = self._stop_when_idle
         if idle is None or now - last_message < idle or now - started < idle:
             return False
         # The whole topic, not just our assignment: during a rebalance (say a dead worker's session has not
         # expired yet) we may own nothing while others' partitions still wait.
         try:
-            return self._topic_lag() == 0 and relay_idle
+            return self._topic_lag() == 0 and relay_idle.is_set()
         except KafkaException:
             return False
 

@@ -84,6 +84,7 @@ class ConsumeWorker:
         self._max_wait = self.s.pipeline.max_wait_ms / 1000
         self._relay: OutboxRelay | None = None
         self._executor = ThreadPoolExecutor(max_workers=self._depth, thread_name_prefix="store")
+        self._idle_from = 0.0
 
     @property
     def stats(self) -> WorkerStats:
@@ -100,6 +101,7 @@ class ConsumeWorker:
         # librdkafka keeps a partition's pause flag across revoke/assign: a partition paused during a retry
         # and lost to a rebalance would come back paused and never be fetched again. Set the state explicitly.
         consumer.assign(partitions)
+        self._idle_from = time.monotonic()  # --stop-when-idle waits anew (also when lost)
         if self.buffer.paused:
             consumer.pause(partitions)
         else:
@@ -115,6 +117,7 @@ class ConsumeWorker:
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Lost, not revoked: nothing can be committed for them any more; their next owner re-reads (no-op stores).
+        self._idle_from = time.monotonic()
         self._forget(partitions)
         log.warning("partitions lost", extra={"partitions": [p.partition for p in partitions]})
 
@@ -149,7 +152,7 @@ class ConsumeWorker:
 
     def run(self) -> WorkerStats:
         relay, relay_thread, relay_stop = self._start()
-        started = last_message = time.monotonic()
+        self._idle_from = last_message = time.monotonic()
         try:
             while not self.stop.is_set():
                 if not relay_thread.is_alive():
@@ -163,7 +166,7 @@ class ConsumeWorker:
                 if batch:
                     last_message = now
                     self._next = decode_batch(batch, self.s.pipeline.max_items)
-                elif not self._inflight and self.progress.idle_done(now, started, last_message, relay.idle.is_set()):
+                elif not self._inflight and self.progress.idle_done(now, self._idle_from, last_message, relay.idle):
                     break
                 if not self._advance():
                     break
@@ -195,16 +198,12 @@ class ConsumeWorker:
             self._abandon()
 
     def _leave_group(self) -> None:
-        """Close the consumer, which leaves the group at once: partitions move without waiting for the session
-        timeout. Bounded, because librdkafka can block in close after the broker restarted
-        (confluentinc/librdkafka#4674); the commits sent are answered first (bounded too): one not answered
-        only makes the partition's next owner re-read orders already stored."""
+        """Leave the group at once (no session timeout to wait out), once the commits sent are answered; both
+        bounded (librdkafka can block in close after a broker restart, confluentinc/librdkafka#4674)."""
         if not self.committer.settle():
             log.warning("offset commits not answered before leaving; the next owner re-reads (no-op stores)")
         if not finishes_within(CLOSE_SECONDS, self.consumer.close, "close-consumer"):
-            log.warning(
-                "the consumer did not close in time; its session expires instead", extra={"seconds": CLOSE_SECONDS}
-            )
+            log.warning("the consumer did not close in time; its session expires", extra={"seconds": CLOSE_SECONDS})
 
     # ------------------------------------------------------------------ one batch
 

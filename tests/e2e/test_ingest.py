@@ -178,7 +178,9 @@ def _consume_through_outage(
 ) -> tuple[dict[str, Any], str]:
     """Run ``consume --workers 2`` while ``service`` (pg or kafka) is stopped for ``down_for`` seconds;
     ``after`` runs once it is back. Returns the final summary and the consumer's log."""
-    proc = start_ordersctl(settings, "consume", "--workers", "2", "--batch-size", "50", "--stop-when-idle", "5",
+    # Idle for longer than the broker takes to come back: a consumer whose partitions were lost in the outage may
+    # otherwise find the topic drained and stop before ``after`` sends more (it waits anew from losing them).
+    proc = start_ordersctl(settings, "consume", "--workers", "2", "--batch-size", "50", "--stop-when-idle", "20",
                            "--json", log=tmp_path / "consume.log")  # fmt: skip
     try:
         wait_for(lambda: stored_count(settings.postgres.dsn) > 200, 60, "first orders stored")
