@@ -55,9 +55,9 @@ class Progress:
             self._report(stats.as_dict())
         log.debug("progress", extra=stats.as_dict())
 
-    def idle_done(self, now: float, started: float, last_message: float, relay_idle: threading.Event) -> bool:
+    def idle_done(self, now: float, idle_from: float, last_message: float, relay_idle: threading.Event) -> bool:
         idle = self._stop_when_idle
-        if idle is None or now - last_message < idle or now - started < idle:
+        if idle is None or now - last_message < idle or now - idle_from < idle:
             return False
         # The whole topic, not just our assignment: during a rebalance (say a dead worker's session has not
         # expired yet) we may own nothing while others' partitions still wait.
