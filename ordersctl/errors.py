@@ -2,7 +2,8 @@
 
 The pipeline decides what to do with a failure from its class alone:
 ``TransientError`` is retried with backoff, ``PoisonError`` sends the message to the dead-letter topic,
-anything else is a bug and crashes the worker (the supervisor restarts it, offsets are not committed).
+``FatalError`` cannot heal and stops the whole process (``consume``: every worker) with one line and a non-zero
+exit, anything else is a bug and crashes the worker (the supervisor restarts it, offsets are not committed).
 """
 
 from __future__ import annotations
@@ -37,6 +38,41 @@ class ClientFailed(OrdersError):
     """A Kafka client hit a fatal error (e.g. an idempotent producer can no longer keep its guarantees) and
     cannot be used again. Not transient, since retrying with the same client would fail forever: the worker
     process exits uncommitted and the supervisor starts it again with new clients."""
+
+
+class FatalError(OrdersError):
+    """A failure that retrying cannot heal: the same credentials, topic or query fail the same way every time.
+    Never retried and never dead-lettered: the process stops (``consume``: every worker, no restart) and exits
+    non-zero with one line naming the service and the cause."""
+
+    def __init__(self, service: str, cause: str) -> None:
+        self.service = service
+        self.cause = cause
+        super().__init__(f"{service}: {cause}")
+
+
+class AccessDenied(FatalError):
+    """Authentication or authorization refused: a wrong password or user, an untrusted or expired certificate, a
+    host name mismatch, a missing ACL or privilege, a security protocol the listener does not speak."""
+
+
+class UnknownTopic(FatalError):
+    """A topic to consume does not exist (consumers never create topics: ``ordersctl topics create``)."""
+
+
+class QueryRefused(FatalError):
+    """PostgreSQL refused a statement as unsupported or invalid (SQLSTATE classes 0A and 42, say a table missing
+    or renamed): the code and the schema disagree, the same statement fails every time."""
+
+
+class CrashLoop(OrdersError):
+    """A child process died again and again within the crash-loop window: its supervisor gives up."""
+
+
+FATAL_ERRORS: dict[str, type[FatalError]] = {
+    cls.__name__: cls for cls in (FatalError, AccessDenied, UnknownTopic, QueryRefused)
+}
+"""By name, to rebuild one that crossed a process boundary (a worker reports it to its supervisor)."""
 
 
 class MigrationError(OrdersError):

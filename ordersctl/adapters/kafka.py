@@ -13,6 +13,7 @@ from typing import Any, NamedTuple, Protocol, cast
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
+from ordersctl.adapters.kafka_errors import stop_on_fatal
 from ordersctl.config import KafkaSettings
 from ordersctl.errors import ServiceUnavailable
 
@@ -35,6 +36,7 @@ def is_fatal(err: KafkaError) -> bool:
 def make_producer(settings: KafkaSettings, **overrides: Any) -> Producer:
     """An idempotent producer: retries never duplicate or reorder a message within a partition."""
     conf = _base(settings)
+    conf["error_cb"] = stop_on_fatal(settings.bootstrap_servers)  # what cannot heal is raised (kafka_errors)
     conf.update({"enable.idempotence": True, "acks": "all", "linger.ms": 5, "compression.type": "lz4"})
     conf.update(overrides)
     return Producer(conf)
@@ -43,6 +45,7 @@ def make_producer(settings: KafkaSettings, **overrides: Any) -> Producer:
 def make_consumer(settings: KafkaSettings, group_id: str | None = None, **overrides: Any) -> Consumer:
     """A consumer that never commits on its own: offsets are committed by the pipeline after success."""
     conf = _base(settings)
+    conf["error_cb"] = stop_on_fatal(settings.bootstrap_servers)  # what cannot heal is raised (kafka_errors)
     conf.update(
         {
             "group.id": group_id or settings.group_id,

@@ -11,7 +11,14 @@ from psycopg import conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ordersctl.config import PostgresSettings
-from ordersctl.errors import DataRejected, OrdersError, ServiceUnavailable, TransientError
+from ordersctl.errors import (
+    AccessDenied,
+    DataRejected,
+    OrdersError,
+    QueryRefused,
+    ServiceUnavailable,
+    TransientError,
+)
 
 SERVICE = "PostgreSQL"
 
@@ -24,6 +31,30 @@ _TRANSIENT_CLASSES = ("08", "40", "53", "57", "58")
 # Single states of other classes that mean the same: lock_timeout (lock_not_available) and
 # idle_in_transaction_session_timeout, which end a wait or a session, not a bad value.
 _TRANSIENT_STATES = ("55P03", "25P03")
+# Fatal (retrying cannot heal): invalid authorization specification (28000 role, 28P01 password), and the
+# statement refused as unsupported (0A) or invalid (42: syntax error, undefined table or column, ...); of these,
+# insufficient privilege (42501) is an access error.
+_ACCESS_CLASSES = ("28",)
+_ACCESS_STATES = ("42501",)
+_REFUSED_CLASSES = ("0A", "42")
+# A refused connection carries no SQLSTATE (libpq reports the server's FATAL message as text): these phrases of
+# libpq and the server mean that the credentials, the certificate or pg_hba.conf refuse us, not an outage. An
+# outage reads "connection refused", "timeout expired", "server closed the connection", "SSL SYSCALL error".
+_ACCESS_PHRASES = (
+    "password authentication failed",
+    "authentication failed for user",
+    "no pg_hba.conf entry",
+    "pg_hba.conf rejects connection",
+    'role "',  # role "x" does not exist; `role "x" is not permitted to log in`
+    "permission denied for database",
+    "password is required but not provided",
+    "fe_sendauth: no password supplied",
+    "certificate verify failed",
+    "does not match host name",
+    "certificate has expired",
+    "server does not support ssl",
+    "ssl is not enabled on the server",
+)
 
 
 def address(dsn: str) -> str:
@@ -43,6 +74,10 @@ def classify(exc: BaseException, settings: PostgresSettings) -> OrdersError | No
     if not isinstance(exc, psycopg.Error):
         return None
     state = exc.sqlstate or ""
+    if state[:2] in _ACCESS_CLASSES or state in _ACCESS_STATES or (not state and refused_access(exc)):
+        return _access_denied(settings, exc)
+    if state[:2] in _REFUSED_CLASSES:
+        return QueryRefused(SERVICE, f"query refused ({state} {type(exc).__name__}: {_first_line(exc)})")
     if isinstance(exc, psycopg.OperationalError) and not state:
         return ServiceUnavailable(SERVICE, address(settings.dsn), _first_line(exc))
     if state[:2] in _TRANSIENT_CLASSES or state in _TRANSIENT_STATES:
@@ -52,6 +87,17 @@ def classify(exc: BaseException, settings: PostgresSettings) -> OrdersError | No
     if isinstance(exc, psycopg.InterfaceError | psycopg.OperationalError):
         return ServiceUnavailable(SERVICE, address(settings.dsn), _first_line(exc))
     return None
+
+
+def refused_access(exc: BaseException) -> bool:
+    """A connection refused for its credentials, certificate or pg_hba.conf rules (no SQLSTATE on those)."""
+    text = str(exc).lower()
+    return any(phrase in text for phrase in _ACCESS_PHRASES)
+
+
+def came_from_postgres(exc: BaseException) -> bool:
+    """``exc`` is one of ours that ``translated`` made from a PostgreSQL or pool failure."""
+    return isinstance(exc.__cause__, psycopg.Error | PoolTimeout)
 
 
 def is_data_error(exc: BaseException) -> bool:
@@ -85,11 +131,28 @@ def connect_kwargs(settings: PostgresSettings) -> dict[str, Any]:
 
 
 def connect(settings: PostgresSettings, *, autocommit: bool = False) -> psycopg.Connection[tuple[object, ...]]:
-    """One connection; an unreachable server becomes ServiceUnavailable with the address."""
+    """One connection; an unreachable server becomes ServiceUnavailable with the address, refused credentials
+    AccessDenied."""
     try:
         return psycopg.connect(settings.dsn, autocommit=autocommit, **connect_kwargs(settings))
     except psycopg.Error as exc:
+        if refused_access(exc):
+            raise _access_denied(settings, exc) from None
         raise ServiceUnavailable(SERVICE, address(settings.dsn), _first_line(exc)) from None
+
+
+def why_no_connection(settings: PostgresSettings) -> OrdersError:
+    """The pool timed out (it retries connecting in the background and keeps the cause to itself): one direct
+    attempt tells an outage (ServiceUnavailable) from refused credentials (AccessDenied)."""
+    try:
+        connect(settings).close()
+    except OrdersError as exc:
+        return exc
+    return ServiceUnavailable(SERVICE, address(settings.dsn), "no connection available")
+
+
+def _access_denied(settings: PostgresSettings, exc: BaseException) -> AccessDenied:
+    return AccessDenied(SERVICE, f"access denied at {address(settings.dsn)} ({_first_line(exc)})")
 
 
 def make_pool(settings: PostgresSettings) -> ConnectionPool:
@@ -114,7 +177,9 @@ def translated(settings: PostgresSettings) -> Iterator[None]:
     """Re-raise psycopg errors as our error classes where they have one."""
     try:
         yield
-    except (psycopg.Error, PoolTimeout) as exc:
+    except PoolTimeout as exc:
+        raise why_no_connection(settings) from exc
+    except psycopg.Error as exc:
         mapped = classify(exc, settings)
         if mapped is None:
             raise

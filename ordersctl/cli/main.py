@@ -14,7 +14,7 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from ordersctl import __version__
 from ordersctl.cli import cache, config_cmd, consume, db, dlq, observe, produce, serve, topics
 from ordersctl.cli.context import AppContext
-from ordersctl.errors import ConfigError, OrdersError, ServiceUnavailable
+from ordersctl.errors import AccessDenied, ConfigError, OrdersError, ServiceUnavailable, UnknownTopic
 
 app = typer.Typer(
     name="ordersctl",
@@ -88,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         return _fail("aborted", 130)
     except ConfigError as exc:
         return _fail(f"config error: {exc}", 2)
+    except (AccessDenied, UnknownTopic) as exc:
+        # Credentials, certificates, ACLs, topic names: the configuration, as for ConfigError.
+        return _fail(f"error: {exc}", 2)
     except ServiceUnavailable as exc:
         return _fail(f"error: {exc}", 1)
     except OrdersError as exc:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Message
 
+from ordersctl.adapters.kafka_errors import fatal_error
 from ordersctl.adapters.order_store import Outcome
 from ordersctl.domain.rows import OrderRows, to_rows
 from ordersctl.domain.rules import decode_order
@@ -59,6 +60,9 @@ def decode_batch(batch: list[Message], max_items: int) -> Prepared:
     for msg in batch:
         error = msg.error()
         if error is not None:
+            fatal = fatal_error(error)
+            if fatal is not None:
+                raise fatal  # say the topic to consume does not exist: never retried
             log.warning("consumer error", extra={"error": error.str()})
         else:
             prepared.records.append(msg)

@@ -15,9 +15,9 @@ from typing import Any
 
 from ordersctl.adapters.kafka import ConfirmedSender, Outgoing, SendingProducer
 from ordersctl.adapters.order_store import OrderStore
-from ordersctl.adapters.postgres import translated
+from ordersctl.adapters.postgres import came_from_postgres, translated
 from ordersctl.config import PostgresSettings
-from ordersctl.errors import ClientFailed, TransientError
+from ordersctl.errors import ClientFailed, FatalError, TransientError
 from ordersctl.pipeline.backoff import Backoff
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,8 @@ class OutboxRelay:
         self._on_published = on_published
         self.published = 0
         self.idle = threading.Event()
+        self.reached_postgres = threading.Event()  # its last page reached PostgreSQL (readiness)
+        self.failure: FatalError | None = None  # what ended it for good; the worker raises it
         self._wakeup = threading.Event()
 
     def publish_once(self) -> int:
@@ -96,7 +98,13 @@ class OutboxRelay:
             try:
                 count = self.publish_once()
                 backoff.reset()
+                self.reached_postgres.set()
+            except FatalError as exc:
+                self.failure = exc  # cannot heal: the worker sees the thread gone and raises this
+                return
             except TransientError as exc:
+                if came_from_postgres(exc):
+                    self.reached_postgres.clear()
                 delay = backoff.next()
                 log.warning("outbox relay retrying", extra={"error": str(exc), "retry_in_s": round(delay, 2)})
                 stop.wait(delay)

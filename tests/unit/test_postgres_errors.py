@@ -1,4 +1,5 @@
-"""Which PostgreSQL errors are retried and which dead-letter a message: decided by SQLSTATE, in one place."""
+"""Which PostgreSQL errors are retried, which dead-letter a message and which stop the process: decided by
+SQLSTATE, in one place."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from psycopg import errors
 
 from ordersctl.adapters.postgres import classify, is_data_error, session_options
 from ordersctl.config import PostgresSettings
-from ordersctl.errors import DataRejected, TransientError
+from ordersctl.errors import AccessDenied, DataRejected, FatalError, QueryRefused, ServiceUnavailable, TransientError
 
 
 @pytest.mark.parametrize(
@@ -42,3 +43,40 @@ def test_every_session_carries_the_timeouts() -> None:
     assert "-c statement_timeout=1500" in options
     assert "-c lock_timeout=200" in options
     assert "-c idle_in_transaction_session_timeout=0" in options
+
+
+@pytest.mark.parametrize(
+    ("error", "fatal"),
+    [(errors.InvalidPassword, AccessDenied), (errors.InvalidAuthorizationSpecification, AccessDenied),
+     (errors.InsufficientPrivilege, AccessDenied), (errors.UndefinedTable, QueryRefused),
+     (errors.SyntaxError, QueryRefused), (errors.UndefinedColumn, QueryRefused),
+     (errors.FeatureNotSupported, QueryRefused)],
+)  # fmt: skip
+def test_what_cannot_heal_is_fatal_never_retried_nor_dead_lettered(
+    error: type[psycopg.Error], fatal: type[FatalError]
+) -> None:
+    """SQLSTATE classes 28 (authorization), 0A (not supported) and 42 (invalid; 42501: a missing privilege)."""
+    mapped = classify(error("refused"), PostgresSettings())
+    assert type(mapped) is fatal
+    assert isinstance(mapped, FatalError) and mapped.service == "PostgreSQL"
+    assert not isinstance(mapped, TransientError | DataRejected)
+
+
+@pytest.mark.parametrize(
+    ("message", "denied"),
+    [('connection failed: connection to server at "db", port 5432 failed: FATAL:  password authentication failed '
+      'for user "ordersctl"', True),
+     ('connection failed: FATAL:  no pg_hba.conf entry for host "10.0.0.1", user "u", database "d"', True),
+     ('connection failed: FATAL:  role "nobody" does not exist', True),
+     ("connection failed: SSL error: certificate verify failed", True),
+     ('connection failed: server certificate for "db.example" does not match host name "db"', True),
+     ('connection failed: connection to server at "127.0.0.1", port 54329 failed: Connection refused', False),
+     ("connection failed: timeout expired", False),
+     ("consuming input failed: server closed the connection unexpectedly", False),
+     ("connection failed: SSL SYSCALL error: EOF detected", False)],
+)  # fmt: skip
+def test_a_refused_connection_is_access_denied_and_an_outage_stays_transient(message: str, denied: bool) -> None:
+    """A refused connection has no SQLSTATE: libpq's text tells credentials from an outage."""
+    mapped = classify(psycopg.OperationalError(message), PostgresSettings())
+    assert isinstance(mapped, AccessDenied) is denied
+    assert isinstance(mapped, ServiceUnavailable) is not denied

@@ -1,0 +1,114 @@
+"""Kafka errors that retrying cannot heal, told apart from outages.
+
+librdkafka retries everything itself and reports each failed attempt through the error callback (``error_cb``)
+or as a message error: a wrong password or security protocol would be retried for ever, hundreds of log lines a
+minute. The clients ordersctl builds get :func:`stop_on_fatal` as their error callback: it raises the
+:class:`~ordersctl.errors.FatalError` from the ``poll``/``consume``/``flush`` that served it, once per process
+(later ones come from the same cause while the process stops). An outage (connection refused, all brokers down,
+timeouts) is never fatal here: it stays transient, retried as before, however long it lasts and whether or not
+the client ever connected (the chaos suite kills brokers, and a broker down at start comes back).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from confluent_kafka import KafkaError
+
+from ordersctl.errors import AccessDenied, FatalError, UnknownTopic
+
+SERVICE = "Kafka"
+
+# Authentication and authorization refused: a wrong password or mechanism, a certificate the broker or we do not
+# trust (expired, another CA, a host name mismatch: librdkafka says _SSL), a missing ACL.
+_ACCESS_CODES = frozenset(
+    {
+        KafkaError._AUTHENTICATION,
+        KafkaError._SSL,
+        KafkaError.SASL_AUTHENTICATION_FAILED,
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        KafkaError.GROUP_AUTHORIZATION_FAILED,
+        KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+        KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+        KafkaError.DELEGATION_TOKEN_AUTHORIZATION_FAILED,
+        KafkaError.UNSUPPORTED_SASL_MECHANISM,
+        KafkaError.ILLEGAL_SASL_STATE,
+    }
+)
+# A security protocol the listener does not speak shows as a transport failure, with librdkafka's own guess in
+# the text ("SSL handshake failed: ... connecting to a PLAINTEXT broker listener?", "Disconnected while requesting
+# ApiVersion: might be caused by incorrect security.protocol configuration (connecting to a SSL listener?)").
+# A broker going down mid-handshake can say something alike once; a wrong protocol says it on every attempt, so
+# it is fatal only once it has gone on for PROTOCOL_MISMATCH_SECONDS.
+_PROTOCOL_HINTS = ("security.protocol", "broker listener?", "ssl listener?", "sasl listener?")
+PROTOCOL_MISMATCH_SECONDS = 10.0
+# A gap this long between two such errors starts the count again.
+_MISMATCH_GAP_SECONDS = 5.0
+
+
+def fatal_error(err: KafkaError, address: str = "") -> FatalError | None:
+    """The fatal error ``err`` stands for, or None (transient, or not ours to judge)."""
+    where = f" at {address}" if address else ""
+    text = err.str()
+    if err.code() in _ACCESS_CODES:
+        return AccessDenied(SERVICE, f"access denied{where} ({err.name()}: {text})")
+    if err.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC) and "Subscribed topic" in text:
+        # A consumer's subscription; a producer's unknown topic stays transient (its messages wait, see the relay).
+        return UnknownTopic(SERVICE, f"topic not found{where} ({text})")
+    return None
+
+
+def protocol_mismatch(err: KafkaError) -> bool:
+    """A transport failure that librdkafka itself puts down to the security protocol."""
+    text = err.str().lower()
+    return err.code() == KafkaError._TRANSPORT and any(hint in text for hint in _PROTOCOL_HINTS)
+
+
+class FatalErrorWatch:
+    """Turns the errors librdkafka reports into a raised FatalError, at most once per process."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._raised = False
+        self._mismatch_since: float | None = None
+        self._mismatch_last = 0.0
+
+    def check(self, err: KafkaError, address: str) -> FatalError | None:
+        """The fatal error to raise now for ``err``, if any (None as well once one was raised)."""
+        fatal = fatal_error(err, address)
+        if fatal is None and protocol_mismatch(err):
+            fatal = self._persistent_mismatch(err, address)
+        if fatal is None:
+            return None
+        with self._lock:
+            if self._raised:
+                return None
+            self._raised = True
+        return fatal
+
+    def _persistent_mismatch(self, err: KafkaError, address: str) -> FatalError | None:
+        now = self._clock()
+        if self._mismatch_since is None or now - self._mismatch_last > _MISMATCH_GAP_SECONDS:
+            self._mismatch_since = now
+        self._mismatch_last = now
+        if now - self._mismatch_since < PROTOCOL_MISMATCH_SECONDS:
+            return None
+        return AccessDenied(SERVICE, f"wrong security protocol for the listener at {address} ({err.str()})")
+
+
+_watch = FatalErrorWatch()
+
+
+def stop_on_fatal(address: str) -> Callable[[KafkaError], None]:
+    """An ``error_cb`` for a client of ``address``: raises what cannot heal, leaves the rest to librdkafka (which
+    logs it through our logger and retries)."""
+
+    def error_cb(err: KafkaError) -> None:
+        fatal = _watch.check(err, address)
+        if fatal is not None:
+            raise fatal
+
+    return error_cb

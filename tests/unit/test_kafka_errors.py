@@ -1,0 +1,75 @@
+"""Which Kafka errors cannot heal (credentials, access, a wrong security protocol, a topic to consume that does
+not exist) and stop the process, and which are outages that librdkafka keeps retrying."""
+
+from __future__ import annotations
+
+import pytest
+from confluent_kafka import KafkaError
+
+from ordersctl.adapters.kafka_errors import PROTOCOL_MISMATCH_SECONDS, FatalErrorWatch, fatal_error
+from ordersctl.errors import AccessDenied, UnknownTopic
+from tests.fake_clock import FakeClock
+
+SASL = "sasl_plaintext://127.0.0.1:19092/bootstrap: SASL SCRAM-SHA-512 mechanism handshake failed"
+SSL_TO_PLAINTEXT = (
+    "ssl://127.0.0.1:19092/bootstrap: SSL handshake failed: Disconnected: SSL connection closed by peer: "
+    "connecting to a PLAINTEXT broker listener? (after 0ms in state SSL_HANDSHAKE)"
+)
+REFUSED = "127.0.0.1:19092/bootstrap: Connect to ipv4#127.0.0.1:19092 failed: Connection refused"
+
+
+@pytest.mark.parametrize(
+    "code",
+    [KafkaError._AUTHENTICATION, KafkaError._SSL, KafkaError.SASL_AUTHENTICATION_FAILED,
+     KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED,
+     KafkaError.CLUSTER_AUTHORIZATION_FAILED],
+)  # fmt: skip
+def test_authentication_and_authorization_failures_are_access_denied(code: int) -> None:
+    fatal = fatal_error(KafkaError(code, "refused"), "broker:9093")
+    assert isinstance(fatal, AccessDenied)
+    assert fatal.service == "Kafka" and "broker:9093" in str(fatal)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._TIMED_OUT, KafkaError.NOT_COORDINATOR,
+     KafkaError.LEADER_NOT_AVAILABLE, KafkaError._RESOLVE],
+)  # fmt: skip
+def test_outages_are_not_fatal(code: int) -> None:
+    assert fatal_error(KafkaError(code, REFUSED)) is None
+
+
+def test_a_subscribed_topic_that_does_not_exist_is_fatal_but_a_producers_is_not() -> None:
+    missing = "Subscribed topic not available: orders: Broker: Unknown topic or partition"
+    assert isinstance(fatal_error(KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART, missing)), UnknownTopic)
+    # A producer's messages to a missing topic wait for it (the events topic may be created later).
+    assert fatal_error(KafkaError(KafkaError._UNKNOWN_TOPIC, "Local: Unknown topic")) is None
+
+
+def test_a_wrong_security_protocol_is_fatal_once_it_persists() -> None:
+    clock = FakeClock()
+    watch = FatalErrorWatch(clock)
+    mismatch = KafkaError(KafkaError._TRANSPORT, SSL_TO_PLAINTEXT)
+    while clock.now < 1000 + PROTOCOL_MISMATCH_SECONDS - 0.5:
+        assert watch.check(mismatch, "k:9092") is None  # a broker going down mid-handshake can say it once
+        clock.advance(0.5)
+    clock.advance(0.5)
+    fatal = watch.check(mismatch, "k:9092")
+    assert isinstance(fatal, AccessDenied) and "security protocol" in str(fatal)
+    assert watch.check(mismatch, "k:9092") is None  # raised once per process: the process is stopping
+
+
+def test_a_gap_between_mismatches_starts_the_count_again() -> None:
+    clock = FakeClock()
+    watch = FatalErrorWatch(clock)
+    mismatch = KafkaError(KafkaError._TRANSPORT, SSL_TO_PLAINTEXT)
+    for _ in range(3):
+        assert watch.check(mismatch, "k") is None
+        clock.advance(PROTOCOL_MISMATCH_SECONDS / 2 + 1)  # more than the gap: a new episode each time
+    assert watch.check(KafkaError(KafkaError._TRANSPORT, REFUSED), "k") is None
+
+
+def test_access_denied_is_raised_once_per_process() -> None:
+    watch = FatalErrorWatch(FakeClock())
+    assert isinstance(watch.check(KafkaError(KafkaError._AUTHENTICATION, SASL), "k"), AccessDenied)
+    assert watch.check(KafkaError(KafkaError._AUTHENTICATION, SASL), "k") is None
