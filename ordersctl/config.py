@@ -121,6 +121,16 @@ class PipelineSettings(BaseModel):
     # Where worker metrics listen (worker i on --metrics-port + i): loopback by default; 0.0.0.0 in a container,
     # whose published ports reach only addresses other than loopback.
     metrics_host: str = "127.0.0.1"
+    # consume's /livez and /readyz, served by its supervisor on metrics_host (one port per pod for the probes);
+    # None: not served (--health-port). 0: any free port (it is logged).
+    health_port: int | None = Field(default=None, ge=0, le=65535)
+    # /livez fails once a worker has held partitions with lag for this long without handling a message or
+    # retrying anything (hung, or stopped).
+    stall_seconds: float = Field(default=60.0, gt=0)
+    # A crash loop stops consume (exit 1): a worker that died more than crash_loop_restarts times within
+    # crash_loop_window_seconds is not restarted again. 0 restarts: restart for ever.
+    crash_loop_restarts: int = Field(default=5, ge=0)
+    crash_loop_window_seconds: float = Field(default=300.0, gt=0)
 
 
 class LogSettings(BaseModel):

@@ -2,7 +2,9 @@
 
 A child that dies is started again after a per-child delay (longer after each death in a row, from scratch
 after a healthy run) that the loop waits for without sleeping, so the other children stay watched meanwhile.
-SIGTERM and SIGINT stop the lot: each child gets SIGTERM and ``grace`` seconds, then SIGKILL.
+SIGTERM and SIGINT stop the lot: each child gets SIGTERM and ``grace`` seconds, then SIGKILL. So does a failure
+(``fail``): a child in a crash loop (``crash_loop``), or one that exited with ``fatal_exit`` (it met an error
+that cannot heal); ``failure`` then says why, and the caller exits non-zero with it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Protocol
+
+from ordersctl.crash_loop import CrashLoopLimit
 
 log = logging.getLogger(__name__)
 # Between two kills of a child that outlived its grace (SIGKILL is not refused, but reaping can lag).
@@ -81,10 +85,13 @@ class ProcessSupervisor:
     restart_clean_exit: bool = False
     role: str = "worker"
     backoff: RestartBackoff = field(default_factory=RestartBackoff)
+    crash_loop: CrashLoopLimit | None = None  # None: restart for ever
+    fatal_exit: int | None = None  # a child's exit code for "cannot heal": no restart, everything stops
     tick: float = 0.2
     restarts: int = 0
     killed: int = 0
     died: int = 0  # children that ended other than cleanly (exit code not 0), during the run or at its stop
+    failure: str | None = None  # why the children were stopped, when it was not asked for
     _stopping: bool = field(default=False, init=False)
     _children: dict[int, Child] = field(default_factory=dict, init=False)
     _finished: set[int] = field(default_factory=set, init=False)
@@ -95,6 +102,17 @@ class ProcessSupervisor:
     def stop(self, signum: int = signal.SIGTERM, frame: FrameType | None = None) -> None:
         """Ask every child to stop (safe from a signal handler or another thread: the loop does the rest)."""
         self._stopping = True
+
+    def fail(self, reason: str) -> None:
+        """Stop every child because of ``reason`` (the first one given is kept)."""
+        if self.failure is None:
+            self.failure = reason
+            log.error("stopping: %s", reason, extra={"role": self.role})
+        self.stop()
+
+    def pids(self) -> dict[int, int]:
+        """The pid of each child alive now, by slot."""
+        return {slot: c.pid for slot, c in self._children.items() if c.pid is not None and c.is_alive()}
 
     def run(self, between: Callable[[float], None] = time.sleep) -> None:
         previous = {s: signal.signal(s, self.stop) for s in (signal.SIGTERM, signal.SIGINT)}
@@ -141,10 +159,22 @@ class ProcessSupervisor:
                 self._finished.add(slot)
                 continue
             now = time.monotonic()
+            given_up = self._give_up(slot, child, now)
+            if given_up is not None:
+                self._finished.add(slot)
+                self.fail(f"{self.role} {slot} {given_up}")
+                continue
             self._restart_at[slot] = self.backoff.restart_at(slot, now)
             delay = round(self._restart_at[slot] - now, 1)
             extra = {"worker": slot, "pid": child.pid, "exitcode": child.exitcode, "in_s": delay}
             log.error("%s died, restarting", self.role, extra=extra)
+
+    def _give_up(self, slot: int, child: Child, now: float) -> str | None:
+        if self.fatal_exit is not None and child.exitcode == self.fatal_exit:
+            return "stopped on an error that cannot heal"
+        if self.crash_loop is not None:
+            return self.crash_loop.died(slot, now)
+        return None
 
     def _restart_due(self) -> None:
         for slot, when in list(self._restart_at.items()):

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from ordersctl.cli.context import app_context
+from ordersctl.crash_loop import CrashLoopLimit
 from ordersctl.output import info, print_json
 from ordersctl.pipeline.options import WorkerOptions
 from ordersctl.pipeline.stats import WorkerStats
@@ -22,6 +23,10 @@ def consume(
     metrics_port: Annotated[
         int | None, typer.Option(min=1, max=65_000, help="Prometheus metrics: worker i serves on PORT+i.")
     ] = None,
+    health_port: Annotated[
+        int | None,
+        typer.Option(min=0, max=65_535, help="/livez and /readyz for probes, served by the supervisor (0: any port)."),
+    ] = None,
     stop_when_idle: Annotated[
         float | None,
         typer.Option(min=0.5, help="Exit once no message came for this many seconds and nothing is left."),
@@ -31,14 +36,17 @@ def consume(
     """Read orders from Kafka, validate, store in PostgreSQL, dead-letter poison, publish events.
 
     Offsets are committed only after the batch is stored and its dead letters are confirmed. Transient
-    failures (PostgreSQL or Kafka down) are retried without limit; SIGTERM finishes cleanly.
+    failures (PostgreSQL or Kafka down) are retried without limit; SIGTERM finishes cleanly. An error that
+    cannot heal (credentials, access, a missing topic, a refused query) stops consume with exit 2 (access,
+    topic) or 1 (query), and so does a worker in a crash loop (exit 1).
 
-    Example: ordersctl consume --workers 4 --metrics-port 9400
+    Example: ordersctl consume --workers 4 --metrics-port 9400 --health-port 9399
     """
     app = app_context(ctx)
-    app.override("pipeline", batch_size=batch_size, max_items=max_items)
+    app.override("pipeline", batch_size=batch_size, max_items=max_items, health_port=health_port)
     app.override("kafka", group_id=group)
     settings = app.settings  # validates flags and config before any process starts
+    p = settings.pipeline
     supervisor = Supervisor(
         app.config_file,
         app.overrides,
@@ -47,6 +55,9 @@ def consume(
             batch_size=settings.pipeline.batch_size, stop_when_idle=stop_when_idle, metrics_port=metrics_port
         ),
         progress=lambda s: info(f"consume: {_line(s, supervisor)}"),
+        crash_loop=CrashLoopLimit(p.crash_loop_restarts, p.crash_loop_window_seconds),
+        stall_seconds=p.stall_seconds,
+        health_address=None if p.health_port is None else (p.metrics_host, p.health_port),
     )
     info(f"consume: {workers} worker(s) on {settings.kafka.orders_topic} (group {settings.kafka.group_id})")
     totals = supervisor.run()
@@ -54,6 +65,9 @@ def consume(
     if as_json:
         print_json(summary)
     info(f"consume: done. {_line(totals, supervisor)} restarts={supervisor.restarts}")
+    error = supervisor.error()
+    if error is not None:
+        raise error  # the edge (cli/main.py) makes it one line and an exit code
     if supervisor.killed:
         raise typer.Exit(1)
 

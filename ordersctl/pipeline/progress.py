@@ -36,6 +36,10 @@ class Progress:
         self._stop_when_idle = stop_when_idle
         self._last = time.monotonic()
         self._consumer_of = consumer  # the worker's consumer, which exists only once the worker runs
+        # For the supervisor's /readyz: the group gave this worker its partitions (maybe none) and has not taken
+        # them away as lost; and it reaches PostgreSQL (its outbox relay's last page did), once the relay runs.
+        self.joined = False
+        self.postgres: threading.Event | None = None
 
     @property
     def consumer(self) -> Consumer:
@@ -52,7 +56,8 @@ class Progress:
         with contextlib.suppress(KafkaException):  # lag is informative only; the broker may be away
             stats.lag = self._assignment_lag()
         if self._report is not None:
-            self._report(stats.as_dict())
+            postgres = self.postgres is not None and self.postgres.is_set()
+            self._report(stats.as_dict() | {"joined": self.joined, "postgres": postgres})
         log.debug("progress", extra=stats.as_dict())
 
     def idle_done(self, now: float, idle_from: float, last_message: float, relay_idle: threading.Event) -> bool:

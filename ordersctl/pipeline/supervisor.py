@@ -3,6 +3,10 @@
 Workers are started with the "spawn" method, so each builds its own clients from scratch (nothing is
 inherited across a fork). A worker that dies is restarted; SIGINT/SIGTERM is forwarded and the workers get
 up to ``grace`` seconds to finish their batch, commit and leave the group.
+
+Consume stops, every worker with it, when a worker meets an error that cannot heal (a ``FatalError``: it
+reports it and exits with ``FATAL_EXIT``, and is not restarted) or is in a crash loop (``crash_loop``);
+``error()`` then says why. The workers' reports also feed the health endpoints (pipeline/health.py).
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from ordersctl.crash_loop import CrashLoopLimit
+from ordersctl.errors import FATAL_ERRORS, CrashLoop, FatalError, OrdersError
+from ordersctl.pipeline.health import HealthBoard, HealthServer
 from ordersctl.pipeline.options import WorkerOptions
 from ordersctl.pipeline.stats import WorkerStats
 from ordersctl.supervision import Child, ProcessSupervisor, RestartBackoff
@@ -30,6 +37,20 @@ from ordersctl.supervision import Child, ProcessSupervisor, RestartBackoff
 log = logging.getLogger(__name__)
 # How long a finished worker waits for its Kafka clients to flush and close before it exits regardless.
 TEARDOWN_SECONDS = 15.0
+# A worker's exit code after an error that cannot heal (sysexits' EX_CONFIG): its supervisor restarts nothing.
+FATAL_EXIT = 78
+# The key of a worker's report that carries such an error instead of its counts.
+FATAL_REPORT = "fatal"
+
+
+def fatal_report(exc: FatalError) -> dict[str, str]:
+    """A FatalError as it crosses to the supervisor (plain data: any exception may not pickle)."""
+    return {FATAL_REPORT: type(exc).__name__, "service": exc.service, "cause": exc.cause}
+
+
+def fatal_from_report(report: dict[str, Any]) -> FatalError:
+    kind = FATAL_ERRORS.get(str(report[FATAL_REPORT]), FatalError)
+    return kind(str(report["service"]), str(report["cause"]))
 
 
 def worker_main(config_file: Path | None, overrides: dict[str, Any], options: WorkerOptions, reports: Any) -> None:
@@ -43,6 +64,10 @@ def worker_main(config_file: Path | None, overrides: dict[str, Any], options: Wo
     from ordersctl.runtime import Runtime
 
     code = 1
+
+    def report(snapshot: dict[str, Any]) -> None:
+        reports.put(((options.worker_id, os.getpid()), snapshot))
+
     try:
         settings = load_settings(config_file, overrides)
         setup_logging(settings.log.level, settings.log.format)
@@ -57,9 +82,7 @@ def worker_main(config_file: Path | None, overrides: dict[str, Any], options: Wo
         faulthandler.register(signal.SIGUSR1, all_threads=True)
         runtime = Runtime(settings)
         try:
-            worker = ConsumeWorker(
-                runtime, options, stop, report=lambda s: reports.put(((options.worker_id, os.getpid()), s))
-            )
+            worker = ConsumeWorker(runtime, options, stop, report=report)
             tune_interpreter()
             worker.run()
             code = 0
@@ -68,6 +91,11 @@ def worker_main(config_file: Path | None, overrides: dict[str, Any], options: Wo
                 log.warning(
                     "Kafka clients did not close in time; exiting without them", extra={"seconds": TEARDOWN_SECONDS}
                 )
+    except FatalError as exc:
+        # Cannot heal: one log line, no traceback; the supervisor stops consume and says why.
+        log.error("stopping on an error that cannot heal", extra={"error": str(exc)})
+        report(fatal_report(exc))
+        code = FATAL_EXIT
     except BaseException:
         traceback.print_exc()  # as multiprocessing would: the supervisor restarts the worker
     finally:
@@ -92,15 +120,24 @@ class Supervisor:
     progress: Callable[[WorkerStats], None] | None = None
     progress_every: float = 5.0
     backoff: RestartBackoff = field(default_factory=RestartBackoff)
+    crash_loop: CrashLoopLimit | None = field(default_factory=CrashLoopLimit)
+    stall_seconds: float = 60.0
+    health_address: tuple[str, int] | None = None  # where /livez and /readyz listen; None: nowhere
     mp_context: Any = None  # multiprocessing's "spawn" context unless given (tests)
     _latest: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
     _current: dict[int, int] = field(default_factory=dict)
     _last_progress: float = 0.0
+    fatal: FatalError | None = None  # the error that cannot heal a worker reported
 
     def __post_init__(self) -> None:
         self._ctx = self.mp_context or mp.get_context("spawn")
         self._reports: Any = None  # the workers' queue of progress reports, made by run()
-        self._group = ProcessSupervisor(self._spawn, self.workers, grace=self.grace, backoff=self.backoff)
+        self._group = ProcessSupervisor(
+            self._spawn, self.workers, grace=self.grace, backoff=self.backoff, crash_loop=self.crash_loop,
+            fatal_exit=FATAL_EXIT,
+        )  # fmt: skip
+        self.health = HealthBoard(self.workers, self.stall_seconds)
+        self._alive: dict[int, int] = {}  # pid by worker id, as the loop last saw them (read by the health thread)
 
     @property
     def restarts(self) -> int:
@@ -117,6 +154,20 @@ class Supervisor:
 
     def stop(self, signum: int = signal.SIGTERM, frame: FrameType | None = None) -> None:
         self._group.stop(signum, frame)
+
+    def error(self) -> OrdersError | None:
+        """Why consume stopped on its own, if it did: a worker's error that cannot heal, or a crash loop."""
+        if self.fatal is not None:
+            return self.fatal
+        if self._group.failure is not None:
+            return CrashLoop(f"consume stopped: {self._group.failure}")
+        return None
+
+    def ready(self) -> tuple[bool, dict[str, Any]]:
+        return self.health.ready(self._alive)
+
+    def live(self) -> tuple[bool, dict[str, Any]]:
+        return self.health.live(self._alive)
 
     def _spawn(self, worker_id: int) -> Child:
         opts = WorkerOptions(
@@ -136,14 +187,24 @@ class Supervisor:
         try:
             while True:
                 (worker_id, pid), snapshot = self._reports.get(timeout=wait)
+                wait = 0
+                if FATAL_REPORT in snapshot:
+                    self._fatal(worker_id, fatal_from_report(snapshot))
+                    continue
                 self._latest[(worker_id, pid)] = snapshot
                 self._current[worker_id] = pid
-                wait = 0
+                self.health.reported(worker_id, pid, snapshot)
         except queue.Empty:
             pass
 
+    def _fatal(self, worker_id: int, error: FatalError) -> None:
+        if self.fatal is None:
+            self.fatal = error
+        self._group.fail(f"worker {worker_id}: {error}")
+
     def _between_looks(self, wait: float) -> None:
         self._drain(wait)
+        self._alive = self._group.pids()
         if self.progress and time.monotonic() - self._last_progress >= self.progress_every:
             self.progress(self.totals())
             self._last_progress = time.monotonic()
@@ -155,8 +216,24 @@ class Supervisor:
         return total
 
     def run(self) -> WorkerStats:
+        server = self._health_server()
         self._reports = self._ctx.Queue()
         self._last_progress = time.monotonic()
-        self._group.run(between=self._between_looks)
-        self._drain(0.1)
+        try:
+            self._group.run(between=self._between_looks)
+            self._drain(0.1)
+        finally:
+            if server is not None:
+                server.close()
         return self.totals()
+
+    def _health_server(self) -> HealthServer | None:
+        if self.health_address is None:
+            return None
+        host, port = self.health_address
+        try:
+            server = HealthServer(host, port, {"/livez": self.live, "/readyz": self.ready})
+        except OSError as exc:
+            raise OrdersError(f"cannot listen on {host}:{port} for health: {exc.strerror or exc}") from None
+        server.start()
+        return server

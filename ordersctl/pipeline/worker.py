@@ -101,6 +101,7 @@ class ConsumeWorker:
         # librdkafka keeps a partition's pause flag across revoke/assign: a partition paused during a retry
         # and lost to a rebalance would come back paused and never be fetched again. Set the state explicitly.
         consumer.assign(partitions)
+        self.progress.joined = True  # health: a member of the balanced group
         self._idle_from = time.monotonic()  # --stop-when-idle waits anew (also when lost)
         if self.buffer.paused:
             consumer.pause(partitions)
@@ -118,6 +119,7 @@ class ConsumeWorker:
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Lost, not revoked: nothing can be committed for them any more; their next owner re-reads (no-op stores).
         self._idle_from = time.monotonic()
+        self.progress.joined = False  # health: out of the group until it assigns us again
         self._forget(partitions)
         log.warning("partitions lost", extra={"partitions": [p.partition for p in partitions]})
 
@@ -143,6 +145,7 @@ class ConsumeWorker:
             k.events_topic, on_published=self.counters.events_published,
         )  # fmt: skip
         self._relay = relay
+        self.progress.postgres = relay.reached_postgres  # health: the relay's last page reached PostgreSQL
         relay_stop = threading.Event()
         relay_thread = threading.Thread(target=relay.run_forever, args=(relay_stop,), name="outbox-relay", daemon=True)
         relay_thread.start()
@@ -156,7 +159,7 @@ class ConsumeWorker:
         try:
             while not self.stop.is_set():
                 if not relay_thread.is_alive():
-                    raise RuntimeError("the outbox relay thread died; restarting the worker")
+                    raise relay.failure or RuntimeError("the outbox relay thread died; restarting the worker")
                 self.committer.resend_refused()
                 carried = self.buffer.take()
                 more = max(1, self.opt.batch_size - len(carried))

@@ -7,8 +7,10 @@ import threading
 import time
 from typing import Any
 
+from ordersctl.crash_loop import CrashLoopLimit
+from ordersctl.errors import AccessDenied, CrashLoop
 from ordersctl.pipeline.options import WorkerOptions
-from ordersctl.pipeline.supervisor import Supervisor
+from ordersctl.pipeline.supervisor import FATAL_EXIT, Supervisor, fatal_report
 from ordersctl.supervision import RestartBackoff
 
 
@@ -84,3 +86,45 @@ def test_restart_delays_grow_per_worker_and_reset_after_a_healthy_run() -> None:
     assert backoff.restart_at(1, 6.0) == 6.5, "another worker's crashes do not lengthen this one's delay"
     backoff.started(0, 10.0)
     assert backoff.restart_at(0, 45.0) == 45.5, "after 35 s of healthy running the delay starts over"
+
+
+def test_a_crash_loop_stops_consume_with_its_reason_instead_of_restarting_for_ever() -> None:
+    ctx = FakeContext()
+    supervisor = Supervisor(
+        None, {}, 2, WorkerOptions(), mp_context=ctx, backoff=RestartBackoff(step=0.01, cap=0.01),
+        crash_loop=CrashLoopLimit(restarts=3, window=60),
+    )  # fmt: skip
+    supervisor.run()  # returns by itself: nobody asked it to stop
+    assert ctx.spawned.count(0) == 4, "3 restarts, then it gave up"
+    error = supervisor.error()
+    assert isinstance(error, CrashLoop)
+    assert "worker 0 crash loop: died 4 times within 60 s" in str(error)
+
+
+class FailingProcess(FakeProcess):
+    """Worker 0 meets an error that cannot heal: it reports it and exits with FATAL_EXIT, as worker_main does."""
+
+    def __init__(self, done: threading.Event, args: tuple[Any, ...], **_: Any) -> None:
+        super().__init__(done, args)
+        self.reports = args[3]
+
+    def start(self) -> None:
+        if self.worker_id == 0:
+            self.reports.put(((0, self.pid), fatal_report(AccessDenied("Kafka", "access denied at k:9092 (..)"))))
+            self.exitcode = FATAL_EXIT
+
+
+class FailingContext(FakeContext):
+    def Process(self, *, target: Any, args: tuple[Any, ...], name: str) -> FakeProcess:  # noqa: N802
+        self.spawned.append(args[2].worker_id)
+        return FailingProcess(self.done, args)
+
+
+def test_an_error_that_cannot_heal_stops_every_worker_and_is_never_restarted() -> None:
+    ctx = FailingContext()
+    supervisor = Supervisor(None, {}, 2, WorkerOptions(), mp_context=ctx)
+    supervisor.run()
+    assert ctx.spawned == [0, 1], "nothing restarted"
+    error = supervisor.error()
+    assert isinstance(error, AccessDenied)
+    assert str(error) == "Kafka: access denied at k:9092 (..)"
