@@ -90,7 +90,9 @@ class ProcessSupervisor:
     tick: float = 0.2
     restarts: int = 0
     killed: int = 0
-    died: int = 0  # children that ended other than cleanly (exit code not 0), during the run or at its stop
+    died: int = (
+        0  # children that ended other than cleanly (exit code not 0 nor fatal_exit), during the run or at its stop
+    )
     failure: str | None = None  # why the children were stopped, when it was not asked for
     _stopping: bool = field(default=False, init=False)
     _children: dict[int, Child] = field(default_factory=dict, init=False)
@@ -153,8 +155,9 @@ class ProcessSupervisor:
         for slot, child in self._children.items():
             if slot in self._finished or slot in self._restart_at or child.is_alive():
                 continue
-            if child.exitcode != 0:
-                self.died += 1
+            if child.exitcode not in (0, self.fatal_exit):
+                self.died += 1  # a child that exited with fatal_exit ended on purpose (its counts reported)
+            log.debug("%s exited", self.role, extra={"worker": slot, "pid": child.pid, "exitcode": child.exitcode})
             if self._stopping or (child.exitcode == 0 and not self.restart_clean_exit):
                 self._finished.add(slot)
                 continue

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import psycopg
@@ -149,6 +149,13 @@ def why_no_connection(settings: PostgresSettings) -> OrdersError:
     except OrdersError as exc:
         return exc
     return ServiceUnavailable(SERVICE, address(settings.dsn), "no connection available")
+
+
+def check_access(settings: PostgresSettings) -> None:
+    """Raise AccessDenied if PostgreSQL refuses our credentials; an outage is not this check's business (a server
+    may start while PostgreSQL is down and serve once it is back)."""
+    with suppress(ServiceUnavailable):
+        connect(settings).close()
 
 
 def _access_denied(settings: PostgresSettings, exc: BaseException) -> AccessDenied:

@@ -1,0 +1,87 @@
+"""Errors that retrying cannot heal stop the command with one line naming the service and the cause, and exit 2
+(credentials, access, a missing topic) or 1 (a refused query); a running consume stops every worker, never
+restarting them. Outages stay transient (test_ingest.py, test_postgres_faults.py)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import psycopg
+import pytest
+
+from ordersctl.config import Settings
+from tests.helpers import create_topics, ordersctl
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+
+def _assert_one_line(result: subprocess.CompletedProcess[str], code: int, *parts: str) -> str:
+    """The run ended with ``code`` and one line saying why, naming ``parts``; no traceback anywhere."""
+    assert result.returncode == code, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    ours = [line for line in result.stderr.splitlines() if line.startswith("ordersctl: ")]
+    assert len(ours) == 1, result.stderr[-3000:]
+    assert result.stderr.rstrip().splitlines()[-1] == ours[0]
+    for part in parts:
+        assert part in ours[0]
+    return ours[0]
+
+
+def test_a_wrong_kafka_password_stops_consume_with_exit_2_and_one_line(settings: Settings) -> None:
+    """The plain stack has no SASL listener: its PLAINTEXT listener refuses the SASL handshake, which librdkafka
+    reports as an authentication failure, as it does a wrong SCRAM password."""
+    create_topics(settings)
+    started = time.monotonic()
+    sasl = {"ORDERS_KAFKA__SECURITY_PROTOCOL": "SASL_PLAINTEXT", "ORDERS_KAFKA__SASL_MECHANISM": "SCRAM-SHA-512",
+            "ORDERS_KAFKA__SASL_USERNAME": "ordersctl", "ORDERS_KAFKA__SASL_PASSWORD": "wrong-password"}  # fmt: skip
+    result = ordersctl(settings, "consume", "--workers", "2", timeout=90, **sasl)
+    assert time.monotonic() - started < 60
+    line = _assert_one_line(result, 2, "Kafka: access denied at 127.0.0.1:19092", "_AUTHENTICATION")
+    assert "wrong-password" not in result.stderr + result.stdout
+    assert line.startswith("ordersctl: error: ")
+
+
+def test_a_wrong_security_protocol_stops_consume_with_exit_2_and_one_line(settings: Settings) -> None:
+    """SSL against the PLAINTEXT listener: a transport failure that librdkafka puts down to the protocol, fatal once
+    it persisted 10 s (a broker going down mid-handshake can say the same once)."""
+    create_topics(settings)
+    started = time.monotonic()
+    result = ordersctl(settings, "consume", timeout=90, ORDERS_KAFKA__SECURITY_PROTOCOL="SSL")
+    assert 10 <= time.monotonic() - started < 60
+    _assert_one_line(result, 2, "Kafka: wrong security protocol for the listener at 127.0.0.1:19092")
+
+
+def test_a_wrong_postgres_password_stops_consume_with_exit_2_and_one_line(settings: Settings) -> None:
+    create_topics(settings)
+    wrong = psycopg.conninfo.make_conninfo(settings.postgres.dsn, password="wrong-password")
+    started = time.monotonic()
+    result = ordersctl(settings, "consume", "--workers", "2", timeout=90, ORDERS_POSTGRES__DSN=wrong)
+    assert time.monotonic() - started < 60
+    _assert_one_line(result, 2, "PostgreSQL: access denied at 127.0.0.1:54329/", "password authentication failed")
+    assert "wrong-password" not in result.stderr + result.stdout
+
+
+def test_a_query_the_database_refuses_stops_consume_instead_of_restarting_it(settings: Settings) -> None:
+    """The outbox relay's query fails on every try (its table was renamed): SQLSTATE 42P01, exit 1, no restart."""
+    create_topics(settings)
+    with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn:
+        conn.execute("ALTER TABLE outbox RENAME TO outbox_renamed")
+    started = time.monotonic()
+    result = ordersctl(settings, "consume", "--workers", "2", "--json", timeout=90)
+    assert time.monotonic() - started < 60
+    _assert_one_line(result, 1, "PostgreSQL: query refused (42P01 UndefinedTable", "outbox")
+    assert '"restarts": 0' in result.stdout
+
+
+def test_a_topic_that_does_not_exist_stops_consume_with_exit_2(settings: Settings) -> None:
+    create_topics(settings, dlq=True, events=True)
+    result = ordersctl(settings, "consume", timeout=90, ORDERS_KAFKA__ORDERS_TOPIC=f"{settings.kafka.orders_topic}.x")
+    _assert_one_line(result, 2, "Kafka: topic not found", f"{settings.kafka.orders_topic}.x")
+
+
+def test_a_wrong_postgres_password_stops_serve_with_exit_2_and_one_line(settings: Settings) -> None:
+    wrong = psycopg.conninfo.make_conninfo(settings.postgres.dsn, password="wrong-password")
+    result = ordersctl(settings, "serve", "--port", "0", timeout=60, ORDERS_POSTGRES__DSN=wrong)
+    _assert_one_line(result, 2, "PostgreSQL: access denied at 127.0.0.1:54329/", "password authentication failed")
+    assert "wrong-password" not in result.stderr + result.stdout
