@@ -13,9 +13,9 @@ from typing import Any, NamedTuple, Protocol, cast
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
-from ordersctl.adapters.kafka_errors import stop_on_fatal
+from ordersctl.adapters.kafka_errors import fatal_error, stop_on_fatal
 from ordersctl.config import KafkaSettings
-from ordersctl.errors import ServiceUnavailable
+from ordersctl.errors import AccessDenied, ServiceUnavailable
 
 SERVICE = "Kafka"
 _rdkafka_log = logging.getLogger("ordersctl.librdkafka")
@@ -147,6 +147,7 @@ class ConfirmedSender:
         self._on_delivered = on_delivered
         self._report = SendReport()
         self._outstanding: dict[int, Any] = {}
+        self._denied: AccessDenied | None = None  # a delivery refused for our access (a missing ACL): raised
         self._sent = 0
         self._started = time.monotonic()
 
@@ -192,10 +193,13 @@ class ConfirmedSender:
         return True
 
     def confirm(self) -> SendReport:
-        """Wait (at most the timeout) for every delivery report; returns the report and starts a new one."""
+        """Wait (at most the timeout) for every delivery report; returns the report and starts a new one. A message
+        refused for our access (say a topic authorization failure) raises AccessDenied: retrying cannot heal it."""
         deadline = time.monotonic() + self._timeout
-        while self._outstanding and self._report.fatal is None and time.monotonic() < deadline:
+        while self._outstanding and self._report.fatal is None and self._denied is None and time.monotonic() < deadline:
             self._producer.flush(min(0.5, max(0.0, deadline - time.monotonic())))
+        if self._denied is not None:
+            raise self._denied
         report, self._report = self._report, SendReport()
         report.unconfirmed = list(self._outstanding.values())
         self._outstanding = {}
@@ -211,6 +215,9 @@ class ConfirmedSender:
                 self._on_delivered(tag)
             return
         self._report.failed.append((tag, err.str()))
+        denied = fatal_error(err)
+        if isinstance(denied, AccessDenied) and self._denied is None:
+            self._denied = denied
         if is_fatal(err) and self._report.fatal is None:
             self._report.fatal = err
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError
 
-from ordersctl.adapters.kafka import is_fatal
-from ordersctl.errors import ClientFailed, InvalidJson, TransientError
+from ordersctl.adapters.kafka import ConfirmedSender, Outgoing, is_fatal
+from ordersctl.errors import AccessDenied, ClientFailed, InvalidJson, TransientError
 from ordersctl.pipeline.dead_letters import DeadLetter, DeadLetterSender
 from tests.fake_producer import FATAL, TIMED_OUT, FakeProducer
 from tests.unit.test_dead_letters import record
@@ -51,3 +51,14 @@ def test_dead_letter_failures_are_retried_unless_the_producer_is_broken(producer
     with pytest.raises(expected) as caught:
         _sender(producer).send(_letters(2))
     assert type(caught.value) is expected  # a fatal error is never taken for a transient one
+
+
+def test_a_delivery_refused_for_our_access_is_raised_not_retried() -> None:
+    """A missing ACL on the topic: every later message would be refused the same way."""
+    denied = KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED, "Broker: Topic authorization failed")
+    sender = ConfirmedSender(FakeProducer(deliver=denied), timeout=1)
+    sender.send(Outgoing("orders.events", b"{}", tag=1))
+    with pytest.raises(AccessDenied, match="TOPIC_AUTHORIZATION_FAILED"):
+        sender.confirm()
+    report = ConfirmedSender(FakeProducer(deliver=TIMED_OUT), timeout=1).send_all([Outgoing("t", b"{}", tag=1)])
+    assert report.failed == [(1, TIMED_OUT.str())], "a timeout stays a failure of that message, retried later"
