@@ -128,7 +128,7 @@ class PipelineSettings(BaseModel):
     # retrying anything (hung, or stopped).
     stall_seconds: float = Field(default=60.0, gt=0)
     # A crash loop stops consume (exit 1): a worker that died more than crash_loop_restarts times within
-    # crash_loop_window_seconds is not restarted again. 0 restarts: restart for ever.
+    # crash_loop_window_seconds, each time less than 30 s after its start, is not restarted again. 0: for ever.
     crash_loop_restarts: int = Field(default=5, ge=0)
     crash_loop_window_seconds: float = Field(default=300.0, gt=0)
 

@@ -59,9 +59,13 @@ class RestartBackoff:
     def started(self, slot: int, now: float) -> None:
         self._started[slot] = now
 
+    def lived(self, slot: int, now: float) -> float:
+        """How long the child in ``slot`` has been running (or ran, when it just died)."""
+        return now - self._started.get(slot, now)
+
     def restart_at(self, slot: int, now: float) -> float:
         """The child died at ``now``: the time to start it again."""
-        if now - self._started.get(slot, now) >= self.healthy_after:
+        if self.lived(slot, now) >= self.healthy_after:
             self._deaths_in_a_row[slot] = 0
         deaths = self._deaths_in_a_row.get(slot, 0) + 1
         self._deaths_in_a_row[slot] = deaths
@@ -176,7 +180,7 @@ class ProcessSupervisor:
         if self.fatal_exit is not None and child.exitcode == self.fatal_exit:
             return "stopped on an error that cannot heal"
         if self.crash_loop is not None:
-            return self.crash_loop.died(slot, now)
+            return self.crash_loop.died(slot, now, self.backoff.lived(slot, now))
         return None
 
     def _restart_due(self) -> None:

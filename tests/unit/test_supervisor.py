@@ -98,7 +98,7 @@ def test_a_crash_loop_stops_consume_with_its_reason_instead_of_restarting_for_ev
     assert ctx.spawned.count(0) == 4, "3 restarts, then it gave up"
     error = supervisor.error()
     assert isinstance(error, CrashLoop)
-    assert "worker 0 crash loop: died 4 times within 60 s" in str(error)
+    assert "worker 0 crash loop: died 4 times within 60 s, each within 30 s of its start" in str(error)
 
 
 class FailingProcess(FakeProcess):
