@@ -30,7 +30,7 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from ordersctl.adapters.order_store import OrderStore, Outcome
 from ordersctl.adapters.postgres import translated
 from ordersctl.domain.rows import OrderRows
-from ordersctl.errors import PoisonError, TransientError
+from ordersctl.errors import FatalError, PoisonError, TransientError
 from ordersctl.pipeline.batches import InFlight, Prepared, decode_batch
 from ordersctl.pipeline.counters import PipelineCounters
 from ordersctl.pipeline.dead_letters import DeadLetter, DeadLetterSender, key_uid
@@ -263,7 +263,7 @@ class ConsumeWorker:
             except concurrent.futures.TimeoutError:
                 log.warning("batch in flight not stored before revoke", extra={"seconds": self.revoke_wait_seconds})
                 return
-            except (TransientError, KafkaException) as exc:
+            except (TransientError, FatalError, KafkaException) as exc:  # a FatalError: the main loop raises it
                 log.warning("batch in flight not completed before revoke", extra={"error": str(exc)})
                 return
             self._inflight.popleft()

@@ -11,7 +11,8 @@ import psycopg
 import pytest
 
 from ordersctl.config import Settings
-from tests.helpers import create_topics, ordersctl
+from ordersctl.domain.generator import OrderGenerator
+from tests.helpers import create_topics, ordersctl, send
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -62,15 +63,18 @@ def test_a_wrong_postgres_password_stops_consume_with_exit_2_and_one_line(settin
     assert "wrong-password" not in result.stderr + result.stdout
 
 
-def test_a_query_the_database_refuses_stops_consume_instead_of_restarting_it(settings: Settings) -> None:
-    """The outbox relay's query fails on every try (its table was renamed): SQLSTATE 42P01, exit 1, no restart."""
+@pytest.mark.parametrize("table", ["outbox", "items"])
+def test_a_query_the_database_refuses_stops_consume_instead_of_restarting_it(settings: Settings, table: str) -> None:
+    """A query fails on every try because its table was renamed (SQLSTATE 42P01): exit 1, no restart. The outbox
+    relay's (a thread of each worker, from the start) or the store's (the worker's batch, once an order came)."""
     create_topics(settings)
+    send(settings, list(OrderGenerator(seed=51).messages(10)))
     with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn:
-        conn.execute("ALTER TABLE outbox RENAME TO outbox_renamed")
+        conn.execute(f"ALTER TABLE {table} RENAME TO {table}_renamed")
     started = time.monotonic()
     result = ordersctl(settings, "consume", "--workers", "2", "--json", timeout=90)
     assert time.monotonic() - started < 60
-    _assert_one_line(result, 1, "PostgreSQL: query refused (42P01 UndefinedTable", "outbox")
+    _assert_one_line(result, 1, "PostgreSQL: query refused (42P01 UndefinedTable", f'"{table}"')
     assert '"restarts": 0' in result.stdout
 
 
