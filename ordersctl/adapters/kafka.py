@@ -69,7 +69,8 @@ def make_consumer(settings: KafkaSettings, group_id: str | None = None, **overri
 
 
 def make_admin(settings: KafkaSettings) -> AdminClient:
-    return AdminClient(_base(settings))
+    """An admin client; its error callback runs only when polled (TopicAdmin does after a failure)."""
+    return AdminClient(_base(settings) | {"error_cb": stop_on_fatal(settings.bootstrap_servers)})
 
 
 def unavailable(settings: KafkaSettings, reason: str) -> ServiceUnavailable:

@@ -55,6 +55,11 @@ class TopicAdmin:
         try:
             return self._admin.list_topics(timeout=self._timeout)
         except KafkaException as exc:
+            # An admin client hears of refused credentials only through its error callback, served by poll: it
+            # raises them (AccessDenied, kafka_errors) rather than this vaguer "unreachable".
+            poll = getattr(self._admin, "poll", None)
+            if poll is not None:
+                poll(0)
             raise unavailable(self._settings, str(exc.args[0].str() if exc.args else exc)) from None
 
     def partitions(self) -> dict[str, int]:

@@ -89,3 +89,14 @@ def test_a_wrong_postgres_password_stops_serve_with_exit_2_and_one_line(settings
     result = ordersctl(settings, "serve", "--port", "0", timeout=60, ORDERS_POSTGRES__DSN=wrong)
     _assert_one_line(result, 2, "PostgreSQL: access denied at 127.0.0.1:54329/", "password authentication failed")
     assert "wrong-password" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("command", [("topics", "create"), ("produce", "--count", "1")])
+def test_other_commands_end_on_refused_kafka_credentials_with_exit_2_and_one_line(
+    settings: Settings, command: tuple[str, ...]
+) -> None:
+    sasl = {"ORDERS_KAFKA__SECURITY_PROTOCOL": "SASL_PLAINTEXT", "ORDERS_KAFKA__SASL_MECHANISM": "SCRAM-SHA-512",
+            "ORDERS_KAFKA__SASL_USERNAME": "ordersctl", "ORDERS_KAFKA__SASL_PASSWORD": "wrong-password"}  # fmt: skip
+    result = ordersctl(settings, *command, timeout=60, **sasl)
+    _assert_one_line(result, 2, "Kafka: access denied at 127.0.0.1:19092", "_AUTHENTICATION")
+    assert "wrong-password" not in result.stderr + result.stdout
