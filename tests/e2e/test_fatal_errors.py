@@ -4,15 +4,17 @@ restarting them. Outages stay transient (test_ingest.py, test_postgres_faults.py
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
+from pathlib import Path
 
 import psycopg
 import pytest
 
 from ordersctl.config import Settings
 from ordersctl.domain.generator import OrderGenerator
-from tests.helpers import create_topics, ordersctl, send
+from tests.helpers import create_topics, ordersctl, send, start_ordersctl
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -100,3 +102,29 @@ def test_other_commands_end_on_refused_kafka_credentials_with_exit_2_and_one_lin
     result = ordersctl(settings, *command, timeout=60, **sasl)
     _assert_one_line(result, 2, "Kafka: access denied at 127.0.0.1:19092", "_AUTHENTICATION")
     assert "wrong-password" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("service", "env"),
+    [("Kafka", {"ORDERS_KAFKA__BOOTSTRAP_SERVERS": "127.0.0.1:1"}),
+     ("PostgreSQL", {"ORDERS_POSTGRES__DSN": "postgresql://ordersctl:ordersctl@127.0.0.1:1/orders"})],
+)  # fmt: skip
+def test_a_service_down_at_start_is_an_outage_retried_not_a_fatal_error(
+    settings: Settings, tmp_path: Path, service: str, env: dict[str, str]
+) -> None:
+    """Nothing listens at the address (never reached since the start): consume keeps retrying past the 10 s after
+    which a persistent wrong security protocol is fatal, and stops cleanly when asked."""
+    create_topics(settings)
+    log = tmp_path / "consume.log"
+    proc = start_ordersctl(settings, "consume", log=log, **env)
+    try:
+        time.sleep(20)
+        assert proc.poll() is None, f"consume ended with {service} down: {log.read_text()[-2000:]}"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    text = log.read_text()
+    assert "ordersctl: error" not in text and "cannot heal" not in text
+    if service == "PostgreSQL":
+        assert proc.returncode == 0, text[-2000:]
+        assert "PostgreSQL unreachable at 127.0.0.1:1/orders" in text
