@@ -23,12 +23,14 @@ def serve(
 ) -> None:
     """Serve the API: GET /orders/{order_uid}, /orders, /health/*, /metrics, /openapi.json, /docs and /.
 
-    /health/ready answers 503 until the warm-up is done. PostgreSQL credentials it refuses stop serve at
-    once (exit 2); PostgreSQL down does not. Set ORDERS_API__TOKEN to require a bearer token
-    on /orders*. With --processes N, N servers share the port; /metrics sums over them.
+    /health/ready answers 503 until the warm-up is done. Set ORDERS_API__TOKEN to require a bearer token
+    on /orders*. With --processes N, N servers share the port; /metrics sums over them. PostgreSQL credentials
+    it refuses stop serve (exit 2): at once at start, within 10 s once running (a changed password);
+    PostgreSQL down does not.
 
     Example: ordersctl serve --port 8080 --processes 2 --warm-limit 1000
     """
+    from ordersctl.access_watch import AccessWatch
     from ordersctl.adapters.postgres import check_access
     from ordersctl.api import server  # the web stack loads only for this command
 
@@ -41,8 +43,13 @@ def serve(
     base = f"http://{s.host}:{sock.getsockname()[1]}"
     info(f"serve: listening on {base} with {s.processes} process(es)  "
          f"(page {base}/, Swagger UI {base}/docs, ready {base}/health/ready)")  # fmt: skip
+    watch = AccessWatch(lambda: check_access(rt.settings.postgres))  # refused later (a changed password): stop
+    watch.start()
     try:
         server.serve(rt, sock, processes=s.processes)
     finally:
+        watch.stop()
         sock.close()
         info("serve: stopped")
+    if watch.error is not None:
+        raise watch.error

@@ -14,7 +14,7 @@ import pytest
 
 from ordersctl.config import Settings
 from ordersctl.domain.generator import OrderGenerator
-from tests.helpers import create_topics, ordersctl, send, start_ordersctl
+from tests.helpers import create_topics, ordersctl, send, start_ordersctl, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -128,3 +128,34 @@ def test_a_service_down_at_start_is_an_outage_retried_not_a_fatal_error(
     if service == "PostgreSQL":
         assert proc.returncode == 0, text[-2000:]
         assert "PostgreSQL unreachable at 127.0.0.1:1/orders" in text
+
+
+def test_serve_stops_with_exit_2_once_its_postgres_password_is_changed(settings: Settings, tmp_path: Path) -> None:
+    """A running server keeps its pooled connections when its password changes; new ones are refused. It stops
+    (exit 2, one line) instead of answering 503 for ever."""
+    role = f"{settings.kafka.group_id.replace('-', '_')}_serve"
+    with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'first-password'")
+        conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+    try:
+        dsn = psycopg.conninfo.make_conninfo(settings.postgres.dsn, user=role, password="first-password")
+        log = tmp_path / "serve.log"
+        proc = start_ordersctl(settings, "serve", "--port", "0", "--warm-limit", "0", log=log, ORDERS_POSTGRES__DSN=dsn)
+        try:
+            wait_for(lambda: "serve: listening" in log.read_text(), 30, "serve to listen")
+            with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn:
+                conn.execute(f"ALTER ROLE {role} PASSWORD 'second-password'")
+            changed = time.monotonic()
+            proc.wait(60)
+            assert time.monotonic() - changed < 30
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+        result = subprocess.CompletedProcess(proc.args, proc.returncode, "", log.read_text())
+        _assert_one_line(result, 2, "PostgreSQL: access denied at 127.0.0.1:54329/", "password authentication failed")
+        assert "first-password" not in result.stderr
+    finally:
+        with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")
