@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -141,14 +143,46 @@ def connect(settings: PostgresSettings, *, autocommit: bool = False) -> psycopg.
         raise ServiceUnavailable(SERVICE, address(settings.dsn), _first_line(exc)) from None
 
 
+class _Probes:
+    """The last direct connection attempt's verdict per DSN, reused for ``PROBE_EVERY_SECONDS``: in an outage every
+    request of a busy server times out on the pool, and one attempt each would storm the server coming back."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last: dict[str, tuple[float, OrdersError]] = {}
+
+    def verdict(self, settings: PostgresSettings) -> OrdersError:
+        with self._lock:
+            at, verdict = self._last.get(settings.dsn, (-PROBE_EVERY_SECONDS, None))
+            if verdict is not None and time.monotonic() - at < PROBE_EVERY_SECONDS:
+                return _fresh(verdict)  # each raise its own instance (its own cause and traceback)
+        try:
+            connect(settings).close()
+            verdict = ServiceUnavailable(SERVICE, address(settings.dsn), "no connection available")
+        except OrdersError as exc:
+            verdict = exc
+        with self._lock:
+            self._last[settings.dsn] = (time.monotonic(), verdict)
+        return verdict
+
+
+def _fresh(error: OrdersError) -> OrdersError:
+    if isinstance(error, AccessDenied):
+        return AccessDenied(error.service, error.cause)
+    if isinstance(error, ServiceUnavailable):
+        return ServiceUnavailable(error.service, error.address, error.reason)
+    return error
+
+
+PROBE_EVERY_SECONDS = 5.0
+_probes = _Probes()
+
+
 def why_no_connection(settings: PostgresSettings) -> OrdersError:
-    """The pool timed out (it retries connecting in the background and keeps the cause to itself): one direct
-    attempt tells an outage (ServiceUnavailable) from refused credentials (AccessDenied)."""
-    try:
-        connect(settings).close()
-    except OrdersError as exc:
-        return exc
-    return ServiceUnavailable(SERVICE, address(settings.dsn), "no connection available")
+    """The pool timed out (it retries connecting in the background and keeps the cause to itself): a direct
+    attempt (at most one every PROBE_EVERY_SECONDS) tells an outage (ServiceUnavailable) from refused
+    credentials (AccessDenied)."""
+    return _probes.verdict(settings)
 
 
 def check_access(settings: PostgresSettings) -> None:

@@ -7,7 +7,8 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from ordersctl.adapters.postgres import classify, is_data_error, session_options
+from ordersctl.adapters import postgres
+from ordersctl.adapters.postgres import classify, is_data_error, session_options, why_no_connection
 from ordersctl.config import PostgresSettings
 from ordersctl.errors import AccessDenied, DataRejected, FatalError, QueryRefused, ServiceUnavailable, TransientError
 
@@ -80,3 +81,19 @@ def test_a_refused_connection_is_access_denied_and_an_outage_stays_transient(mes
     mapped = classify(psycopg.OperationalError(message), PostgresSettings())
     assert isinstance(mapped, AccessDenied) is denied
     assert isinstance(mapped, ServiceUnavailable) is not denied
+
+
+def test_a_pool_timeout_is_explained_by_one_direct_attempt_reused_for_a_while(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In an outage every request of a busy server times out on the pool: one probe per PROBE_EVERY_SECONDS."""
+    attempts: list[str] = []
+
+    def refused(settings: PostgresSettings, *, autocommit: bool = False) -> psycopg.Connection[tuple[object, ...]]:
+        attempts.append(settings.dsn)
+        raise AccessDenied("PostgreSQL", "access denied at db:5432/orders (password authentication failed)")
+
+    monkeypatch.setattr(postgres, "connect", refused)
+    settings = PostgresSettings(dsn="postgresql://u:p@db:5432/orders")
+    verdicts = [why_no_connection(settings) for _ in range(5)]
+    assert len(attempts) == 1
+    assert all(isinstance(v, AccessDenied) for v in verdicts)
+    assert len({id(v) for v in verdicts}) == 5, "each raise gets its own instance"
