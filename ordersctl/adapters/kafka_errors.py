@@ -40,11 +40,13 @@ _ACCESS_CODES = frozenset(
 # A security protocol the listener does not speak shows as a transport failure, with librdkafka's own guess in
 # the text ("SSL handshake failed: ... connecting to a PLAINTEXT broker listener?", "Disconnected while requesting
 # ApiVersion: might be caused by incorrect security.protocol configuration (connecting to a SSL listener?)").
-# A broker going down mid-handshake can say something alike once; a wrong protocol says it on every attempt, so
-# it is fatal only once it has gone on for PROTOCOL_MISMATCH_SECONDS.
+# A broker going down mid-handshake can say something alike once; a wrong protocol says it on every attempt, and
+# since each attempt's TCP connection succeeds librdkafka's reconnect back-off never grows: about 20 a second. So
+# it is fatal only once it has gone on for PROTOCOL_MISMATCH_SECONDS, at least _MISMATCH_MIN_ERRORS times, with
+# no gap of _MISMATCH_GAP_SECONDS (a gap starts the count again).
 _PROTOCOL_HINTS = ("security.protocol", "broker listener?", "ssl listener?", "sasl listener?")
 PROTOCOL_MISMATCH_SECONDS = 10.0
-# A gap this long between two such errors starts the count again.
+_MISMATCH_MIN_ERRORS = 20
 _MISMATCH_GAP_SECONDS = 5.0
 
 
@@ -75,6 +77,7 @@ class FatalErrorWatch:
         self._raised = False
         self._mismatch_since: float | None = None
         self._mismatch_last = 0.0
+        self._mismatches = 0
 
     def check(self, err: KafkaError, address: str) -> FatalError | None:
         """The fatal error to raise now for ``err``, if any (None as well once one was raised)."""
@@ -92,9 +95,10 @@ class FatalErrorWatch:
     def _persistent_mismatch(self, err: KafkaError, address: str) -> FatalError | None:
         now = self._clock()
         if self._mismatch_since is None or now - self._mismatch_last > _MISMATCH_GAP_SECONDS:
-            self._mismatch_since = now
+            self._mismatch_since, self._mismatches = now, 0
         self._mismatch_last = now
-        if now - self._mismatch_since < PROTOCOL_MISMATCH_SECONDS:
+        self._mismatches += 1
+        if now - self._mismatch_since < PROTOCOL_MISMATCH_SECONDS or self._mismatches < _MISMATCH_MIN_ERRORS:
             return None
         return AccessDenied(SERVICE, f"wrong security protocol for the listener at {address} ({err.str()})")
 

@@ -59,6 +59,16 @@ def test_a_wrong_security_protocol_is_fatal_once_it_persists() -> None:
     assert watch.check(mismatch, "k:9092") is None  # raised once per process: the process is stopping
 
 
+def test_a_few_mismatches_over_a_long_time_are_not_enough() -> None:
+    """A broker killed mid-request now and then: far fewer than a wrong protocol's ~20 a second."""
+    clock = FakeClock()
+    watch = FatalErrorWatch(clock)
+    mismatch = KafkaError(KafkaError._TRANSPORT, SSL_TO_PLAINTEXT)
+    for _ in range(10):
+        assert watch.check(mismatch, "k") is None
+        clock.advance(4)
+
+
 def test_a_gap_between_mismatches_starts_the_count_again() -> None:
     clock = FakeClock()
     watch = FatalErrorWatch(clock)
