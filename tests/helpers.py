@@ -90,8 +90,10 @@ def create_topics(settings: Settings, partitions: int = 4, dlq: bool = True, eve
     try:
         admin = TopicAdmin(rt.kafka_admin, settings.kafka)
         k = settings.kafka
-        for name in [k.orders_topic] + ([k.events_topic] if events else []) + ([k.dlq_topic] if dlq else []):
+        for name in [k.orders_topic] + ([k.events_topic] if events else []):
             admin.ensure(name, partitions, 1)
+        if dlq:
+            admin.ensure(k.dlq_topic, partitions, 1, admin.dlq_config(k.orders_topic))
     finally:
         rt.close()
 

@@ -32,10 +32,17 @@ def is_fatal(err: KafkaError) -> bool:
     return bool(err.fatal()) or err.code() == KafkaError._FATAL
 
 
+PRODUCER_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
 def make_producer(settings: KafkaSettings, **overrides: Any) -> Producer:
     """An idempotent producer: retries never duplicate or reorder a message within a partition."""
     conf = _base(settings)
     conf.update({"enable.idempotence": True, "acks": "all", "linger.ms": 5, "compression.type": "lz4"})
+    # The broker sets the largest record per topic; the client is never the tighter bound (librdkafka's default
+    # is 1,000,000 bytes, under Kafka's 1,048,588): a dead letter is its original plus headers, and a DLQ whose
+    # producer refused it would stall that partition for ever.
+    conf["message.max.bytes"] = PRODUCER_MAX_MESSAGE_BYTES
     conf.update(overrides)
     return Producer(conf)
 

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from confluent_kafka import Message
 
 from ordersctl.adapters.order_store import Outcome
+from ordersctl.dlq.letters import DeadLetter
 from ordersctl.domain.rows import OrderRows, to_rows
 from ordersctl.domain.rules import decode_order
 from ordersctl.errors import PoisonError
-from ordersctl.pipeline.dead_letters import DeadLetter
 
 log = logging.getLogger(__name__)
 Partition = tuple[str, int]

@@ -29,11 +29,12 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from ordersctl.adapters.order_store import OrderStore, Outcome
 from ordersctl.adapters.postgres import translated
+from ordersctl.dlq.letters import DeadLetter, DeadLetterSender
+from ordersctl.domain.peek import key_uid
 from ordersctl.domain.rows import OrderRows
 from ordersctl.errors import PoisonError, TransientError
 from ordersctl.pipeline.batches import InFlight, Prepared, decode_batch
 from ordersctl.pipeline.counters import PipelineCounters
-from ordersctl.pipeline.dead_letters import DeadLetter, DeadLetterSender, key_uid
 from ordersctl.pipeline.fetch_buffer import FetchBuffer
 from ordersctl.pipeline.offset_committer import OffsetCommitter
 from ordersctl.pipeline.options import WorkerOptions
