@@ -123,7 +123,7 @@ def _serve_one(
 
     signal.signal(signal.SIGTERM, drain.begin)
     try:
-        _run_until_drained(server, socket_map, drain)
+        run_until_drained(server, socket_map, drain)
     except KeyboardInterrupt:
         pass  # Ctrl-C on a terminal: stop now, without the drain
     finally:
@@ -132,7 +132,7 @@ def _serve_one(
         wasyncore.close_all(socket_map)
 
 
-def _run_until_drained(server: Any, socket_map: dict[int, Any], drain: Drain) -> None:
+def run_until_drained(server: Any, socket_map: dict[int, Any], drain: Drain) -> None:
     """waitress's loop, until SIGTERM and the drain after it; then no new connection is accepted and the loop
     runs until no request is in flight (at most FINISH_SECONDS)."""
     use_poll = server.adj.asyncore_use_poll
