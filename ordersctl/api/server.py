@@ -125,7 +125,7 @@ def _serve_one(
     try:
         run_until_drained(server, socket_map, drain)
     except KeyboardInterrupt:
-        pass  # Ctrl-C on a terminal: stop now, without the drain
+        pass  # Ctrl-C on a terminal, one process: stop now, without the drain
     finally:
         # Cancels what is still queued (nothing, after a drain that finished in time), then closes every socket.
         server.task_dispatcher.shutdown()
