@@ -58,6 +58,7 @@ typecheck: install
 
 test: install stack-up lint typecheck
 	scripts/ensure-test-tools
+	scripts/ensure-helm >/dev/null
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: install stack-up

@@ -117,7 +117,8 @@ def run_mode(mode: str, dsn: str, args: argparse.Namespace, script: Path, uids: 
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "serve_app.py"), "--port", str(port), "--processes", str(args.processes)],
-        env=env_for(settings) | {"ORDERS_LOG__LEVEL": "WARNING"},
+        # No drain after SIGTERM: nothing routes to this server but the benchmark, which has finished.
+        env=env_for(settings) | {"ORDERS_LOG__LEVEL": "WARNING", "ORDERS_API__DRAIN_SECONDS": "0"},
     )
     base = f"http://127.0.0.1:{port}"
     watched["server"] = server.pid

@@ -103,6 +103,9 @@ class ApiSettings(BaseModel):
     # How long a request waits for a PostgreSQL connection before it answers 503. The pool's own wait (twice the
     # connect timeout) outlasts what a client waits: in a PostgreSQL crash, readers got no answer at all.
     db_wait_seconds: float = Field(default=2.0, gt=0, le=60)
+    # After SIGTERM: readiness answers 503 at once, and serve goes on answering every request for this long (the
+    # platform's time to stop routing to it); then it stops accepting, finishes what is in flight and exits. 0: no wait.
+    drain_seconds: float = Field(default=10.0, ge=0, le=300)
 
 
 class PipelineSettings(BaseModel):

@@ -32,12 +32,13 @@ STATIC = Path(__file__).parent / "static"
 
 @dataclass
 class ApiParts:
-    """What ``serve`` and the tests reach into: the cache (warm-up) and the ready flag."""
+    """What ``serve`` and the tests reach into: the cache (warm-up), the ready flag and the draining flag."""
 
     app: falcon.App[Any, Any]
     cache: OrderCache
     metrics: ApiMetrics
     warmed: threading.Event = field(default_factory=threading.Event)
+    draining: threading.Event = field(default_factory=threading.Event)  # set on SIGTERM: readiness fails
 
 
 def _error_serializer(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError) -> None:
@@ -101,12 +102,13 @@ def create_app(runtime: Runtime, *, extra_routes: list[tuple[str, object]] | Non
     spec = new_spec()
     _components(spec, sorted(assets))
     pipeline.add_components(spec)
+    ready = health.ReadyResource(runtime.pg_connection, s.postgres, cache, parts.warmed, parts.draining)
     routes: list[tuple[str, object, str | None]] = [
         ("/", resources.PageResource((STATIC / "index.html").read_bytes()), None),
         ("/orders", resources.OrderListResource(connection, s.postgres), None),
         ("/orders/{order_uid}", resources.OrderResource(cache, metrics), None),
         ("/health/live", health.LiveResource(), None),
-        ("/health/ready", health.ReadyResource(runtime.pg_connection, s.postgres, cache, parts.warmed), None),
+        ("/health/ready", ready, None),
         ("/metrics", health.MetricsResource(metrics.registry), None),
         ("/docs", docs, None),
         ("/docs/static/{name}", docs, "asset"),

@@ -41,7 +41,9 @@ def backlog(settings: Settings) -> list[Generated]:
 def server(settings: Settings, backlog: list[Generated], tmp_path: Path) -> Iterator[str]:
     port = _free_port()
     log = tmp_path / "serve.log"
-    proc = start_ordersctl(settings, "serve", "--port", str(port), log=log, ORDERS_API__TOKEN=TOKEN)
+    # No drain after SIGTERM (api.drain_seconds 0): the drain has its own test, test_serve_drain.py.
+    proc = start_ordersctl(settings, "serve", "--port", str(port), log=log, ORDERS_API__TOKEN=TOKEN,
+                           ORDERS_API__DRAIN_SECONDS="0")  # fmt: skip
     base = f"http://127.0.0.1:{port}"
 
     def ready() -> bool:

@@ -28,6 +28,8 @@ from tests.waiting import wait_for
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 OUTPUT = ROOT / "test-output"
 CANONICAL = "b563feb7b2b84b6test"
+# SIGTERM stops these servers at once (api.drain_seconds 0): the drain has its own test, test_serve_drain.py.
+NO_DRAIN = {"ORDERS_API__DRAIN_SECONDS": "0"}
 
 
 def _free_port() -> int:
@@ -64,7 +66,7 @@ def server(settings: Settings, canonical_bytes: bytes, tmp_path: Path) -> Iterat
     consumed = ordersctl(settings, "consume", "--stop-when-idle", "2", timeout=180)
     assert consumed.returncode == 0, consumed.stderr[-2000:]
     port = _free_port()
-    proc = start_ordersctl(settings, "serve", "--port", str(port), log=tmp_path / "serve.log")
+    proc = start_ordersctl(settings, "serve", "--port", str(port), log=tmp_path / "serve.log", **NO_DRAIN)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -161,7 +163,8 @@ def _children(pid: int) -> set[int]:
 
 def test_several_processes_share_a_port_sum_metrics_and_are_replaced(settings: Settings, tmp_path: Path) -> None:
     port = _free_port()
-    proc = start_ordersctl(settings, "serve", "--port", str(port), "--processes", "2", log=tmp_path / "serve.log")
+    proc = start_ordersctl(settings, "serve", "--port", str(port), "--processes", "2", log=tmp_path / "serve.log",
+                           **NO_DRAIN)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: len(_children(proc.pid)) == 2, 30, "two server processes")

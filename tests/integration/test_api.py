@@ -154,6 +154,17 @@ def test_ready_is_503_until_warm_up_is_done(runtime: Runtime) -> None:
     assert client.simulate_get("/health/ready").status_code == 200
 
 
+def test_ready_is_503_draining_once_sigterm_came_and_live_stays_200(runtime: Runtime) -> None:
+    parts = create_app(runtime)
+    parts.warmed.set()
+    client = falcon.testing.TestClient(parts.app)
+    assert client.simulate_get("/health/ready").status_code == 200
+    parts.draining.set()
+    ready = client.simulate_get("/health/ready")
+    assert ready.status_code == 503 and ready.json == {"status": "draining"}
+    assert client.simulate_get("/health/live").status_code == 200  # draining is no reason to restart it
+
+
 def test_warm_up_loads_the_most_recent_into_both_layers(runtime: Runtime) -> None:
     parts = create_app(runtime)
     count = _warm(runtime, parts, 5)
