@@ -11,10 +11,10 @@ import pytest
 
 from ordersctl.config import Settings
 from tests.browser import launch_chromium
-from tests.e2e.test_serve import OUTPUT, _free_port, _get, _terminate
+from tests.e2e.test_serve import OUTPUT, running_serve
 from tests.fuzz.hostile import corpus
 from tests.fuzz.loop import produce, tool
-from tests.helpers import create_topics, start_ordersctl, wait_for
+from tests.helpers import create_topics
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -29,23 +29,8 @@ def server(settings: Settings, tmp_path: Path) -> Iterator[str]:
     create_topics(settings, partitions=2)
     produce(settings, corpus())
     tool(settings, "consume", "--stop-when-idle", "2", "--json")
-    port = _free_port()
-    log = tmp_path / "serve.log"
-    proc = start_ordersctl(settings, "serve", "--port", str(port), log=log, ORDERS_API__TOKEN=TOKEN)
-    base = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        try:
-            return _get(f"{base}/health/ready")[0] == 200
-        except OSError:
-            return False
-
-    try:
-        wait_for(ready, 60, "serve to become ready")
+    with running_serve(settings, tmp_path / "serve.log", ORDERS_API__TOKEN=TOKEN) as base:
         yield base
-    finally:
-        _terminate(proc)
-    assert "Traceback" not in log.read_text(errors="replace")
 
 
 def _open(browser: Any, server: str, fail: str | None = None) -> Page:
