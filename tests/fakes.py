@@ -75,7 +75,6 @@ class FakeConsumer:
         self.callbacks: dict[str, RebalanceCallback | None] = {}
         self.assigned: list[TopicPartition] = []
         self.paused: set[int] = set()
-        self.pause_calls = 0
         self.committed_offsets: dict[Partition, int] = {}
         self.commits: list[list[TopicPartition]] = []
         self.consumes = 0
@@ -146,7 +145,6 @@ class FakeConsumer:
         return taken
 
     def pause(self, partitions: list[TopicPartition]) -> None:
-        self.pause_calls += 1
         self.paused |= {tp.partition for tp in partitions}
 
     def resume(self, partitions: list[TopicPartition]) -> None:
@@ -256,10 +254,8 @@ class StepExecutor:
 
     def __init__(self, eager: bool = False) -> None:
         self.eager = eager
-        self.submitted = 0
 
     def submit(self, fn: Callable[..., R], /, *args: Any) -> Future[R]:
-        self.submitted += 1
         future: LazyFuture[R] = LazyFuture(lambda: fn(*args))
         if self.eager:
             future.run()

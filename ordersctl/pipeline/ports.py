@@ -1,34 +1,28 @@
-"""What a consume worker works through, as typed Protocols: the real clients satisfy them (pipeline/wiring.py
-assembles those), and the unit tests' fakes (tests/fakes.py) do too."""
+"""What a consume worker works through: its clients as typed Protocols, which the real clients satisfy and so do
+the unit tests' fakes (tests/fakes.py), and ``WorkerPorts``, everything it receives built (pipeline/wiring.py
+assembles the real ones)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from confluent_kafka import Message, TopicPartition
 
 from ordersctl.adapters.order_store.writes import HasRows, Saved
+from ordersctl.pipeline.counters import PipelineCounters
 from ordersctl.pipeline.dead_letters import DeadLetter
-from ordersctl.pipeline.fetch_buffer import PollingConsumer
+from ordersctl.pipeline.fetch_buffer import FetchBuffer, PollingConsumer
+from ordersctl.pipeline.offset_committer import OffsetCommitter
+from ordersctl.pipeline.progress import LagSource, Progress
+from ordersctl.pipeline.retry_policy import RetryPolicy
 
 RebalanceCallback = Callable[[Any, list[TopicPartition]], None]
 T = TypeVar("T", bound=HasRows)
 R = TypeVar("R")
-
-
-class LagSource(Protocol):
-    """The part of confluent_kafka.Consumer that tells how far behind the worker and its group are."""
-
-    def assignment(self) -> list[TopicPartition]: ...
-    def position(self, partitions: list[TopicPartition]) -> list[TopicPartition]: ...
-    def get_watermark_offsets(
-        self, partition: TopicPartition, timeout: float = -1, cached: bool = False
-    ) -> tuple[int, int]: ...
-    def list_topics(self, topic: str | None = None, timeout: float = -1) -> Any: ...
-    def committed(self, partitions: list[TopicPartition], timeout: float = -1) -> list[TopicPartition]: ...
 
 
 class WorkerConsumer(PollingConsumer, LagSource, Protocol):
@@ -72,3 +66,34 @@ class StoreExecutor(Protocol):
 
     def submit(self, fn: Callable[..., R], /, *args: Any) -> Future[R]: ...
     def shutdown(self, wait: bool = True) -> None: ...
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The sizes and waits of the loop, from the settings and the worker's options."""
+
+    topic: str
+    batch_size: int
+    max_items: int
+    batches_in_flight: int
+    max_wait_seconds: float
+
+
+@dataclass(frozen=True)
+class WorkerPorts:
+    """Everything a worker works through, built before it (pipeline/wiring.py, or a unit test's fakes).
+
+    ``buffer``, ``committer``, ``retry`` and ``progress`` are built on the same ``consumer``; ``counters`` is
+    the metrics sink; ``executor`` runs the stores; ``clock`` is ``time.monotonic`` outside tests."""
+
+    consumer: WorkerConsumer
+    store: OrderSink
+    dead_letters: DeadLetters
+    committer: OffsetCommitter
+    relay: Relay
+    clock: Callable[[], float]
+    counters: PipelineCounters
+    buffer: FetchBuffer
+    retry: RetryPolicy
+    progress: Progress
+    executor: StoreExecutor

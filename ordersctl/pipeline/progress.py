@@ -7,14 +7,25 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from confluent_kafka import KafkaException, TopicPartition
 
 from ordersctl.pipeline.counters import PipelineCounters
-from ordersctl.pipeline.ports import LagSource
 
 log = logging.getLogger(__name__)
+
+
+class LagSource(Protocol):
+    """The part of confluent_kafka.Consumer that tells how far behind the worker and its group are."""
+
+    def assignment(self) -> list[TopicPartition]: ...
+    def position(self, partitions: list[TopicPartition]) -> list[TopicPartition]: ...
+    def get_watermark_offsets(
+        self, partition: TopicPartition, timeout: float = -1, cached: bool = False
+    ) -> tuple[int, int]: ...
+    def list_topics(self, topic: str | None = None, timeout: float = -1) -> Any: ...
+    def committed(self, partitions: list[TopicPartition], timeout: float = -1) -> list[TopicPartition]: ...
 
 
 class Progress:

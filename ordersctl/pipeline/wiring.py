@@ -19,9 +19,10 @@ from ordersctl.pipeline.fetch_buffer import FetchBuffer
 from ordersctl.pipeline.offset_committer import CommitAnswers, OffsetCommitter
 from ordersctl.pipeline.options import WorkerOptions
 from ordersctl.pipeline.outbox_relay import OutboxRelay
+from ordersctl.pipeline.ports import Limits, WorkerPorts
 from ordersctl.pipeline.progress import Progress
 from ordersctl.pipeline.retry_policy import RetryPolicy
-from ordersctl.pipeline.worker import ConsumeWorker, Limits, WorkerPorts
+from ordersctl.pipeline.worker import ConsumeWorker
 from ordersctl.runtime import Runtime
 
 Report = Callable[[dict[str, Any]], None]

@@ -20,21 +20,15 @@ import concurrent.futures
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from confluent_kafka import KafkaException, TopicPartition
 
 from ordersctl.adapters.order_store.writes import Saved, Status
 from ordersctl.errors import TransientError
 from ordersctl.pipeline.batches import Decoded, InFlight, Prepared, decode_batch
-from ordersctl.pipeline.counters import PipelineCounters
 from ordersctl.pipeline.dead_letters import DeadLetter, key_uid
-from ordersctl.pipeline.fetch_buffer import FetchBuffer
-from ordersctl.pipeline.offset_committer import OffsetCommitter
-from ordersctl.pipeline.ports import DeadLetters, OrderSink, Relay, StoreExecutor, WorkerConsumer
-from ordersctl.pipeline.progress import Progress
-from ordersctl.pipeline.retry_policy import Abandoned, RetryPolicy, once
+from ordersctl.pipeline.ports import Limits, WorkerConsumer, WorkerPorts
+from ordersctl.pipeline.retry_policy import Abandoned, once
 from ordersctl.pipeline.stats import WorkerStats
 from ordersctl.runtime import finishes_within
 
@@ -43,37 +37,6 @@ CLOSE_SECONDS = 5.0  # how long a finished worker waits for its consumer to leav
 # How long a revoke callback waits for a batch being stored. The group's rebalance waits on this callback, so
 # it must end well within max.poll.interval.ms; a batch not done by then is left to the partitions' next owner.
 REVOKE_WAIT_SECONDS = 30.0
-
-
-@dataclass(frozen=True)
-class Limits:
-    """The sizes and waits of the loop, from the settings and the worker's options."""
-
-    topic: str
-    batch_size: int
-    max_items: int
-    batches_in_flight: int
-    max_wait_seconds: float
-
-
-@dataclass(frozen=True)
-class WorkerPorts:
-    """Everything a worker works through, built before it (pipeline/wiring.py, or a unit test's fakes).
-
-    ``buffer``, ``committer``, ``retry`` and ``progress`` are built on the same ``consumer``; ``counters`` is
-    the metrics sink; ``executor`` runs the stores; ``clock`` is ``time.monotonic`` outside tests."""
-
-    consumer: WorkerConsumer
-    store: OrderSink
-    dead_letters: DeadLetters
-    committer: OffsetCommitter
-    relay: Relay
-    clock: Callable[[], float]
-    counters: PipelineCounters
-    buffer: FetchBuffer
-    retry: RetryPolicy
-    progress: Progress
-    executor: StoreExecutor
 
 
 class ConsumeWorker:

@@ -17,9 +17,10 @@ from ordersctl.pipeline.batches import Decoded, InFlight, Prepared
 from ordersctl.pipeline.counters import PipelineCounters
 from ordersctl.pipeline.fetch_buffer import FetchBuffer
 from ordersctl.pipeline.offset_committer import CommitAnswers, OffsetCommitter
+from ordersctl.pipeline.ports import Limits, WorkerPorts
 from ordersctl.pipeline.progress import Progress
 from ordersctl.pipeline.retry_policy import RetryPolicy
-from ordersctl.pipeline.worker import ConsumeWorker, Limits, WorkerPorts
+from ordersctl.pipeline.worker import ConsumeWorker
 from tests.conftest import FIXTURE
 from tests.fakes import (
     FakeClock,
@@ -55,6 +56,7 @@ class Rig:
         self.consumer = FakeConsumer(self.clock, messages, script=script)
         self.store = store or FakeStore()
         self.dead_letters = FakeDeadLetters()
+        self.relay = FakeRelay()
         self.counters = PipelineCounters()
         self.stop = threading.Event()
         answers = CommitAnswers(self.clock)
@@ -68,7 +70,7 @@ class Rig:
             store=self.store,
             dead_letters=self.dead_letters,
             committer=OffsetCommitter(buffer, answers),
-            relay=FakeRelay(),
+            relay=self.relay,
             clock=self.clock,
             counters=self.counters,
             buffer=buffer,
@@ -124,6 +126,8 @@ def test_every_offset_is_committed_only_after_its_batch_is_stored() -> None:
     assert rig.consumer.committed_offsets == ends(messages)
     assert len(rig.store.stored) == 14 and rig.counters.stats.stored == 14
     assert len(rig.consumer.commits) > 2, "one commit per batch expected, not one at the end"
+    # Woken once each batch's outbox rows are committed (their events go out at once), and once to stop.
+    assert rig.relay.wakes == rig.store.saves + 1
     for partition in (0, 1):  # a partition's commits only move forward
         sent = [tp.offset for commit in rig.consumer.commits for tp in commit if tp.partition == partition]
         assert sent == sorted(sent)
