@@ -12,7 +12,6 @@ from typing import Any
 import falcon
 from swagger_ui_bundle import swagger_ui_path
 
-from ordersctl.adapters.order_store import OrderStore
 from ordersctl.api import failures, health, pipeline, resources
 from ordersctl.api.cursor import CURSOR_MAX_LENGTH, CURSOR_PATTERN
 from ordersctl.api.metrics import ApiMetrics
@@ -72,13 +71,13 @@ def create_app(runtime: Runtime, *, extra_routes: list[tuple[str, object]] | Non
     """The API wired to ``runtime``'s clients (built lazily on first request)."""
     s = runtime.settings
     metrics = ApiMetrics()
-    store = OrderStore()
+    reads = runtime.store.reads
 
     connection = partial(runtime.pg_connection, timeout=s.api.db_wait_seconds)
 
     def load(uid: str) -> bytes | None:
         with failures.postgres(s.postgres), connection() as conn:
-            order = store.get(conn, uid)
+            order = reads.get(conn, uid)
         return order.model_dump_json().encode() if order else None
 
     cache = OrderCache(
@@ -105,7 +104,7 @@ def create_app(runtime: Runtime, *, extra_routes: list[tuple[str, object]] | Non
     ready = health.ReadyResource(runtime.pg_connection, s.postgres, cache, parts.warmed, parts.draining)
     routes: list[tuple[str, object, str | None]] = [
         ("/", resources.PageResource((STATIC / "index.html").read_bytes()), None),
-        ("/orders", resources.OrderListResource(connection, s.postgres), None),
+        ("/orders", resources.OrderListResource(connection, s.postgres, reads), None),
         ("/orders/{order_uid}", resources.OrderResource(cache, metrics), None),
         ("/health/live", health.LiveResource(), None),
         ("/health/ready", ready, None),

@@ -39,7 +39,7 @@ def worker_main(config_file: Path | None, overrides: dict[str, Any], options: Wo
     from ordersctl.config import load_settings
     from ordersctl.logs import setup_logging
     from ordersctl.pipeline.interpreter import tune_interpreter
-    from ordersctl.pipeline.worker import ConsumeWorker
+    from ordersctl.pipeline.wiring import build_worker
     from ordersctl.runtime import Runtime
 
     code = 1
@@ -57,7 +57,7 @@ def worker_main(config_file: Path | None, overrides: dict[str, Any], options: Wo
         faulthandler.register(signal.SIGUSR1, all_threads=True)
         runtime = Runtime(settings)
         try:
-            worker = ConsumeWorker(
+            worker = build_worker(
                 runtime, options, stop, report=lambda s: reports.put(((options.worker_id, os.getpid()), s))
             )
             tune_interpreter()

@@ -16,7 +16,6 @@ from typing import Any
 import psycopg
 import pytest
 
-from ordersctl.adapters.order_store import OrderStore
 from ordersctl.config import Settings
 from ordersctl.dlq import format as fmt
 from ordersctl.domain.generator import Message as Generated
@@ -30,6 +29,7 @@ from tests.helpers import (
     db_rows,
     finish,
     headers,
+    order_store,
     ordersctl,
     read_topic,
     send,
@@ -57,7 +57,7 @@ def _consume_until_idle(settings: Settings, *args: str, timeout: float = 240) ->
 
 def _stored_orders(dsn: str, uids: list[str]) -> dict[str, dict[str, object]]:
     with psycopg.connect(dsn) as conn:
-        return {o.order_uid: o.model_dump(mode="json") for o in OrderStore().get_many(conn, uids)}
+        return {o.order_uid: o.model_dump(mode="json") for o in order_store().reads.get_many(conn, uids)}
 
 
 def test_seeded_mix_lands_exactly_where_it_belongs(settings: Settings) -> None:
