@@ -25,6 +25,7 @@ from ordersctl.cache.redis_connections import ThreadConnections
 from ordersctl.cache.redis_layer import RedisOrderCache
 from ordersctl.domain.order import ORDER_UID_MAX_LENGTH, ORDER_UID_PATTERN, Order
 from ordersctl.errors import TransientError
+from ordersctl.masking import mask_text
 from ordersctl.runtime import Runtime
 
 STATIC = Path(__file__).parent / "static"
@@ -42,7 +43,8 @@ class ApiParts:
 
 def _error_serializer(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError) -> None:
     resp.content_type = falcon.MEDIA_JSON
-    resp.data = json.dumps({"error": exc.title or "error", "detail": exc.description or ""}).encode()
+    body = json.dumps({"error": exc.title or "error", "detail": exc.description or ""})
+    resp.data = mask_text(body).encode()  # a detail never quotes a secret value, whatever raised it
 
 
 def _components(spec: object, assets: list[str]) -> None:

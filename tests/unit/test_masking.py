@@ -77,3 +77,15 @@ def test_the_log_filter_masks_every_part_of_a_record() -> None:
     assert entry["msg"] == "connecting with pw=***"
     assert entry["dsn"] == "x:***@db" and entry["n"] == 3
     assert "auth failed with ***" in entry["exc_info"]
+
+
+def test_http_error_bodies_mask_secret_values() -> None:
+    import falcon
+    import falcon.testing
+
+    from ordersctl.api.app import _error_serializer
+
+    masking.remember(["hunter22"])
+    resp = falcon.Response()
+    _error_serializer(falcon.testing.create_req(), resp, falcon.HTTPBadRequest(title="bad", description="hunter22"))
+    assert resp.data == b'{"error": "bad", "detail": "***"}'
