@@ -39,8 +39,10 @@ def finishes_within(seconds: float, fn: Callable[[], object], name: str) -> bool
 class Runtime:
     """Settings plus lazily built clients."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, member: kafka_adapter.Member | None = None) -> None:
         self.settings = settings
+        # Names this process's Kafka clients (client.id; a consume worker's static membership).
+        self.member = member or kafka_adapter.Member()
         self._producers: dict[str, Producer] = {}
         self._consumers: list[Consumer] = []
 
@@ -62,17 +64,17 @@ class Runtime:
 
     @cached_property
     def kafka_admin(self) -> AdminClient:
-        return kafka_adapter.make_admin(self.settings.kafka)
+        return kafka_adapter.make_admin(self.settings.kafka, self.member)
 
     def producer(self, name: str = "default", **overrides: Any) -> Producer:
         """One producer per purpose (DLQ, events, generator), created once."""
         if name not in self._producers:
-            self._producers[name] = kafka_adapter.make_producer(self.settings.kafka, **overrides)
+            self._producers[name] = kafka_adapter.make_producer(self.settings.kafka, self.member, **overrides)
         return self._producers[name]
 
     def consumer(self, group_id: str | None = None, **overrides: Any) -> Consumer:
         """A new consumer; closed with the runtime unless the caller closes it first."""
-        consumer = kafka_adapter.make_consumer(self.settings.kafka, group_id, **overrides)
+        consumer = kafka_adapter.make_consumer(self.settings.kafka, group_id, self.member, **overrides)
         self._consumers.append(consumer)
         return consumer
 
