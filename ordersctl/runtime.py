@@ -24,6 +24,7 @@ from ordersctl.adapters import kafka as kafka_adapter
 from ordersctl.adapters import postgres as pg_adapter
 from ordersctl.adapters import redis as redis_adapter
 from ordersctl.config import Settings
+from ordersctl.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ class Runtime:
 
     @cached_property
     def redis(self) -> redis.Redis:
+        if not self.settings.redis.enabled:  # callers check redis.enabled; no client is built without Redis
+            raise ConfigError("Redis is off (redis.url is empty)")
         return redis_adapter.make_client(self.settings.redis)
 
     @cached_property

@@ -84,7 +84,8 @@ def create_app(runtime: Runtime, *, extra_routes: list[tuple[str, object]] | Non
 
     cache = OrderCache(
         MemoryLRU(s.api.memory_cache_size, s.api.memory_cache_ttl_seconds),
-        RedisOrderCache(ThreadConnections(runtime.redis), s.redis.ttl_seconds),  # connects on first command
+        # Connects on first command; no client at all without Redis (redis.url empty).
+        RedisOrderCache(ThreadConnections(runtime.redis) if s.redis.enabled else None, s.redis.ttl_seconds),
         load,
     )
     token = s.api.token.get_secret_value() if s.api.token else None

@@ -69,8 +69,10 @@ def status(
     """Is the pipeline healthy: lag per partition of the orders topic, the group's state and members, dead
     letters by reason, the outbox backlog, and each service's round trip. Reads Kafka without joining the group.
 
-    Exit codes: 0 healthy; 1 a service is down, a section could not be read (say a missing topic) or the
-    outbox's oldest event is older than --max-outbox-age; 4 the total lag is above --max-lag. 1 beats 4.
+    Exit codes: 0 healthy; 1 PostgreSQL or Kafka is down, a section could not be read (say a missing topic) or
+    the outbox's oldest event is older than --max-outbox-age; 4 the total lag is above --max-lag; 6 degraded:
+    Redis is down (serve answers from memory and PostgreSQL; Redis turned off, redis.url empty, is healthy).
+    1 beats 4, 4 beats 6.
     With --watch it runs until interrupted and exits with the code of the last refresh.
 
     Example: ordersctl status --max-lag 10000 --since 2h   (or: ordersctl status --watch 5)
