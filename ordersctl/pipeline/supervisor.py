@@ -23,6 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from ordersctl.masking import mask_text
 from ordersctl.pipeline.options import WorkerOptions
 from ordersctl.pipeline.stats import WorkerStats
 from ordersctl.supervision import Child, ProcessSupervisor, RestartBackoff
@@ -70,7 +71,8 @@ def worker_main(config_file: Path | None, overrides: dict[str, Any], options: Wo
                     "Kafka clients did not close in time; exiting without them", extra={"seconds": TEARDOWN_SECONDS}
                 )
     except BaseException:
-        traceback.print_exc()  # as multiprocessing would: the supervisor restarts the worker
+        # As multiprocessing would print it (the supervisor restarts the worker), less any secret value.
+        sys.stderr.write(mask_text(traceback.format_exc()))
     finally:
         logging.shutdown()
         reports.close()
