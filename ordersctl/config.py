@@ -217,6 +217,8 @@ def _with_password(url: str, password: str, *, conninfo: bool) -> str:
     if "://" not in url and conninfo:
         without = masking.KV_PASSWORD.sub("", url).strip()
         return f"{without} password={_quote_conninfo(password)}"
+    # A password in the query would win over the userinfo's (libpq reads the query last): drop it.
+    url = re.sub(r"[?&](?=#|$)", "", re.sub(r"([?&])password=[^&#]*&?", r"\1", url, flags=re.IGNORECASE))
     span = masking.userinfo_span(url)
     scheme_end = url.index("://") + 3
     user = url[scheme_end : span[1]].partition(":")[0] if span else ""

@@ -149,6 +149,19 @@ def test_a_password_replaces_the_one_in_a_key_value_dsn() -> None:
                                                                           "password": "it's\\new"}  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    "dsn",
+    ["postgresql://u:old@db/x?password=old&sslmode=require", "postgresql://u@db/x?sslmode=require&password=old"],
+)
+def test_a_password_replaces_one_in_the_query_too(dsn: str) -> None:
+    from psycopg import conninfo
+
+    params = conninfo.conninfo_to_dict(
+        load({"ORDERS_POSTGRES__DSN": dsn, "ORDERS_POSTGRES__PASSWORD": "new"}).settings.postgres.dsn
+    )
+    assert (params["password"], params["sslmode"], params["user"]) == ("new", "require", "u")
+
+
 def test_a_redis_password_replaces_the_urls() -> None:
     env = {"ORDERS_REDIS__URL": "rediss://app:old@cache:6380/0", "ORDERS_REDIS__PASSWORD": "n@w/pw"}
     assert load(env).settings.redis.url == "rediss://app:n%40w%2Fpw@cache:6380/0"
