@@ -24,6 +24,7 @@ from ordersctl.cache.redis_connections import ThreadConnections
 from ordersctl.cache.redis_layer import RedisOrderCache
 from ordersctl.domain.order import ORDER_UID_MAX_LENGTH, ORDER_UID_PATTERN, Order
 from ordersctl.errors import TransientError
+from ordersctl.masking import mask_text
 from ordersctl.runtime import Runtime
 
 STATIC = Path(__file__).parent / "static"
@@ -42,7 +43,8 @@ class ApiParts:
 
 def _error_serializer(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError) -> None:
     resp.content_type = falcon.MEDIA_JSON
-    resp.data = json.dumps({"error": exc.title or "error", "detail": exc.description or ""}).encode()
+    body = json.dumps({"error": exc.title or "error", "detail": exc.description or ""})
+    resp.data = mask_text(body).encode()  # a detail never quotes a secret value, whatever raised it
 
 
 def _components(spec: object, assets: list[str]) -> None:
@@ -82,7 +84,8 @@ def create_app(runtime: Runtime, *, extra_routes: list[tuple[str, object]] | Non
 
     cache = OrderCache(
         MemoryLRU(s.api.memory_cache_size, s.api.memory_cache_ttl_seconds),
-        RedisOrderCache(ThreadConnections(runtime.redis), s.redis.ttl_seconds),  # connects on first command
+        # Connects on first command; no client at all without Redis (redis.url empty).
+        RedisOrderCache(ThreadConnections(runtime.redis) if s.redis.enabled else None, s.redis.ttl_seconds),
         load,
     )
     token = s.api.token.get_secret_value() if s.api.token else None

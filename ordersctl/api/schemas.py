@@ -42,4 +42,4 @@ class Health(BaseModel):
 
     status: Literal["ok", "degraded", "unavailable", "draining"]
     postgres: Literal["up", "down"] | None = None
-    redis: Literal["up", "down"] | None = None
+    redis: Literal["up", "down", "disabled"] | None = None

@@ -74,11 +74,12 @@ def status(
     """Is the pipeline healthy: lag per partition of the orders topic, the group's state and members, dead
     letters by reason, the outbox backlog, and each service's round trip. Reads Kafka without joining the group.
 
-    Exit codes: 0 healthy; 1 a service is down, a section could not be read (say a missing topic), the
-    outbox's oldest event is older than --max-outbox-age, or the pipeline has stopped while orders wait: lag
+    Exit codes: 0 healthy; 1 PostgreSQL or Kafka is down, a section could not be read (say a missing topic),
+    the outbox's oldest event is older than --max-outbox-age, or the pipeline has stopped while orders wait: lag
     with no member in the group, or lag whose committed offsets have not moved for --stall-seconds; 4 the total
-    lag is above --max-lag. 1 beats 4. With --watch it runs until interrupted and exits with the code of the
-    last refresh. --json says why under "problems" and "stall".
+    lag is above --max-lag; 6 degraded: Redis is down (serve answers from memory and PostgreSQL; Redis turned
+    off, redis.url empty, is healthy). 1 beats 4, 4 beats 6. With --watch it runs until interrupted and exits
+    with the code of the last refresh. --json says why under "problems" and "stall".
 
     Kafka keeps no time of a group's last commit, so with lag and members status watches the lagging
     partitions' committed offsets: it answers once each has moved (a working pipeline: within a batch), and

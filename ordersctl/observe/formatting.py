@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ordersctl.domain.times import utc_z
-from ordersctl.observe.status import PipelineStatus
+from ordersctl.observe.status import EXIT_DEGRADED, PipelineStatus
 from ordersctl.observe.trace_model import MEMORY_CACHE_NOTE, OrderTrace
 from ordersctl.output import plain
 
@@ -27,7 +27,7 @@ def _titled(title: str, table: Table) -> list[RenderableType]:
 def _services(status: PipelineStatus) -> list[RenderableType]:
     table = Table("service", "address", "state", "round trip", "error")
     for s in status.services:
-        state = "[green]up[/green]" if s.up else "[red]down[/red]"
+        state = "[green]up[/green]" if s.up else "off" if s.disabled else "[red]down[/red]"
         rtt = f"{s.rtt_ms:.1f} ms" if s.rtt_ms is not None else _NONE
         table.add_row(s.name, escape(s.address), state, rtt, Text(s.error or ""))
     return _titled("services", table)
@@ -90,7 +90,7 @@ def status_view(status: PipelineStatus) -> Group:
     problems = status.problems()
     for problem in problems:
         parts.append(_line(f"[red]✗[/red] {escape(problem)}"))
-    verdict = "healthy" if not problems else "not healthy"
+    verdict = "healthy" if not problems else "degraded" if status.exit_code() == EXIT_DEGRADED else "not healthy"
     checked = utc_z(status.checked_at, "seconds")
     parts.append(_line(f"status: {verdict} (exit {status.exit_code()}), checked {checked}"))
     return Group(*parts)

@@ -30,6 +30,10 @@ EXIT_HEALTHY = 0
 # wait: lag with no member in the group, or lag whose committed offsets have not moved for --stall-seconds.
 EXIT_UNHEALTHY = 1
 EXIT_LAGGING = 4  # the orders group is further behind than --max-lag (only when nothing is unhealthy)
+# Redis is down: serve answers from memory and PostgreSQL, the pipeline does not need it (only when nothing is
+# unhealthy or lagging). Redis turned off (redis.url empty) is no problem at all.
+EXIT_DEGRADED = 6
+CACHE = "Redis"
 
 
 @dataclass(frozen=True)
@@ -114,11 +118,12 @@ class PipelineStatus:
     def problems(self, details: bool = True) -> list[str]:
         """Why the status is not healthy, one line each (empty when it is). Without ``details``, no address or
         client error: for answers to people who may not see the infrastructure (the HTTP API)."""
+        down = [s for s in self.services if not s.up and not s.disabled]
         if details:
-            found = [f"{s.name} down at {s.address}: {s.error}" for s in self.services if not s.up]
+            found = [f"{s.name} down at {s.address}: {s.error}" for s in down]
             found += [f"{section} not read: {why}" for section, why in self.unread.items()]
         else:
-            found = [f"{s.name} down" for s in self.services if not s.up]
+            found = [f"{s.name} down" for s in down]
             found += [f"{section} not read" for section in self.unread]
         if self.outbox_behind() and self.outbox is not None:
             found.append(f"outbox: oldest pending event is {self.outbox.oldest_age_seconds:.0f} s old"
@@ -129,13 +134,20 @@ class PipelineStatus:
             found.append(f"lag {self.orders.total_lag} is above --max-lag {self.thresholds.max_lag}")
         return found
 
+    def cache_down(self) -> bool:
+        """Redis is on but does not answer: serving is degraded, the pipeline is not."""
+        return any(s.name == CACHE and not s.up and not s.disabled for s in self.services)
+
     def exit_code(self) -> int:
-        """0 healthy; 1 unhealthy (beats 4: a lag figure means little while something is down); 4 lagging."""
-        if self.unread or self.outbox_behind() or not all(s.up for s in self.services):
+        """0 healthy; 1 unhealthy (beats 4: a lag figure means little while something is down); 4 lagging;
+        6 degraded, Redis down (beaten by 1 and 4)."""
+        if self.unread or self.outbox_behind() or not all(s.up for s in self.services if s.name != CACHE):
             return EXIT_UNHEALTHY
         if self.stall is not None and self.stall.unhealthy:
             return EXIT_UNHEALTHY
-        return EXIT_LAGGING if self.lagging() else EXIT_HEALTHY
+        if self.lagging():
+            return EXIT_LAGGING
+        return EXIT_DEGRADED if self.cache_down() else EXIT_HEALTHY
 
     def as_json(self) -> dict[str, Any]:
         outbox = None

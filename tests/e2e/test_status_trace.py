@@ -183,7 +183,7 @@ def _assert_redis_down(doc: dict[str, Any], address: str) -> None:
     assert doc["problems"][0].startswith(f"Redis down at {address}")
 
 
-def test_status_with_redis_stopped_shows_it_down_and_exits_1(
+def test_status_with_redis_stopped_shows_it_down_and_exits_6_degraded(
     settings: Settings, private_redis: tuple[str, subprocess.Popen[bytes]]
 ) -> None:
     url, server = private_redis
@@ -195,12 +195,12 @@ def test_status_with_redis_stopped_shows_it_down_and_exits_1(
     server.terminate()
     server.wait(timeout=20)
     code, doc = _json(settings, "status")
-    assert code == 1
+    assert code == 6  # degraded: serve answers without Redis, the pipeline does not need it
     _assert_redis_down(doc, url.removeprefix("redis://"))
 
     table = ordersctl(settings, "status")
-    assert table.returncode == 1
-    assert "down" in table.stdout and "status: not healthy (exit 1)" in table.stdout
+    assert table.returncode == 6
+    assert "down" in table.stdout and "status: degraded (exit 6)" in table.stdout
     assert "Traceback" not in table.stderr
 
 

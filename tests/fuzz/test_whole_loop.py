@@ -1,7 +1,7 @@
 """The fuzz suite over the whole loop (issue #26): the seeded corpus, then what Hypothesis draws.
 
-``make test`` runs a few examples with a fixed seed; ``ORDERS_FUZZ_EXAMPLES=50`` runs more, and
-``ORDERS_FUZZ_SEED=<n>`` draws other ones (README: "Fuzzing the DLQ tools").
+``make test`` runs a few examples with a fixed seed; ``ORDERS_TEST_FUZZ_EXAMPLES=50`` runs more, and
+``ORDERS_TEST_FUZZ_SEED=<n>`` draws other ones (README: "Fuzzing the DLQ tools").
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from tests.fuzz.loop import run_loop, the_other_commands
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
-EXAMPLES = int(os.environ.get("ORDERS_FUZZ_EXAMPLES", "3"))
-SEED = os.environ.get("ORDERS_FUZZ_SEED")
+EXAMPLES = int(os.environ.get("ORDERS_TEST_FUZZ_EXAMPLES", "3"))
+SEED = os.environ.get("ORDERS_TEST_FUZZ_SEED")
 
 
 def _own_topics(base: Settings) -> Settings:
