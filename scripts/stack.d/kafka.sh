@@ -27,7 +27,15 @@ controller.listener.names=CONTROLLER
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 controller.quorum.bootstrap.servers=127.0.0.1:$CONTROLLER_PORT
 inter.broker.listener.name=PLAINTEXT
-log.dirs=$KAFKA_DATA
+PROPS
+  single_node_config "$KAFKA_DATA" >>"$STACK/kafka.properties"
+  log4j_config "$STACK/log4j2.properties" "$LOGS/kafka.log"
+}
+
+# A single node's settings besides its listeners (the plain node's and the secured one's).
+single_node_config() { # data-dir
+  cat <<PROPS
+log.dirs=$1
 num.partitions=1
 auto.create.topics.enable=false
 offsets.topic.replication.factor=1
@@ -39,7 +47,6 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 log.retention.hours=168
 PROPS
-  log4j_config "$STACK/log4j2.properties" "$LOGS/kafka.log"
 }
 
 log4j_config() { # file log-file
@@ -64,9 +71,17 @@ java_opts() { # heap log4j-config
   echo $1 -XX:+UseG1GC -Djava.awt.headless=true -Dlog4j2.configurationFile="$2"
 }
 
-kafka_java() {
+# A single node's storage, formatted once before its first start (the plain node's and the secured one's).
+single_node_format() { # data-dir log4j-config properties [format options...]
+  local data=$1 log4j=$2 props=$3 cluster_id; shift 3
+  [ ! -f "$data/meta.properties" ] || return 0
   # shellcheck disable=SC2046
-  java $(java_opts "$KAFKA_HEAP" "$STACK/log4j2.properties") -cp "$KAFKA_LIBS/*" "$@"
+  cluster_id="$(java $(java_opts "$KAFKA_HEAP" "$log4j") -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool random-uuid \
+    2>>"$LOGS/kafka-format.log" | tail -1)"
+  # shellcheck disable=SC2046
+  java $(java_opts "$KAFKA_HEAP" "$log4j") -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool format --standalone \
+    -t "$cluster_id" -c "$props" "$@" >>"$LOGS/kafka-format.log" 2>&1 \
+    || { tail -20 "$LOGS/kafka-format.log" >&2; die "kafka storage format failed"; }
 }
 
 kafka_ready() { (exec 3<>"/dev/tcp/127.0.0.1/$KAFKA_PORT") 2>/dev/null && grep -q "Kafka Server started" "$LOGS/kafka.log"; }
@@ -76,30 +91,29 @@ kafka_up() {
   if kafka_running && kafka_ready; then say "kafka     up       127.0.0.1:$KAFKA_PORT"; return; fi
   kafka_fetch
   kafka_config
-  if [ ! -f "$KAFKA_DATA/meta.properties" ]; then
-    local cluster_id
-    cluster_id="$(kafka_java kafka.tools.StorageTool random-uuid 2>>"$LOGS/kafka-format.log" | tail -1)"
-    kafka_java kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$STACK/kafka.properties" \
-      >>"$LOGS/kafka-format.log" 2>&1 || { tail -20 "$LOGS/kafka-format.log" >&2; die "kafka storage format failed"; }
-  fi
+  single_node_format "$KAFKA_DATA" "$STACK/log4j2.properties" "$STACK/kafka.properties"
   : >"$LOGS/kafka.log"
-  # setsid: a broker is a daemon of the stack, not of whoever started it. In the caller's process group a
-  # signal to that group (a timeout, Ctrl-C of a test run that restarted a node) would take the broker along.
-  # shellcheck disable=SC2046
-  setsid nohup java $(java_opts "$KAFKA_HEAP" "$STACK/log4j2.properties") -cp "$KAFKA_LIBS/*" kafka.Kafka \
-    "$STACK/kafka.properties" >"$LOGS/kafka.out" 2>&1 </dev/null &
-  echo $! >"$KAFKA_PID"
+  single_node_launch "$STACK/log4j2.properties" "$STACK/kafka.properties" "$LOGS/kafka.out" "$KAFKA_PID"
   wait_for kafka 120 kafka_ready
   say "kafka     started  127.0.0.1:$KAFKA_PORT (KRaft, single node)"
 }
 
-kafka_down() {
-  kafka_running || return 0
-  local pid; pid="$(cat "$KAFKA_PID")"
+single_node_launch() { # log4j-config properties out-file pid-file
+  # setsid: a broker is a daemon of the stack, not of whoever started it. In the caller's process group a
+  # signal to that group (a timeout, Ctrl-C of a test run that restarted a node) would take the broker along.
+  # shellcheck disable=SC2046
+  setsid nohup java $(java_opts "$KAFKA_HEAP" "$1") -cp "$KAFKA_LIBS/*" kafka.Kafka "$2" >"$3" 2>&1 </dev/null &
+  echo $! >"$4"
+}
+
+kafka_down() { kafka_running || return 0; single_node_stop "$KAFKA_PID"; }
+
+single_node_stop() { # pid-file: SIGTERM (a clean shutdown), then -9 if it still runs after 30 s
+  local pid; pid="$(cat "$1")"
   kill "$pid" 2>/dev/null || true
   for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
   kill -9 "$pid" 2>/dev/null || true
-  rm -f "$KAFKA_PID"
+  rm -f "$1"
 }
 
 # kafka-start/kafka-stop: an id names a cluster node (the single node has none); without one, the Kafka that

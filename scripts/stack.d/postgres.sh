@@ -64,11 +64,11 @@ pg_up() {
   say "postgres  started  127.0.0.1:$PG_PORT (databases orders, orders_test; user $PG_USER; profile $PG_PROFILE)"
 }
 
-pg_down() {
-  local data
-  data="$(pg_home)/pgdata"
-  [ -s "$data/postmaster.pid" ] || return 0
-  as_pg_owner "$(pg_bin)/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
+pg_down() { pg_stop_cluster "$(pg_home)/pgdata"; }
+
+pg_stop_cluster() { # data-dir: a clean (fast) stop, if it runs
+  [ -s "$1/postmaster.pid" ] || return 0
+  as_pg_owner "$(pg_bin)/pg_ctl" -D "$1" -m fast -w stop >/dev/null 2>&1 || true
 }
 
 
