@@ -22,6 +22,8 @@ class AppContext:
         self.overrides = overrides
         self._settings: Settings | None = None
         self._runtime: Runtime | None = None
+        # What this process calls itself to PostgreSQL (application_name) unless the settings say.
+        self.process_name = "ordersctl"
 
     def override(self, section: str, **values: Any) -> None:
         """CLI flags of a command; ``None`` means "flag not given"."""
@@ -32,7 +34,9 @@ class AppContext:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            self._settings = load_settings(self.config_file, self.overrides)
+            from ordersctl.adapters.postgres import for_process
+
+            self._settings = for_process(load_settings(self.config_file, self.overrides), self.process_name)
             setup_logging(self._settings.log.level, self._settings.log.format)
         return self._settings
 
