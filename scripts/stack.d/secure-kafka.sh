@@ -51,10 +51,10 @@ secure_kafka_up() {
   else
     kafka_fetch
     secure_kafka_config
-    single_node_format "$SECURE_KAFKA_DATA" "$SECURE/log4j2.properties" "$SECURE/kafka.properties" \
+    KAFKA_HEAP="$SECURE_KAFKA_HEAP" single_node_format "$SECURE_KAFKA_DATA" "$SECURE/log4j2.properties" "$SECURE/kafka.properties" \
       --add-scram "SCRAM-SHA-512=[name=$SECURE_USER,password=$(secret kafka_sasl_password)]"
     : >"$SECURE_KAFKA_LOG"
-    single_node_launch "$SECURE/log4j2.properties" "$SECURE/kafka.properties" "$LOGS/kafka-secure.out" "$SECURE_KAFKA_PID"
+    KAFKA_HEAP="$SECURE_KAFKA_HEAP" single_node_launch "$SECURE/log4j2.properties" "$SECURE/kafka.properties" "$LOGS/kafka-secure.out" "$SECURE_KAFKA_PID"
     wait_for "secured kafka" 120 secure_kafka_ready
     say "kafka     started  127.0.0.1:$SECURE_SASL_PORT (SASL_SSL, SCRAM-SHA-512), $SECURE_MTLS_PORT (SSL, client certificates)"
   fi

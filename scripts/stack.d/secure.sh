@@ -11,6 +11,8 @@ SECURE_REDIS_PORT="${ORDERS_STACK_SECURE_REDIS_PORT:-63809}"
 SECURE_SASL_PORT="${ORDERS_STACK_SECURE_KAFKA_SASL_PORT:-19192}"
 SECURE_CONTROLLER_PORT="${ORDERS_STACK_SECURE_KAFKA_CONTROLLER_PORT:-19193}"
 SECURE_MTLS_PORT="${ORDERS_STACK_SECURE_KAFKA_MTLS_PORT:-19194}"
+# Smaller than the plain node's: it carries only the secured tests' few messages.
+SECURE_KAFKA_HEAP="${ORDERS_STACK_SECURE_KAFKA_HEAP:--Xms128m -Xmx512m}"
 # The one user name of ordersctl everywhere: PostgreSQL role, Redis ACL user, Kafka SCRAM user and the common
 # name of its client certificate (Kafka maps CN=ordersctl to User:ordersctl, so one set of ACLs serves both).
 SECURE_USER=ordersctl
