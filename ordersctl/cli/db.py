@@ -24,7 +24,7 @@ def migrate(
     directory: Annotated[Path | None, typer.Option(help="Folder of NNNN_name.sql files.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")] = False,
 ) -> None:
-    """Apply pending SQL migrations, each in its own transaction, under an advisory lock.
+    """Apply pending SQL migrations, each in its own transaction under a transaction-scoped advisory lock.
 
     Example: ordersctl db migrate            (then: ordersctl db migrate --status)
     """
