@@ -21,10 +21,12 @@ _DATA_CLASSES = ("22", "23")
 # (admin shutdown, crash recovery, statement_timeout), transaction rollback (serialization failure,
 # deadlock), system error.
 _TRANSIENT_CLASSES = ("08", "40", "53", "57", "58")
+# read_only_sql_transaction: a write reached a server that is a read-only standby, as after a failover until the
+# address (DNS, PgBouncer, a proxy) points at the new primary: transient.
+_READ_ONLY_STATE = "25006"
 # Single states of other classes that mean the same: lock_timeout (lock_not_available) and
-# idle_in_transaction_session_timeout, which end a wait or a session, not a bad value; read_only_sql_transaction,
-# a write that reached a server which is (after a failover, or until the address moves) a read-only standby.
-_TRANSIENT_STATES = ("55P03", "25P03", "25006")
+# idle_in_transaction_session_timeout, which end a wait or a session, not a bad value.
+_TRANSIENT_STATES = ("55P03", "25P03")
 
 
 def address(dsn: str) -> str:
@@ -46,7 +48,7 @@ def classify(exc: BaseException, settings: PostgresSettings) -> OrdersError | No
     state = exc.sqlstate or ""
     if isinstance(exc, psycopg.OperationalError) and not state:
         return ServiceUnavailable(SERVICE, address(settings.dsn), _first_line(exc))
-    if state[:2] in _TRANSIENT_CLASSES or state in _TRANSIENT_STATES:
+    if state[:2] in _TRANSIENT_CLASSES or state in _TRANSIENT_STATES or state == _READ_ONLY_STATE:
         return TransientError(f"{SERVICE} transient error {state}: {_first_line(exc)}")
     if is_data_error(exc):
         return DataRejected(f"{SERVICE} rejected a value ({state} {type(exc).__name__})")

@@ -34,9 +34,7 @@ class AppContext:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            from ordersctl.adapters.postgres import for_process
-
-            self._settings = for_process(load_settings(self.config_file, self.overrides), self.process_name)
+            self._settings = load_settings(self.config_file, self.overrides)
             setup_logging(self._settings.log.level, self._settings.log.format)
         return self._settings
 
@@ -45,9 +43,10 @@ class AppContext:
         if self._runtime is None:
             # Imported here: the client libraries are the slow part of start-up, and some commands
             # (consume's supervisor, config) never build a client in this process.
+            from ordersctl.adapters.postgres import for_process
             from ordersctl.runtime import Runtime
 
-            self._runtime = Runtime(self.settings)
+            self._runtime = Runtime(for_process(self.settings, self.process_name))
         return self._runtime
 
     def close(self) -> None:

@@ -98,11 +98,11 @@ def test_every_command_over_tls_and_authentication(secure: SecureClient, tmp_pat
 
 
 def test_wrong_credentials_fail_in_one_line(secure: SecureClient) -> None:
-    """What a wrong password does today: exit 1 and one line naming the service, no traceback, no password.
-    (Exit 2, naming the cause, and stopping a running consume are #21 item 3, another branch's.)"""
+    """A wrong password: a non-zero exit and one line naming the service, no traceback, no password. (Today exit
+    1; exit 2 and naming the cause, also in a running consume, are #21 item 3, another branch's.)"""
     dsn = psycopg.conninfo.make_conninfo(secure.env["ORDERS_POSTGRES__DSN"], password="not-the-password")
     migrate = secure.run("db", "migrate", ORDERS_POSTGRES__DSN=dsn)
-    assert migrate.returncode == 1 and migrate.stderr.count("\n") == 1, migrate.stderr
+    assert migrate.returncode in (1, 2) and migrate.stderr.count("\n") == 1, migrate.stderr
     assert "PostgreSQL" in migrate.stderr and "authentication failed" in migrate.stderr
     if secure.settings.kafka.security_protocol == "SASL_SSL":
         topics = secure.run("topics", "list", timeout=120, ORDERS_KAFKA__SASL_PASSWORD="not-the-password")
@@ -110,6 +110,6 @@ def test_wrong_credentials_fail_in_one_line(secure: SecureClient) -> None:
         topics = secure.run("topics", "list", timeout=120, ORDERS_KAFKA__SSL_KEY_PASSWORD="not-the-password")
         if "Traceback" in topics.stderr:
             pytest.xfail("a wrong ssl.key.password is a traceback from the Kafka client's constructor (#21 item 3)")
-    assert topics.returncode == 1 and "Kafka" in topics.stderr.splitlines()[-1], topics.stderr
+    assert topics.returncode in (1, 2) and "Kafka" in topics.stderr.splitlines()[-1], topics.stderr
     for done in (migrate, topics):
         assert "Traceback" not in done.stderr and "not-the-password" not in done.stderr + done.stdout
