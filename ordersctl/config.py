@@ -241,6 +241,13 @@ class PostgresSettings(BaseModel):
     statement_timeout_ms: int = Field(default=60_000, ge=0)
     lock_timeout_ms: int = Field(default=10_000, ge=0)
     idle_in_transaction_session_timeout_ms: int = Field(default=60_000, ge=0)
+    # "transaction": connections go through a transaction pooler (PgBouncer pool_mode=transaction), which gives
+    # each transaction any server session: no startup options (the timeouts above are set on the role by
+    # `db migrate` instead) and no prepared statements. "none": a direct connection or a session pooler.
+    pooler: Literal["none", "transaction"] = "none"
+    # What pg_stat_activity shows; when not set, each process names itself (ordersctl-serve,
+    # ordersctl-consume-w1, ...).
+    application_name: str = Field(default="ordersctl", max_length=63)
 
     @field_validator("dsn")
     @classmethod

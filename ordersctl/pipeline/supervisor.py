@@ -38,6 +38,7 @@ def worker_main(config_file: Path | None, overrides: dict[str, Any], options: Wo
     it needs finalizing, and a librdkafka handle that blocks in its destructor (seen after a broker restart,
     confluentinc/librdkafka#4674) must not keep a finished worker alive."""
     from ordersctl.adapters.kafka import Member
+    from ordersctl.adapters.postgres import for_process
     from ordersctl.config import load_settings
     from ordersctl.logs import setup_logging
     from ordersctl.pipeline.interpreter import tune_interpreter
@@ -46,7 +47,7 @@ def worker_main(config_file: Path | None, overrides: dict[str, Any], options: Wo
 
     code = 1
     try:
-        settings = load_settings(config_file, overrides)
+        settings = for_process(load_settings(config_file, overrides), f"ordersctl-consume-w{options.worker_id}")
         setup_logging(settings.log.level, settings.log.format)
         stop = threading.Event()
 
