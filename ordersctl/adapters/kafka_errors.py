@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from confluent_kafka import KafkaError
 
-from ordersctl.errors import AccessDenied, FatalError, UnknownTopic
+from ordersctl.errors import AccessDenied, ConfigError, FatalError, OrdersError, UnknownTopic
 
 SERVICE = "Kafka"
 
@@ -60,6 +60,15 @@ def fatal_error(err: KafkaError, address: str = "") -> FatalError | None:
         # A consumer's subscription; a producer's unknown topic stays transient (its messages wait, see the relay).
         return UnknownTopic(SERVICE, f"topic not found{where} ({text})")
     return None
+
+
+def refused_settings(err: KafkaError) -> OrdersError:
+    """A client that librdkafka would not build (its constructor raised ``err``): a key, certificate or SASL setting
+    it refused (say a wrong ``ssl.key.password``: "bad decrypt") is AccessDenied, any other setting ConfigError."""
+    text = err.str().splitlines()[0] if err.str() else err.name()
+    if any(word in text.lower() for word in ("ssl", "sasl", "certificate", "key")):
+        return AccessDenied(SERVICE, f"client credentials refused ({text})")
+    return ConfigError(f"Kafka client settings refused: {text}")
 
 
 def protocol_mismatch(err: KafkaError) -> bool:

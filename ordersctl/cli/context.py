@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ordersctl.config import Settings, load_settings
+from ordersctl.config import Configuration, Settings, load_configuration
 from ordersctl.logs import setup_logging
 
 if TYPE_CHECKING:
@@ -20,8 +20,10 @@ class AppContext:
     def __init__(self, config_file: Path | None, overrides: dict[str, Any]) -> None:
         self.config_file = config_file
         self.overrides = overrides
-        self._settings: Settings | None = None
+        self._configuration: Configuration | None = None
         self._runtime: Runtime | None = None
+        # What this process calls itself to PostgreSQL (application_name) unless the settings say.
+        self.process_name = "ordersctl"
 
     def override(self, section: str, **values: Any) -> None:
         """CLI flags of a command; ``None`` means "flag not given"."""
@@ -30,20 +32,27 @@ class AppContext:
             self.overrides.setdefault(section, {}).update(given)
 
     @property
+    def configuration(self) -> Configuration:
+        """The settings and where each came from, loaded on first use."""
+        if self._configuration is None:
+            self._configuration = load_configuration(self.config_file, self.overrides)
+            log = self._configuration.settings.log
+            setup_logging(log.level, log.format)
+        return self._configuration
+
+    @property
     def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = load_settings(self.config_file, self.overrides)
-            setup_logging(self._settings.log.level, self._settings.log.format)
-        return self._settings
+        return self.configuration.settings
 
     @property
     def runtime(self) -> Runtime:
         if self._runtime is None:
             # Imported here: the client libraries are the slow part of start-up, and some commands
             # (consume's supervisor, config) never build a client in this process.
+            from ordersctl.adapters.postgres import for_process
             from ordersctl.runtime import Runtime
 
-            self._runtime = Runtime(self.settings)
+            self._runtime = Runtime(for_process(self.settings, self.process_name))
         return self._runtime
 
     def close(self) -> None:

@@ -15,6 +15,7 @@ from ordersctl import __version__
 from ordersctl.cli import cache, config_cmd, consume, db, dlq, observe, produce, serve, topics
 from ordersctl.cli.context import AppContext
 from ordersctl.errors import AccessDenied, ConfigError, OrdersError, ServiceUnavailable, UnknownTopic
+from ordersctl.masking import mask_text
 
 app = typer.Typer(
     name="ordersctl",
@@ -64,12 +65,13 @@ def root(
     app_ctx.override("postgres", dsn=dsn)
     app_ctx.override("redis", url=redis_url)
     app_ctx.override("log", level=log_level.upper() if log_level else None, format=log_format)
+    app_ctx.process_name = f"ordersctl-{ctx.invoked_subcommand}" if ctx.invoked_subcommand else "ordersctl"
     ctx.obj = app_ctx
     ctx.call_on_close(app_ctx.close)
 
 
 def _fail(message: str, code: int) -> int:
-    sys.stderr.write(f"ordersctl: {message}\n")
+    sys.stderr.write(f"ordersctl: {mask_text(message)}\n")
     return code
 
 

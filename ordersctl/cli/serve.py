@@ -28,6 +28,11 @@ def serve(
     it refuses stop serve (exit 2): at once at start, within 10 s once running (a changed password);
     PostgreSQL down does not.
 
+    SIGTERM drains: /health/ready answers 503 at once, every request is still answered (responses then close
+    their connection) for api.drain_seconds (ORDERS_API__DRAIN_SECONDS, 10; 0: no wait), then serve stops
+    accepting, finishes what is in flight (at most 5 s) and exits 0. Ctrl-C stops one process at once;
+    with --processes N it drains as SIGTERM does.
+
     Example: ordersctl serve --port 8080 --processes 2 --warm-limit 1000
     """
     from ordersctl.access_watch import AccessWatch

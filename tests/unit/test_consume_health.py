@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ordersctl.pipeline.health import HealthBoard, HealthServer
-from tests.fake_clock import FakeClock
+from tests.fakes import FakeClock
 from tests.helpers import http_get
 
 

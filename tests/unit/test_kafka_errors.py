@@ -3,12 +3,17 @@ not exist) and stop the process, and which are outages that librdkafka keeps ret
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 from confluent_kafka import KafkaError
 
+from ordersctl.adapters.kafka import make_admin, make_consumer, make_producer
 from ordersctl.adapters.kafka_errors import PROTOCOL_MISMATCH_SECONDS, FatalErrorWatch, fatal_error
-from ordersctl.errors import AccessDenied, UnknownTopic
-from tests.fake_clock import FakeClock
+from ordersctl.config import KafkaSettings
+from ordersctl.errors import AccessDenied, ConfigError, UnknownTopic
+from tests.fakes import FakeClock
 
 SASL = "sasl_plaintext://127.0.0.1:19092/bootstrap: SASL SCRAM-SHA-512 mechanism handshake failed"
 SSL_TO_PLAINTEXT = (
@@ -82,3 +87,22 @@ def test_access_denied_is_raised_once_per_process() -> None:
     watch = FatalErrorWatch(FakeClock())
     assert isinstance(watch.check(KafkaError(KafkaError._AUTHENTICATION, SASL), "k"), AccessDenied)
     assert watch.check(KafkaError(KafkaError._AUTHENTICATION, SASL), "k") is None
+
+
+def test_a_wrong_ssl_key_password_is_access_denied_not_a_traceback(tmp_path: Path) -> None:
+    """librdkafka refuses the key in the client's constructor ("bad decrypt")."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=ordersctl", "-passout", "pass:the-password"],
+                   check=True, capture_output=True)  # fmt: skip
+    settings = KafkaSettings(bootstrap_servers="127.0.0.1:1", security_protocol="SSL", ssl_key_location=str(key),
+                             ssl_certificate_location=str(cert), ssl_key_password="not-the-password")  # fmt: skip
+    for make in (make_producer, make_consumer, make_admin):
+        with pytest.raises(AccessDenied, match="Kafka: client credentials refused") as caught:
+            make(settings)
+        assert "not-the-password" not in str(caught.value)
+
+
+def test_an_unknown_client_property_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="Kafka client settings refused"):
+        make_producer(KafkaSettings(), None, **{"no.such.property": "1"})
