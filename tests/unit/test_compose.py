@@ -59,7 +59,7 @@ def test_start_order() -> None:
     assert s["migrate"]["command"] == ["ordersctl", "db", "migrate"]
 
 
-def test_consume_serves_its_metrics_beyond_the_container() -> None:
+def test_consume_serves_its_metrics_and_health_beyond_the_container() -> None:
     s = _services()
     env = s["consume"]["environment"]
     # The worker binds 127.0.0.1 by default; published ports reach a container only on 0.0.0.0.
@@ -67,7 +67,8 @@ def test_consume_serves_its_metrics_beyond_the_container() -> None:
     # The override adds to the shared settings, it does not replace them.
     assert {k: v for k, v in env.items() if k != "ORDERS_PIPELINE__METRICS_HOST"} == s["migrate"]["environment"]
     assert "ORDERS_POSTGRES__DSN" in env
-    assert s["consume"]["ports"] == ["127.0.0.1:9400-9401:9400-9401"]
+    assert s["consume"]["ports"] == ["127.0.0.1:9399-9401:9399-9401"]  # /livez and /readyz, then 2 workers' metrics
+    assert "127.0.0.1:9399/readyz" in " ".join(s["consume"]["healthcheck"]["test"])
 
 
 def test_postgres_runs_with_the_durable_defaults() -> None:

@@ -232,10 +232,12 @@ def test_probes_and_a_grace_period_longer_than_the_drain(values: Path | None) ->
     assert drain == (15 if values else 10)
     assert serve["terminationGracePeriodSeconds"] > drain + FINISH_SECONDS
     consume = _pod_spec(docs, "Deployment", "orders-ordersctl-consume")["containers"][0]
-    assert consume["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "metrics"}
-    assert consume["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    assert consume["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "health"}
+    assert consume["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
     ports = {p["name"]: p["containerPort"] for p in consume["ports"]}
     workers = int(consume["command"][consume["command"].index("--workers") + 1])
+    health = int(consume["command"][consume["command"].index("--health-port") + 1])
+    assert ports.pop("health") == health == 9399, "the supervisor's one port for the probes"
     assert ports["metrics"] == 9400 and len(ports) == workers, "worker i serves on 9400 + i"
     assert _env(consume)["ORDERS_PIPELINE__METRICS_HOST"] == "0.0.0.0"  # noqa: S104 - the pod's address, on purpose
 
