@@ -241,6 +241,13 @@ class PostgresSettings(BaseModel):
     statement_timeout_ms: int = Field(default=60_000, ge=0)
     lock_timeout_ms: int = Field(default=10_000, ge=0)
     idle_in_transaction_session_timeout_ms: int = Field(default=60_000, ge=0)
+    # "transaction": connections go through a transaction pooler (PgBouncer pool_mode=transaction), which gives
+    # each transaction any server session: no startup options (the timeouts above are set on the role by
+    # `db migrate` instead) and no prepared statements. "none": a direct connection or a session pooler.
+    pooler: Literal["none", "transaction"] = "none"
+    # What pg_stat_activity shows; when not set, each process names itself (ordersctl-serve,
+    # ordersctl-consume-w1, ...).
+    application_name: str = Field(default="ordersctl", max_length=63)
 
     @field_validator("dsn")
     @classmethod
@@ -323,6 +330,9 @@ class ApiSettings(BaseModel):
     # How long a request waits for a PostgreSQL connection before it answers 503. The pool's own wait (twice the
     # connect timeout) outlasts what a client waits: in a PostgreSQL crash, readers got no answer at all.
     db_wait_seconds: float = Field(default=2.0, gt=0, le=60)
+    # After SIGTERM: readiness answers 503 at once, and serve goes on answering every request for this long (the
+    # platform's time to stop routing to it); then it stops accepting, finishes what is in flight and exits. 0: no wait.
+    drain_seconds: float = Field(default=10.0, ge=0, le=300)
 
 
 class PipelineSettings(BaseModel):

@@ -23,6 +23,10 @@ from psycopg_pool import ConnectionPool
 from ordersctl.adapters import kafka as kafka_adapter
 from ordersctl.adapters import postgres as pg_adapter
 from ordersctl.adapters import redis as redis_adapter
+from ordersctl.adapters.order_store import OrderStore
+from ordersctl.adapters.order_store.outbox import Outbox
+from ordersctl.adapters.order_store.reads import OrderReads
+from ordersctl.adapters.order_store.writes import OrderWrites
 from ordersctl.config import Settings
 from ordersctl.errors import ConfigError
 
@@ -52,8 +56,16 @@ class Runtime:
         return pg_adapter.make_pool(self.settings.postgres)
 
     def pg_connection(self, timeout: float | None = None) -> AbstractContextManager[psycopg.Connection[Any]]:
-        """A pooled connection for one unit of work (``with runtime.pg_connection() as conn``)."""
-        return self.pg_pool.connection(timeout=timeout)
+        """A pooled connection for one unit of work (``with runtime.pg_connection() as conn``). PostgreSQL errors
+        raised in the ``with`` block, and a pool with no connection to give, come out as our error classes
+        (``adapters.postgres.classify``), so callers decide retry or dead letter without knowing psycopg."""
+        return pg_adapter.pooled_connection(self.pg_pool, self.settings.postgres, timeout)
+
+    @cached_property
+    def store(self) -> OrderStore:
+        """The order store's parts, built once: nothing else constructs them."""
+        reads = OrderReads()
+        return OrderStore(writes=OrderWrites(reads), reads=reads, outbox=Outbox())
 
     def pg_connect(self, *, autocommit: bool = False) -> psycopg.Connection[tuple[Any, ...]]:
         """A dedicated connection (migrations, long reads); the caller closes it."""

@@ -37,8 +37,9 @@ CONFIG_ENV = "ORDERS_CONFIG"
 SECRETS_DIR_ENV = "ORDERS_SECRETS_DIR"
 FILE_SUFFIX = "_file"
 # ORDERS_* variables that are not settings: where the settings are, and the variables of the local stack
-# (scripts/stack), the tests, the benchmarks and the fault-injection harness.
-NOT_SETTINGS = frozenset({CONFIG_ENV, SECRETS_DIR_ENV})
+# (scripts/stack), helm for the chart's tests (scripts/ensure-helm), the tests, the benchmarks and the
+# fault-injection harness.
+NOT_SETTINGS = frozenset({CONFIG_ENV, SECRETS_DIR_ENV, "ORDERS_HELM_DIR"})
 NOT_SETTINGS_PREFIXES = ("ORDERS_STACK_", "ORDERS_TEST_", "ORDERS_BENCH_", "ORDERS_CHAOS_")
 DEFAULT = "default"
 FLAG = "flag"

@@ -65,7 +65,14 @@ CONSUMER_GUARANTEES: dict[str, Any] = {
     "enable.partition.eof": False,
 }
 # ... and its tuning, which kafka.extra may change.
-PRODUCER_DEFAULTS: dict[str, Any] = {"linger.ms": 5, "compression.type": "lz4"}
+PRODUCER_DEFAULTS: dict[str, Any] = {
+    "linger.ms": 5,
+    "compression.type": "lz4",
+    # The broker sets the largest record per topic; the client is never the tighter bound (librdkafka's default
+    # is 1,000,000 bytes, under Kafka's 1,048,588): a dead letter is its original plus headers, and a DLQ whose
+    # producer refused it would stall that partition for ever.
+    "message.max.bytes": 64 * 1024 * 1024,
+}
 CONSUMER_DEFAULTS: dict[str, Any] = {
     # Prefetch at most 12 MiB (default 64 MiB): about a second of orders at full speed, and a worker's memory
     # stays flat however large the backlog is. Measured over a 1,000,000-order backlog: 16 MiB put a worker's

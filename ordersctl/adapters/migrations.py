@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,7 +72,8 @@ def load(directory: Path) -> list[Migration]:
 
 
 class Migrator:
-    """Applies pending migrations, each in its own transaction, under an advisory lock."""
+    """Applies pending migrations, each in its own transaction, under a transaction-scoped advisory lock: no
+    session state, so it works through a transaction pooler (PgBouncer) too."""
 
     def __init__(self, conn: psycopg.Connection[tuple[object, ...]], migrations: list[Migration]) -> None:
         if not conn.autocommit:
@@ -99,28 +102,36 @@ class Migrator:
     def pending(self) -> list[Migration]:
         return [s.migration for s in self.status() if not s.applied]
 
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """A transaction holding the migrations' lock until it ends. Sessions carry a statement_timeout sized for
+        the pipeline's statements; rewriting a large table may take far longer, so it is lifted for this
+        transaction only; its lock_timeout stays, so a migration that cannot get its lock fails rather than
+        queueing every reader and writer behind it."""
+        with self._conn.transaction():
+            self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+            self._conn.execute("SET LOCAL statement_timeout = 0")
+            yield
+
     def apply(self) -> list[Migration]:
-        """Apply what is pending; safe when two processes run it at once."""
-        self._conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
-        # Sessions carry a statement_timeout sized for the pipeline's statements; rewriting a large table may take
-        # far longer. Lifted for this session only, while it migrates; its lock_timeout stays, so a migration
-        # that cannot get its lock fails rather than queueing every reader and writer behind it.
-        self._conn.execute("SET statement_timeout = 0")
-        try:
+        """Apply what is pending; safe when two processes run it at once: each migration is checked again under
+        the lock, so one that another process applied meanwhile is skipped."""
+        with self._locked():
             self._conn.execute(_TABLE)
-            done: list[Migration] = []
-            for migration in self.pending():
-                try:
-                    with self._conn.transaction():
-                        self._conn.execute(migration.sql.encode())
-                        self._conn.execute(
-                            "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
-                            (migration.version, migration.name, migration.checksum),
-                        )
-                except psycopg.Error as exc:
-                    raise MigrationError(f"{migration.version}_{migration.name}.sql failed: {exc}") from exc
-                done.append(migration)
-            return done
-        finally:
-            self._conn.execute("RESET statement_timeout")
-            self._conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+        done: list[Migration] = []
+        for migration in self.pending():
+            try:
+                with self._locked():
+                    if self._conn.execute(
+                        "SELECT 1 FROM schema_migrations WHERE version = %s", (migration.version,)
+                    ).fetchone():
+                        continue
+                    self._conn.execute(migration.sql.encode())
+                    self._conn.execute(
+                        "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+                        (migration.version, migration.name, migration.checksum),
+                    )
+            except psycopg.Error as exc:
+                raise MigrationError(f"{migration.version}_{migration.name}.sql failed: {exc}") from exc
+            done.append(migration)
+        return done

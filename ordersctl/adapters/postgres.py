@@ -7,10 +7,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-from psycopg import conninfo
+from psycopg import conninfo, sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ordersctl.config import PostgresSettings
+from ordersctl.config import PostgresSettings, Settings
 from ordersctl.errors import DataRejected, OrdersError, ServiceUnavailable, TransientError
 
 SERVICE = "PostgreSQL"
@@ -21,6 +21,9 @@ _DATA_CLASSES = ("22", "23")
 # (admin shutdown, crash recovery, statement_timeout), transaction rollback (serialization failure,
 # deadlock), system error.
 _TRANSIENT_CLASSES = ("08", "40", "53", "57", "58")
+# read_only_sql_transaction: a write reached a server that is a read-only standby, as after a failover until the
+# address (DNS, PgBouncer, a proxy) points at the new primary: transient.
+_READ_ONLY_STATE = "25006"
 # Single states of other classes that mean the same: lock_timeout (lock_not_available) and
 # idle_in_transaction_session_timeout, which end a wait or a session, not a bad value.
 _TRANSIENT_STATES = ("55P03", "25P03")
@@ -45,7 +48,7 @@ def classify(exc: BaseException, settings: PostgresSettings) -> OrdersError | No
     state = exc.sqlstate or ""
     if isinstance(exc, psycopg.OperationalError) and not state:
         return ServiceUnavailable(SERVICE, address(settings.dsn), _first_line(exc))
-    if state[:2] in _TRANSIENT_CLASSES or state in _TRANSIENT_STATES:
+    if state[:2] in _TRANSIENT_CLASSES or state in _TRANSIENT_STATES or state == _READ_ONLY_STATE:
         return TransientError(f"{SERVICE} transient error {state}: {_first_line(exc)}")
     if is_data_error(exc):
         return DataRejected(f"{SERVICE} rejected a value ({state} {type(exc).__name__})")
@@ -65,23 +68,63 @@ def _first_line(exc: BaseException) -> str:
     return text[0][:200] if text else type(exc).__name__
 
 
-def session_options(settings: PostgresSettings) -> str:
-    """Our session settings, sent as startup options so that every connection (pooled or not) has them."""
+def session_settings(settings: PostgresSettings) -> dict[str, str]:
+    """Our settings of every session: the timeouts, and no JIT."""
     # Every statement here takes milliseconds; the JIT would spend hundreds compiling one (it did: 330 ms per
     # outbox insert of a batch, on a fresh table whose statistics overestimate it).
-    return (
-        f"-c jit=off -c statement_timeout={settings.statement_timeout_ms} -c lock_timeout={settings.lock_timeout_ms}"
-        f" -c idle_in_transaction_session_timeout={settings.idle_in_transaction_session_timeout_ms}"
-    )
+    return {
+        "jit": "off",
+        "statement_timeout": str(settings.statement_timeout_ms),
+        "lock_timeout": str(settings.lock_timeout_ms),
+        "idle_in_transaction_session_timeout": str(settings.idle_in_transaction_session_timeout_ms),
+    }
+
+
+def session_options(settings: PostgresSettings) -> str:
+    """Our session settings as startup options, so that every connection (pooled or not) has them."""
+    return " ".join(f"-c {name}={value}" for name, value in session_settings(settings).items())
 
 
 def connect_kwargs(settings: PostgresSettings) -> dict[str, Any]:
-    """Connection parameters besides the DSN: timeout, and our session settings after the DSN's own."""
+    """Connection parameters besides the DSN: timeout, application name, and our session settings after the DSN's
+    own. Behind a transaction pooler (``pooler = "transaction"``) each transaction may run on another server
+    session: no startup options (PgBouncer refuses them; the role carries the settings, see ``set_role_defaults``)
+    and no prepared statements (the next transaction's session would not have them)."""
     try:
-        own = str(conninfo.conninfo_to_dict(settings.dsn).get("options") or "")
+        own = conninfo.conninfo_to_dict(settings.dsn)
     except psycopg.ProgrammingError:
-        own = ""  # psycopg reports the bad DSN itself on connect
-    return {"connect_timeout": settings.connect_timeout, "options": f"{own} {session_options(settings)}".strip()}
+        own = {}  # psycopg reports the bad DSN itself on connect
+    kwargs: dict[str, Any] = {"connect_timeout": settings.connect_timeout}
+    if "application_name" not in own:
+        kwargs["application_name"] = settings.application_name
+    if settings.pooler == "transaction":
+        kwargs["prepare_threshold"] = None
+    else:
+        kwargs["options"] = f"{own.get('options') or ''} {session_options(settings)}".strip()
+    return kwargs
+
+
+def set_role_defaults(conn: psycopg.Connection[Any], settings: PostgresSettings) -> str:
+    """Our session settings as the connected role's defaults in its database, which every new session of it starts
+    with, also the ones a transaction pooler opens. A role may set its own defaults (no privilege needed). Returns
+    where, e.g. ``ordersctl in database orders``."""
+    user, database = conn.execute("SELECT current_user, current_database()").fetchone() or ("", "")
+    for name, value in session_settings(settings).items():
+        conn.execute(
+            sql.SQL("ALTER ROLE CURRENT_USER IN DATABASE {} SET {} = {}").format(
+                sql.Identifier(database), sql.Identifier(name), sql.Literal(value)
+            )
+        )
+    return f"{user} in database {database}"
+
+
+def for_process(settings: Settings, name: str) -> Settings:
+    """These settings with ``postgres.application_name`` = ``name`` (ordersctl-serve, ordersctl-consume-w1, ...),
+    unless the user chose one."""
+    if "application_name" in settings.postgres.model_fields_set:
+        return settings
+    postgres = settings.postgres.model_copy(update={"application_name": name})
+    return settings.model_copy(update={"postgres": postgres})
 
 
 def connect(settings: PostgresSettings, *, autocommit: bool = False) -> psycopg.Connection[tuple[object, ...]]:
@@ -107,6 +150,15 @@ def make_pool(settings: PostgresSettings) -> ConnectionPool:
     )
     pool.open(wait=False)
     return pool
+
+
+@contextmanager
+def pooled_connection(
+    pool: ConnectionPool, settings: PostgresSettings, timeout: float | None = None
+) -> Iterator[psycopg.Connection[Any]]:
+    """A connection of ``pool`` whose errors, and the pool's own, are translated (``translated``)."""
+    with translated(settings), pool.connection(timeout=timeout) as conn:
+        yield conn
 
 
 @contextmanager

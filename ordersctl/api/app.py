@@ -12,7 +12,6 @@ from typing import Any
 import falcon
 from swagger_ui_bundle import swagger_ui_path
 
-from ordersctl.adapters.order_store import OrderStore
 from ordersctl.api import failures, health, pipeline, resources
 from ordersctl.api.cursor import CURSOR_MAX_LENGTH, CURSOR_PATTERN
 from ordersctl.api.metrics import ApiMetrics
@@ -33,12 +32,13 @@ STATIC = Path(__file__).parent / "static"
 
 @dataclass
 class ApiParts:
-    """What ``serve`` and the tests reach into: the cache (warm-up) and the ready flag."""
+    """What ``serve`` and the tests reach into: the cache (warm-up), the ready flag and the draining flag."""
 
     app: falcon.App[Any, Any]
     cache: OrderCache
     metrics: ApiMetrics
     warmed: threading.Event = field(default_factory=threading.Event)
+    draining: threading.Event = field(default_factory=threading.Event)  # set on SIGTERM: readiness fails
 
 
 def _error_serializer(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError) -> None:
@@ -73,13 +73,13 @@ def create_app(runtime: Runtime, *, extra_routes: list[tuple[str, object]] | Non
     """The API wired to ``runtime``'s clients (built lazily on first request)."""
     s = runtime.settings
     metrics = ApiMetrics()
-    store = OrderStore()
+    reads = runtime.store.reads
 
     connection = partial(runtime.pg_connection, timeout=s.api.db_wait_seconds)
 
     def load(uid: str) -> bytes | None:
         with failures.postgres(s.postgres), connection() as conn:
-            order = store.get(conn, uid)
+            order = reads.get(conn, uid)
         return order.model_dump_json().encode() if order else None
 
     cache = OrderCache(
@@ -104,12 +104,13 @@ def create_app(runtime: Runtime, *, extra_routes: list[tuple[str, object]] | Non
     spec = new_spec()
     _components(spec, sorted(assets))
     pipeline.add_components(spec)
+    ready = health.ReadyResource(runtime.pg_connection, s.postgres, cache, parts.warmed, parts.draining)
     routes: list[tuple[str, object, str | None]] = [
         ("/", resources.PageResource((STATIC / "index.html").read_bytes()), None),
-        ("/orders", resources.OrderListResource(connection, s.postgres), None),
+        ("/orders", resources.OrderListResource(connection, s.postgres, reads), None),
         ("/orders/{order_uid}", resources.OrderResource(cache, metrics), None),
         ("/health/live", health.LiveResource(), None),
-        ("/health/ready", health.ReadyResource(runtime.pg_connection, s.postgres, cache, parts.warmed), None),
+        ("/health/ready", ready, None),
         ("/metrics", health.MetricsResource(metrics.registry), None),
         ("/docs", docs, None),
         ("/docs/static/{name}", docs, "asset"),

@@ -38,7 +38,7 @@ def warm_cmd(
     redis_layer = RedisOrderCache(rt.redis, rt.settings.redis.ttl_seconds)
     if not redis_layer.ping():
         raise ServiceUnavailable("Redis", mask_url(rt.settings.redis.url).split("://", 1)[-1])
-    recent = RecentOrders(rt.pg_connection, rt.settings.postgres, None if all_orders else limit)
+    recent = RecentOrders(rt.pg_connection, rt.store.reads, None if all_orders else limit)
     with progress() as bar:
         task = bar.add_task("cache warm", total=recent.count())
         count, seconds = warm(redis_layer, recent, on_page=lambda n: bar.advance(task, n))

@@ -22,6 +22,8 @@ class AppContext:
         self.overrides = overrides
         self._configuration: Configuration | None = None
         self._runtime: Runtime | None = None
+        # What this process calls itself to PostgreSQL (application_name) unless the settings say.
+        self.process_name = "ordersctl"
 
     def override(self, section: str, **values: Any) -> None:
         """CLI flags of a command; ``None`` means "flag not given"."""
@@ -47,9 +49,10 @@ class AppContext:
         if self._runtime is None:
             # Imported here: the client libraries are the slow part of start-up, and some commands
             # (consume's supervisor, config) never build a client in this process.
+            from ordersctl.adapters.postgres import for_process
             from ordersctl.runtime import Runtime
 
-            self._runtime = Runtime(self.settings)
+            self._runtime = Runtime(for_process(self.settings, self.process_name))
         return self._runtime
 
     def close(self) -> None:

@@ -24,12 +24,12 @@ def migrate(
     directory: Annotated[Path | None, typer.Option(help="Folder of NNNN_name.sql files.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")] = False,
 ) -> None:
-    """Apply pending SQL migrations, each in its own transaction, under an advisory lock.
+    """Apply pending SQL migrations, each in its own transaction under a transaction-scoped advisory lock.
 
     Example: ordersctl db migrate            (then: ordersctl db migrate --status)
     """
     from ordersctl.adapters.migrations import Migrator, default_directory, load
-    from ordersctl.adapters.postgres import address
+    from ordersctl.adapters.postgres import address, set_role_defaults
 
     settings = app_context(ctx).settings
     migrations = load(directory or default_directory())
@@ -40,11 +40,16 @@ def migrate(
             _show_status(migrator.status(), where, dry_run=dry_run, everything=status, as_json=as_json)
             return
         applied = migrator.apply()
+        # Behind a transaction pooler no session carries our settings from its start: the role does.
+        role = set_role_defaults(conn, settings.postgres) if settings.postgres.pooler == "transaction" else None
     if as_json:
-        print_json({"database": where, "applied": [f"{m.version}_{m.name}" for m in applied]})
+        done = {"database": where, "applied": [f"{m.version}_{m.name}" for m in applied]}
+        print_json(done | ({"role_defaults": role} if role else {}))
         return
     for m in applied:
         info(f"applied {m.version}_{m.name}")
+    if role:
+        info(f"session settings (timeouts, jit) set as the defaults of role {role}")
     info(f"{where}: up to date" + (f" ({len(applied)} applied)" if applied else ""))
 
 

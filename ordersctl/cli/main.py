@@ -65,6 +65,7 @@ def root(
     app_ctx.override("postgres", dsn=dsn)
     app_ctx.override("redis", url=redis_url)
     app_ctx.override("log", level=log_level.upper() if log_level else None, format=log_format)
+    app_ctx.process_name = f"ordersctl-{ctx.invoked_subcommand}" if ctx.invoked_subcommand else "ordersctl"
     ctx.obj = app_ctx
     ctx.call_on_close(app_ctx.close)
 

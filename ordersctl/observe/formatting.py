@@ -10,6 +10,7 @@ from rich.text import Text
 from ordersctl.domain.times import utc_z
 from ordersctl.observe.status import EXIT_DEGRADED, PipelineStatus
 from ordersctl.observe.trace_model import MEMORY_CACHE_NOTE, OrderTrace
+from ordersctl.output import plain
 
 _NONE = "-"
 
@@ -62,7 +63,7 @@ def _dlq(status: PipelineStatus) -> list[RenderableType]:
         return [Text(title, style="bold")]
     table = Table("reason", "dead letters")
     for reason, count in dlq.by_reason.items():
-        table.add_row(Text(reason), str(count))
+        table.add_row(plain(reason), str(count))
     return _titled(title, table)
 
 
@@ -118,7 +119,7 @@ def _trace_dlq(trace: OrderTrace) -> list[RenderableType]:
     table = Table("dlq", "reason", "failed at", "replays")
     for d in trace.dead_letters:
         failed = utc_z(d.failed_at, "milliseconds") if d.failed_at else _NONE
-        table.add_row(f"{d.partition}@{d.offset}", Text(d.reason), failed, str(d.replay_count))
+        table.add_row(f"{d.partition}@{d.offset}", plain(d.reason), failed, str(d.replay_count))
     return _titled("dead letters", table)
 
 

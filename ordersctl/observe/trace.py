@@ -8,6 +8,7 @@ from typing import Any
 
 from confluent_kafka import Message
 
+from ordersctl.adapters.kafka_headers import header_dict
 from ordersctl.adapters.pipeline_queries import PendingEvent, pending_events, stored_order
 from ordersctl.cache.redis_layer import key as cache_key
 from ordersctl.observe.dead_letters import dead_letters_of
@@ -22,7 +23,6 @@ from ordersctl.observe.trace_model import (
     StoredFacts,
     TopicTrail,
 )
-from ordersctl.pipeline.dead_letters import header_dict
 
 
 def _stamp(msg: Message) -> datetime | None:

@@ -38,15 +38,16 @@ def worker_main(config_file: Path | None, overrides: dict[str, Any], options: Wo
     it needs finalizing, and a librdkafka handle that blocks in its destructor (seen after a broker restart,
     confluentinc/librdkafka#4674) must not keep a finished worker alive."""
     from ordersctl.adapters.kafka import Member
+    from ordersctl.adapters.postgres import for_process
     from ordersctl.config import load_settings
     from ordersctl.logs import setup_logging
     from ordersctl.pipeline.interpreter import tune_interpreter
-    from ordersctl.pipeline.worker import ConsumeWorker
+    from ordersctl.pipeline.wiring import build_worker
     from ordersctl.runtime import Runtime
 
     code = 1
     try:
-        settings = load_settings(config_file, overrides)
+        settings = for_process(load_settings(config_file, overrides), f"ordersctl-consume-w{options.worker_id}")
         setup_logging(settings.log.level, settings.log.format)
         stop = threading.Event()
 
@@ -59,7 +60,7 @@ def worker_main(config_file: Path | None, overrides: dict[str, Any], options: Wo
         faulthandler.register(signal.SIGUSR1, all_threads=True)
         runtime = Runtime(settings, Member(worker=options.worker_id))
         try:
-            worker = ConsumeWorker(
+            worker = build_worker(
                 runtime, options, stop, report=lambda s: reports.put(((options.worker_id, os.getpid()), s))
             )
             tune_interpreter()
