@@ -46,7 +46,8 @@ def test_an_unknown_file_variable_names_the_closest_one() -> None:
 
 
 def test_variables_that_are_not_settings_are_allowed() -> None:
-    env = {"ORDERS_STACK_PG_PORT": "1", "ORDERS_TEST_KAFKA": "x", "ORDERS_BENCH_ADMIN_DSN": "x", "ORDERS_CHAOS_X": "1"}
+    env = {"ORDERS_STACK_PG_PORT": "1", "ORDERS_TEST_KAFKA": "x", "ORDERS_BENCH_ADMIN_DSN": "x", "ORDERS_CHAOS_X": "1",
+           "ORDERS_HELM": "/usr/bin/helm", "ORDERS_HELM_DIR": "/opt/helm"}  # fmt: skip
     assert load(env).settings.postgres.pool_size == 8
 
 
