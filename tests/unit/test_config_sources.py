@@ -176,6 +176,16 @@ def test_a_missing_secret_file_names_the_setting_and_the_path_only(tmp_path: Pat
     assert message.count("\n") == 0
 
 
+def test_kafka_extra_may_come_from_a_json_file(tmp_path: Path) -> None:
+    (tmp_path / "extra.json").write_text('{"sasl.oauthbearer.config": "clientSecret=from-a-file", "linger.ms": 9}\n')
+    c = load({"ORDERS_KAFKA__EXTRA_FILE": str(tmp_path / "extra.json")})
+    assert c.settings.kafka.extra == {"sasl.oauthbearer.config": "clientSecret=from-a-file", "linger.ms": "9"}
+    assert masking.mask_text("from-a-file") == "***"
+    (tmp_path / "extra.json").write_text("[1]")
+    refused(r"invalid setting kafka\.extra \(ORDERS_KAFKA__EXTRA_FILE\): not a JSON object",
+            {"ORDERS_KAFKA__EXTRA_FILE": str(tmp_path / "extra.json")})  # fmt: skip
+
+
 def test_only_secrets_and_urls_come_from_file_variables() -> None:
     refused(r"unknown environment variable ORDERS_API__PORT_FILE", {"ORDERS_API__PORT_FILE": "/x"})
 
