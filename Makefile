@@ -16,7 +16,7 @@ LOCK_ARGS ?=
 UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 --generate-hashes \
 	--custom-compile-command 'make lock' $(LOCK_ARGS)
 
-.PHONY: demo test install lock stack-up stack-up-secure stack-down lint typecheck unit integration bench chaos clean
+.PHONY: demo test unit install lock stack-up stack-up-secure stack-down lint typecheck bench chaos clean
 
 # The locked dependencies, then the project itself (editable) without resolving anything: the lock is the
 # whole environment, and pip check proves it satisfies every requirement.
@@ -64,7 +64,14 @@ typecheck: install
 
 test: install stack-up stack-up-secure lint typecheck
 	scripts/ensure-test-tools
+	scripts/ensure-helm >/dev/null
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Everyday work: the unit tier (tests/unit) in seconds, with the stack down or up (it talks to no service). The
+# few unit tests marked slow, which wait out a client's timeout against an address where nothing listens, run
+# in `make test` with everything else.
+unit: install
+	$(BIN)/pytest tests/unit -m "not slow" $(PYTEST_ARGS)
 
 bench: install stack-up
 	@echo "PostgreSQL profile: $$(scripts/stack pg-profile)"

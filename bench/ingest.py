@@ -37,7 +37,7 @@ from bench import report
 from bench.common import bench_settings, env_for, fresh_database
 from bench.measure import ROOT, Figures, run_measured
 from ordersctl.adapters.kafka_topics import TopicAdmin
-from ordersctl.adapters.order_store import event_payload
+from ordersctl.adapters.order_store.outbox import event_payload
 from ordersctl.config import Settings
 from ordersctl.domain.generator import Message, OrderGenerator
 from ordersctl.domain.rows import DELIVERY_COLUMNS, ITEM_COLUMNS, ORDER_COLUMNS, PAYMENT_COLUMNS, to_rows
@@ -77,7 +77,7 @@ def write_csvs(values: list[bytes], folder: Path) -> dict[str, tuple[Path, tuple
     for raw in values:
         order = decode_order(raw)
         rows = to_rows(order, raw)
-        head = [*rows.order[:-1], "\\x" + rows.order[-1].hex()]
+        head = {**rows.order._asdict(), "content_hash": "\\x" + rows.content_hash.hex()}.values()
         writers["orders"].writerow([v.isoformat() if hasattr(v, "isoformat") else v for v in head])
         writers["deliveries"].writerow(rows.delivery)
         writers["payments"].writerow(rows.payment)

@@ -23,7 +23,7 @@ from psycopg.types.json import Jsonb
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ordersctl.adapters.kafka import make_consumer
-from ordersctl.adapters.order_store import event_payload
+from ordersctl.adapters.order_store.outbox import event_payload
 from ordersctl.config import load_settings
 from ordersctl.domain.rows import DELIVERY_COLUMNS, ITEM_COLUMNS, ORDER_COLUMNS, PAYMENT_COLUMNS, to_rows
 from ordersctl.domain.rules import decode_order

@@ -31,9 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import bench_settings, env_for, fresh_database, postmaster_pid
 from bench.proc import tree_cpu
-from ordersctl.adapters.order_store import OrderStore
+from ordersctl.config import load_settings
 from ordersctl.domain.generator import OrderGenerator
 from ordersctl.domain.rules import decode_order
+from ordersctl.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 # mode -> settings: where a GET /orders/{uid} is answered from
@@ -117,7 +118,8 @@ def run_mode(mode: str, dsn: str, args: argparse.Namespace, script: Path, uids: 
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "serve_app.py"), "--port", str(port), "--processes", str(args.processes)],
-        env=env_for(settings) | {"ORDERS_LOG__LEVEL": "WARNING"},
+        # No drain after SIGTERM: nothing routes to this server but the benchmark, which has finished.
+        env=env_for(settings) | {"ORDERS_LOG__LEVEL": "WARNING", "ORDERS_API__DRAIN_SECONDS": "0"},
     )
     base = f"http://127.0.0.1:{port}"
     watched["server"] = server.pid
@@ -183,7 +185,7 @@ def main() -> None:
     results: list[Result] = []
     with fresh_database() as dsn, tempfile.TemporaryDirectory() as tmp:
         with psycopg.connect(dsn) as conn:
-            OrderStore().save_batch(conn, orders)
+            Runtime(load_settings()).store.writes.save_orders(conn, orders)
         script = Path(tmp) / "orders.lua"
         paths = ",".join(f'"/orders/{o.order_uid}"' for o in orders)
         script.write_text(

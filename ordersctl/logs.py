@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ordersctl.domain.times import utc_z
+from ordersctl.masking import SecretFilter
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName"}
 # waitress warns "Task queue depth is N" for every request queued behind busy threads: hundreds a second
@@ -147,6 +148,8 @@ def setup_logging(level: str = "INFO", fmt: str = "auto") -> None:
         from ordersctl.output import err_console
 
         handler = RichHandler(console=err_console, show_path=False, rich_tracebacks=False)
+    # Every record written passes the handler's filters, whichever logger made it: secret values never get out.
+    handler.addFilter(SecretFilter(_STANDARD))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -8,6 +8,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.text import Text
 
 # Off a terminal (pipes, CI logs) tables would be squeezed to 80 columns; give them room instead.
 out_console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 220)
@@ -25,9 +26,28 @@ def print_json_line(data: Any) -> None:
     sys.stdout.write(json.dumps(data, default=str, separators=(",", ":")) + "\n")
 
 
-def info(message: str) -> None:
-    """A human diagnostic on stderr."""
-    err_console.print(message, highlight=False)
+# C0 and C1 control characters and the bidirectional overrides: text from a message (a header, a payload) must
+# not move the cursor, recolour the terminal or reorder what is shown around it.
+_UNPRINTABLE = {
+    c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+    for c in (*range(0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+    if c not in (0x09, 0x0A)
+}
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character shown as an escape."""
+    return text.translate(_UNPRINTABLE)
+
+
+def plain(text: str, style: str = "") -> Text:
+    """Text for a table cell or a line, shown as it is: no markup, no control characters."""
+    return Text(printable(text), style=style)
+
+
+def info(message: str, style: str = "") -> None:
+    """A human diagnostic on stderr. Shown as it is (no markup): it may quote a topic, a header, a reason."""
+    err_console.print(plain(message, style), highlight=False)
 
 
 def progress() -> Progress:

@@ -23,7 +23,12 @@ from psycopg_pool import ConnectionPool
 from ordersctl.adapters import kafka as kafka_adapter
 from ordersctl.adapters import postgres as pg_adapter
 from ordersctl.adapters import redis as redis_adapter
+from ordersctl.adapters.order_store import OrderStore
+from ordersctl.adapters.order_store.outbox import Outbox
+from ordersctl.adapters.order_store.reads import OrderReads
+from ordersctl.adapters.order_store.writes import OrderWrites
 from ordersctl.config import Settings
+from ordersctl.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +44,10 @@ def finishes_within(seconds: float, fn: Callable[[], object], name: str) -> bool
 class Runtime:
     """Settings plus lazily built clients."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, member: kafka_adapter.Member | None = None) -> None:
         self.settings = settings
+        # Names this process's Kafka clients (client.id; a consume worker's static membership).
+        self.member = member or kafka_adapter.Member()
         self._producers: dict[str, Producer] = {}
         self._consumers: list[Consumer] = []
 
@@ -49,8 +56,16 @@ class Runtime:
         return pg_adapter.make_pool(self.settings.postgres)
 
     def pg_connection(self, timeout: float | None = None) -> AbstractContextManager[psycopg.Connection[Any]]:
-        """A pooled connection for one unit of work (``with runtime.pg_connection() as conn``)."""
-        return self.pg_pool.connection(timeout=timeout)
+        """A pooled connection for one unit of work (``with runtime.pg_connection() as conn``). PostgreSQL errors
+        raised in the ``with`` block, and a pool with no connection to give, come out as our error classes
+        (``adapters.postgres.classify``), so callers decide retry or dead letter without knowing psycopg."""
+        return pg_adapter.pooled_connection(self.pg_pool, self.settings.postgres, timeout)
+
+    @cached_property
+    def store(self) -> OrderStore:
+        """The order store's parts, built once: nothing else constructs them."""
+        reads = OrderReads()
+        return OrderStore(writes=OrderWrites(reads), reads=reads, outbox=Outbox())
 
     def pg_connect(self, *, autocommit: bool = False) -> psycopg.Connection[tuple[Any, ...]]:
         """A dedicated connection (migrations, long reads); the caller closes it."""
@@ -58,21 +73,23 @@ class Runtime:
 
     @cached_property
     def redis(self) -> redis.Redis:
+        if not self.settings.redis.enabled:  # callers check redis.enabled; no client is built without Redis
+            raise ConfigError("Redis is off (redis.url is empty)")
         return redis_adapter.make_client(self.settings.redis)
 
     @cached_property
     def kafka_admin(self) -> AdminClient:
-        return kafka_adapter.make_admin(self.settings.kafka)
+        return kafka_adapter.make_admin(self.settings.kafka, self.member)
 
     def producer(self, name: str = "default", **overrides: Any) -> Producer:
         """One producer per purpose (DLQ, events, generator), created once."""
         if name not in self._producers:
-            self._producers[name] = kafka_adapter.make_producer(self.settings.kafka, **overrides)
+            self._producers[name] = kafka_adapter.make_producer(self.settings.kafka, self.member, **overrides)
         return self._producers[name]
 
     def consumer(self, group_id: str | None = None, **overrides: Any) -> Consumer:
         """A new consumer; closed with the runtime unless the caller closes it first."""
-        consumer = kafka_adapter.make_consumer(self.settings.kafka, group_id, **overrides)
+        consumer = kafka_adapter.make_consumer(self.settings.kafka, group_id, self.member, **overrides)
         self._consumers.append(consumer)
         return consumer
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import json
+import functools
 import os
 import signal
 import subprocess
@@ -16,9 +16,12 @@ import psycopg
 from confluent_kafka import Consumer, Message, TopicPartition
 
 from ordersctl.adapters.kafka_topics import TopicAdmin
-from ordersctl.config import Settings
+from ordersctl.adapters.order_store import OrderStore
+from ordersctl.adapters.order_store.writes import Rowed, Saved
+from ordersctl.config import Settings, load_settings
 from ordersctl.config import settings_env as config_env
 from ordersctl.domain.generator import Message as Generated
+from ordersctl.domain.order import Order
 from ordersctl.pipeline.publish import publish
 from ordersctl.runtime import Runtime
 from tests.waiting import wait_for as wait_for  # re-exported: the e2e tests wait with it from here
@@ -90,8 +93,10 @@ def create_topics(settings: Settings, partitions: int = 4, dlq: bool = True, eve
     try:
         admin = TopicAdmin(rt.kafka_admin, settings.kafka)
         k = settings.kafka
-        for name in [k.orders_topic] + ([k.events_topic] if events else []) + ([k.dlq_topic] if dlq else []):
+        for name in [k.orders_topic] + ([k.events_topic] if events else []):
             admin.ensure(name, partitions, 1)
+        if dlq:
+            admin.ensure(k.dlq_topic, partitions, 1, admin.dlq_config(k.orders_topic))
     finally:
         rt.close()
 
@@ -144,5 +149,13 @@ def stored_count(dsn: str) -> int:
     return int(db_rows(dsn, "SELECT count(*) FROM orders")[0][0])
 
 
-def json_lines(text: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+@functools.cache
+def order_store() -> OrderStore:
+    """The order store as the Runtime builds it; its parts work on whatever connection a test gives them."""
+    return Runtime(load_settings()).store
+
+
+def store_orders(dsn: str, orders: list[Order]) -> list[Saved[Rowed]]:
+    """Store ``orders`` in the database at ``dsn`` as the worker would (one batch, one transaction)."""
+    with psycopg.connect(dsn) as conn:
+        return order_store().writes.save_orders(conn, orders)

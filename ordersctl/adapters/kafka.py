@@ -4,6 +4,7 @@ administration: kafka_topics)."""
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -20,8 +21,30 @@ SERVICE = "Kafka"
 _rdkafka_log = logging.getLogger("ordersctl.librdkafka")
 
 
-def _base(settings: KafkaSettings) -> dict[str, Any]:
-    conf: dict[str, Any] = dict(settings.client_config())
+@dataclass(frozen=True)
+class Member:
+    """Which process a client belongs to: its ``client.id`` names the host and the consume worker's number, and
+    with ``kafka.static_membership`` the worker's consumer joins as ``group.instance.id`` ``<host>-w<N>``."""
+
+    worker: int | None = None  # the consume worker's number; None for any other command
+    host: str = field(default_factory=socket.gethostname)
+
+    def client_id(self) -> str:
+        return f"ordersctl-{self.host}" + ("" if self.worker is None else f"-w{self.worker}")
+
+    def instance_id(self) -> str | None:
+        return None if self.worker is None else f"{self.host}-w{self.worker}"
+
+
+def _config(
+    settings: KafkaSettings, defaults: dict[str, Any], overrides: dict[str, Any], member: Member | None
+) -> dict[str, Any]:
+    """ordersctl's defaults, then the connection settings, the caller's properties and the member's name, and
+    ``kafka.extra`` last: the user's word is the last one (what would break the guarantee is refused when the
+    settings are loaded)."""
+    conf: dict[str, Any] = {**defaults, **settings.connection_config(), **overrides}
+    conf["client.id"] = (member or Member()).client_id()
+    conf.update(settings.extra)
     conf["logger"] = _rdkafka_log
     return conf
 
@@ -32,41 +55,61 @@ def is_fatal(err: KafkaError) -> bool:
     return bool(err.fatal()) or err.code() == KafkaError._FATAL
 
 
-def make_producer(settings: KafkaSettings, **overrides: Any) -> Producer:
+# What makes ordersctl's guarantees (never overridden: kafka.extra may not name these keys) ...
+PRODUCER_GUARANTEES: dict[str, Any] = {"enable.idempotence": True, "acks": "all"}
+CONSUMER_GUARANTEES: dict[str, Any] = {
+    "enable.auto.commit": False,
+    "enable.auto.offset.store": False,
+    "auto.offset.reset": "earliest",
+    "isolation.level": "read_committed",
+    "enable.partition.eof": False,
+}
+# ... and its tuning, which kafka.extra may change.
+PRODUCER_DEFAULTS: dict[str, Any] = {
+    "linger.ms": 5,
+    "compression.type": "lz4",
+    # The broker sets the largest record per topic; the client is never the tighter bound (librdkafka's default
+    # is 1,000,000 bytes, under Kafka's 1,048,588): a dead letter is its original plus headers, and a DLQ whose
+    # producer refused it would stall that partition for ever.
+    "message.max.bytes": 64 * 1024 * 1024,
+}
+CONSUMER_DEFAULTS: dict[str, Any] = {
+    # Prefetch at most 12 MiB (default 64 MiB): about a second of orders at full speed, and a worker's memory
+    # stays flat however large the backlog is. Measured over a 1,000,000-order backlog: 16 MiB put a worker's
+    # peak RSS at 150.5 MiB, 12 MiB at 144.5; 8 MiB cost one worker ~10% of its orders/s (a pause() discards
+    # the prefetch, and a smaller one is refilled more often).
+    "queued.max.messages.kbytes": 12_288,
+}
+# The classic group protocol only: under group.protocol=consumer (KIP-848) the broker owns them, and librdkafka
+# refuses a consumer that sets them.
+CLASSIC_GROUP_DEFAULTS: dict[str, Any] = {
+    # A worker killed with -9 gives its partitions back after 10 s rather than the default 45 s.
+    "session.timeout.ms": 10_000,
+    "heartbeat.interval.ms": 2_000,
+}
+
+
+def make_producer(settings: KafkaSettings, member: Member | None = None, **overrides: Any) -> Producer:
     """An idempotent producer: retries never duplicate or reorder a message within a partition."""
-    conf = _base(settings)
-    conf.update({"enable.idempotence": True, "acks": "all", "linger.ms": 5, "compression.type": "lz4"})
-    conf.update(overrides)
-    return Producer(conf)
+    return Producer(_config(settings, {**PRODUCER_DEFAULTS, **PRODUCER_GUARANTEES}, overrides, member))
 
 
-def make_consumer(settings: KafkaSettings, group_id: str | None = None, **overrides: Any) -> Consumer:
-    """A consumer that never commits on its own: offsets are committed by the pipeline after success."""
-    conf = _base(settings)
-    conf.update(
-        {
-            "group.id": group_id or settings.group_id,
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            "auto.offset.reset": "earliest",
-            "isolation.level": "read_committed",
-            "enable.partition.eof": False,
-            # A worker killed with -9 gives its partitions back after 10 s rather than the default 45 s.
-            "session.timeout.ms": 10_000,
-            "heartbeat.interval.ms": 2_000,
-            # Prefetch at most 12 MiB (default 64 MiB): about a second of orders at full speed, and a worker's memory
-            # stays flat however large the backlog is. Measured over a 1,000,000-order backlog: 16 MiB put a worker's
-            # peak RSS at 150.5 MiB, 12 MiB at 144.5; 8 MiB cost one worker ~10% of its orders/s (a pause()
-            # discards the prefetch, and a smaller one is refilled more often).
-            "queued.max.messages.kbytes": 12_288,
-        }
-    )
-    conf.update(overrides)
-    return Consumer(conf)
+def make_consumer(
+    settings: KafkaSettings, group_id: str | None = None, member: Member | None = None, **overrides: Any
+) -> Consumer:
+    """A consumer that never commits on its own: offsets are committed by the pipeline after success. A consume
+    worker's consumer of the orders group joins as a static member when ``kafka.static_membership`` is on."""
+    defaults = {**CONSUMER_DEFAULTS, **CONSUMER_GUARANTEES, "group.id": group_id or settings.group_id}
+    if not settings.consumer_group_protocol:
+        defaults.update(CLASSIC_GROUP_DEFAULTS)
+    instance = member.instance_id() if member is not None else None
+    if settings.static_membership and instance is not None and defaults["group.id"] == settings.group_id:
+        defaults["group.instance.id"] = instance
+    return Consumer(_config(settings, defaults, overrides, member))
 
 
-def make_admin(settings: KafkaSettings) -> AdminClient:
-    return AdminClient(_base(settings))
+def make_admin(settings: KafkaSettings, member: Member | None = None) -> AdminClient:
+    return AdminClient(_config(settings, {}, {}, member))
 
 
 def unavailable(settings: KafkaSettings, reason: str) -> ServiceUnavailable:

@@ -5,6 +5,7 @@ The one loop that reads a bounded range, used by the DLQ tooling and by ``trace`
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 
@@ -27,7 +28,9 @@ def scan_partition(consumer: Consumer, topic: str, partition: int, start: int, e
         position = start
         idle_deadline = time.monotonic() + timeout
         while position < end:
-            batch = consumer.consume(_BATCH, 0.5)
+            # Never ask for more than the range still holds: consume() returns once it has that many, where a
+            # full batch asked for at the end of a range would wait out the timeout (0.5 s per partition read).
+            batch = consumer.consume(min(_BATCH, end - position), 0.5)
             if not batch and time.monotonic() > idle_deadline:
                 raise TransientError(f"no data from {topic}[{partition}] at offset {position}")
             for msg in batch:
@@ -40,4 +43,11 @@ def scan_partition(consumer: Consumer, topic: str, partition: int, start: int, e
                 position = offset + 1
                 yield msg
     finally:
+        _unassign(consumer)
+
+
+def _unassign(consumer: Consumer) -> None:
+    # RuntimeError: the consumer was closed before this scan was (an exception's traceback kept the generator
+    # alive past the client's close). A closed consumer holds no assignment, so there is nothing left to undo.
+    with contextlib.suppress(RuntimeError):
         consumer.unassign()

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 # Imported from where they are defined: confluent_kafka.admin does not re-export them for type checkers.
+from confluent_kafka.admin._config import ConfigResource
 from confluent_kafka.admin._metadata import ClusterMetadata
 from confluent_kafka.cimpl import NewTopic
 
@@ -34,6 +35,9 @@ class TopicInfo:
 # New topics get this many replicas when the cluster has enough brokers: with min.insync.replicas=2, one broker
 # can be down and every acks=all write still succeeds.
 DEFAULT_REPLICAS = 3
+# What a dead letter adds to its original: ordersctl's headers (error texts cut at 1,000 characters, at most 50
+# field errors) stay well under this.
+DLQ_HEADROOM_BYTES = 64 * 1024
 
 
 class TopicAdminClient(Protocol):
@@ -41,6 +45,7 @@ class TopicAdminClient(Protocol):
 
     def list_topics(self, topic: str | None = None, timeout: float = -1) -> ClusterMetadata: ...
     def create_topics(self, new_topics: list[NewTopic], **kwargs: Any) -> dict[str, Future[Any]]: ...
+    def describe_configs(self, resources: list[ConfigResource], **kwargs: Any) -> dict[Any, Future[Any]]: ...
 
 
 class TopicAdmin:
@@ -77,7 +82,22 @@ class TopicAdmin:
             )
         return asked
 
-    def ensure(self, name: str, partitions: int, replication_factor: int) -> str:
+    def max_message_bytes(self, name: str) -> int:
+        """The largest record the topic accepts (its ``max.message.bytes``, the broker's default when unset)."""
+        resource = ConfigResource(ConfigResource.Type.TOPIC, name)
+        try:
+            found = self._admin.describe_configs([resource], request_timeout=self._timeout)
+            configs = next(iter(found.values())).result(timeout=self._timeout)
+        except KafkaException as exc:
+            raise TopicError(f"cannot read the configuration of topic {name}: {exc.args[0].str()}") from None
+        return int(configs["max.message.bytes"].value)
+
+    def dlq_config(self, orders_topic: str) -> dict[str, str]:
+        """The DLQ's settings: it must take any record the orders topic takes, with the dead-letter headers on
+        top, or one big poison message stalls its partition (the DLQ refuses it for ever)."""
+        return {"max.message.bytes": str(self.max_message_bytes(orders_topic) + DLQ_HEADROOM_BYTES)}
+
+    def ensure(self, name: str, partitions: int, replication_factor: int, config: dict[str, str] | None = None) -> str:
         """Create a topic; returns "created", "exists", or raises TopicError for a mismatch."""
         existing = self.partitions()
         if name in existing:
@@ -86,9 +106,10 @@ class TopicAdmin:
                     f"topic {name} exists with {existing[name]} partitions, fewer than the {partitions} asked;"
                     f" add partitions deliberately (it changes key -> partition mapping)"
                 )
+            self._check_record_size(name, config)
             return "exists"
         futures = self._admin.create_topics(
-            [NewTopic(name, num_partitions=partitions, replication_factor=replication_factor)],
+            [NewTopic(name, num_partitions=partitions, replication_factor=replication_factor, config=config or {})],
             operation_timeout=self._timeout,
             request_timeout=self._timeout,
         )
@@ -100,6 +121,15 @@ class TopicAdmin:
                 return "exists"
             raise TopicError(f"cannot create topic {name}: {error.str()}") from None
         return "created"
+
+    def _check_record_size(self, name: str, config: dict[str, str] | None) -> None:
+        wanted = int((config or {}).get("max.message.bytes", 0))
+        if wanted and (has := self.max_message_bytes(name)) < wanted:
+            raise TopicError(
+                f"topic {name} takes records of at most {has} bytes, fewer than the {wanted} it needs; raise it:"
+                f" kafka-configs --alter --entity-type topics --entity-name {name}"
+                f" --add-config max.message.bytes={wanted}"
+            )
 
     def describe(self, consumer: Consumer) -> list[TopicInfo]:
         """Every non-internal topic with its end offsets."""

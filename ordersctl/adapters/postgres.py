@@ -153,6 +153,15 @@ def make_pool(settings: PostgresSettings) -> ConnectionPool:
 
 
 @contextmanager
+def pooled_connection(
+    pool: ConnectionPool, settings: PostgresSettings, timeout: float | None = None
+) -> Iterator[psycopg.Connection[Any]]:
+    """A connection of ``pool`` whose errors, and the pool's own, are translated (``translated``)."""
+    with translated(settings), pool.connection(timeout=timeout) as conn:
+        yield conn
+
+
+@contextmanager
 def translated(settings: PostgresSettings) -> Iterator[None]:
     """Re-raise psycopg errors as our error classes where they have one."""
     try:

@@ -12,7 +12,6 @@ from typing import Any
 import falcon
 from swagger_ui_bundle import swagger_ui_path
 
-from ordersctl.adapters.order_store import OrderStore
 from ordersctl.api import failures, health, pipeline, resources
 from ordersctl.api.cursor import CURSOR_MAX_LENGTH, CURSOR_PATTERN
 from ordersctl.api.metrics import ApiMetrics
@@ -25,6 +24,7 @@ from ordersctl.cache.redis_connections import ThreadConnections
 from ordersctl.cache.redis_layer import RedisOrderCache
 from ordersctl.domain.order import ORDER_UID_MAX_LENGTH, ORDER_UID_PATTERN, Order
 from ordersctl.errors import TransientError
+from ordersctl.masking import mask_text
 from ordersctl.runtime import Runtime
 
 STATIC = Path(__file__).parent / "static"
@@ -32,17 +32,19 @@ STATIC = Path(__file__).parent / "static"
 
 @dataclass
 class ApiParts:
-    """What ``serve`` and the tests reach into: the cache (warm-up) and the ready flag."""
+    """What ``serve`` and the tests reach into: the cache (warm-up), the ready flag and the draining flag."""
 
     app: falcon.App[Any, Any]
     cache: OrderCache
     metrics: ApiMetrics
     warmed: threading.Event = field(default_factory=threading.Event)
+    draining: threading.Event = field(default_factory=threading.Event)  # set on SIGTERM: readiness fails
 
 
 def _error_serializer(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError) -> None:
     resp.content_type = falcon.MEDIA_JSON
-    resp.data = json.dumps({"error": exc.title or "error", "detail": exc.description or ""}).encode()
+    body = json.dumps({"error": exc.title or "error", "detail": exc.description or ""})
+    resp.data = mask_text(body).encode()  # a detail never quotes a secret value, whatever raised it
 
 
 def _components(spec: object, assets: list[str]) -> None:
@@ -71,18 +73,19 @@ def create_app(runtime: Runtime, *, extra_routes: list[tuple[str, object]] | Non
     """The API wired to ``runtime``'s clients (built lazily on first request)."""
     s = runtime.settings
     metrics = ApiMetrics()
-    store = OrderStore()
+    reads = runtime.store.reads
 
     connection = partial(runtime.pg_connection, timeout=s.api.db_wait_seconds)
 
     def load(uid: str) -> bytes | None:
         with failures.postgres(s.postgres), connection() as conn:
-            order = store.get(conn, uid)
+            order = reads.get(conn, uid)
         return order.model_dump_json().encode() if order else None
 
     cache = OrderCache(
         MemoryLRU(s.api.memory_cache_size, s.api.memory_cache_ttl_seconds),
-        RedisOrderCache(ThreadConnections(runtime.redis), s.redis.ttl_seconds),  # connects on first command
+        # Connects on first command; no client at all without Redis (redis.url empty).
+        RedisOrderCache(ThreadConnections(runtime.redis) if s.redis.enabled else None, s.redis.ttl_seconds),
         load,
     )
     token = s.api.token.get_secret_value() if s.api.token else None
@@ -101,12 +104,13 @@ def create_app(runtime: Runtime, *, extra_routes: list[tuple[str, object]] | Non
     spec = new_spec()
     _components(spec, sorted(assets))
     pipeline.add_components(spec)
+    ready = health.ReadyResource(runtime.pg_connection, s.postgres, cache, parts.warmed, parts.draining)
     routes: list[tuple[str, object, str | None]] = [
         ("/", resources.PageResource((STATIC / "index.html").read_bytes()), None),
-        ("/orders", resources.OrderListResource(connection, s.postgres), None),
+        ("/orders", resources.OrderListResource(connection, s.postgres, reads), None),
         ("/orders/{order_uid}", resources.OrderResource(cache, metrics), None),
         ("/health/live", health.LiveResource(), None),
-        ("/health/ready", health.ReadyResource(runtime.pg_connection, s.postgres, cache, parts.warmed), None),
+        ("/health/ready", ready, None),
         ("/metrics", health.MetricsResource(metrics.registry), None),
         ("/docs", docs, None),
         ("/docs/static/{name}", docs, "asset"),

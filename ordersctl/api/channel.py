@@ -19,6 +19,7 @@ counts as before.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from waitress.channel import HTTPChannel
@@ -36,6 +37,15 @@ class OneSendTask(WSGITask):  # type: ignore[misc]  # waitress has no type infor
 
     wrote_header: bool  # waitress's own attribute, declared for the type checker
 
+    def build_response_header(self) -> bytes:
+        # Draining (SIGTERM): every response closes its connection, so that a keep-alive client connects again,
+        # through the platform's routing, which by then leads to another server. It is still answered here.
+        draining = self.channel.draining
+        if draining is not None and draining.is_set() and not self.close_on_finish:
+            self.set_close_on_finish()
+        head: bytes = super().build_response_header()
+        return head
+
     def write(self, data: bytes) -> None:
         fits = self.content_length is not None and len(data) <= self.content_length - self.content_bytes_written
         if self.wrote_header or not (self.complete and data and self.has_body and fits) or self.chunked_response:
@@ -49,6 +59,7 @@ class OneSendTask(WSGITask):  # type: ignore[misc]  # waitress has no type infor
 
 class FlushAwareChannel(HTTPChannel):  # type: ignore[misc]  # waitress has no type information
     task_class = OneSendTask
+    draining: threading.Event | None = None  # set: the server is draining, responses close their connection
 
     def writable(self) -> bool:
         if self.will_close or self.close_when_flushed:
@@ -63,9 +74,12 @@ class FlushAwareChannel(HTTPChannel):  # type: ignore[misc]  # waitress has no t
         return True
 
 
-def use_flush_aware_channels(socket_map: dict[int, Any]) -> None:
+def use_flush_aware_channels(socket_map: dict[int, Any], draining: threading.Event | None = None) -> None:
     """Make every waitress server in ``socket_map`` (the ``map`` given to ``create_server``) accept its
-    connections as ``FlushAwareChannel``."""
+    connections as ``FlushAwareChannel``; once ``draining`` is set, each response closes its connection."""
+    channel_class: type[FlushAwareChannel] = FlushAwareChannel
+    if draining is not None:
+        channel_class = type("FlushAwareChannel", (FlushAwareChannel,), {"draining": draining})
     for dispatcher in socket_map.values():
         if isinstance(dispatcher, BaseWSGIServer):
-            dispatcher.channel_class = FlushAwareChannel
+            dispatcher.channel_class = channel_class

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import falcon
 
-from ordersctl.adapters.order_store import OrderSummary
+from ordersctl.adapters.order_store.reads import OrderSummary
 from ordersctl.domain.order import ORDER_UID_MAX_LENGTH, ORDER_UID_PATTERN
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -42,16 +42,20 @@ class ReadyResource:
         pg: PostgresSettings,
         cache: OrderCache,
         warmed: threading.Event,
+        draining: threading.Event | None = None,
         log_every: float = READY_LOG_EVERY_SECONDS,
     ) -> None:
         self._connect = connect
         self._pg = pg
         self._cache = cache
         self._warmed = warmed
+        self._draining = draining or threading.Event()
         self._log_limit = RateLimit(log_every)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        """PostgreSQL is required; without Redis the API still serves (degraded).
+        """PostgreSQL is required; with Redis down the API still serves (degraded); Redis may be off (disabled).
+        After SIGTERM: 503 "draining", at once and without asking anything, while the server goes on answering
+        until the platform stops routing.
         ---
         get:
           summary: Readiness
@@ -59,12 +63,15 @@ class ReadyResource:
           tags: [health]
           responses:
             200:
-              description: Ready (status ok, or degraded without Redis)
+              description: Ready (status ok, or degraded with Redis down; redis is "disabled" when it is off)
               content: {application/json: {schema: {$ref: "#/components/schemas/Health"}}}
             503:
-              description: PostgreSQL is down or the warm-up is not finished
+              description: PostgreSQL is down, the warm-up is not finished, or the server is draining (SIGTERM)
               content: {application/json: {schema: {$ref: "#/components/schemas/Health"}}}
         """
+        if self._draining.is_set():
+            write_json(resp, {"status": "draining"}, falcon.HTTP_503)
+            return
         try:
             # Translated so that the log says which server did not answer, not only that the pool timed out.
             with failures.postgres(self._pg), self._connect(timeout=2) as conn:
@@ -77,12 +84,12 @@ class ReadyResource:
                 extra = {"dependency": failures.POSTGRES, "suppressed": suppressed}
                 log.warning("not ready", exc_info=True, extra=extra)
         # The Redis layer logs its own failures (once per back-off) and turns them into False.
-        redis_up = self._cache.redis.ping()
-        body = {"postgres": postgres, "redis": "up" if redis_up else "down"}
+        redis = "disabled" if not self._cache.redis.enabled else "up" if self._cache.redis.ping() else "down"
+        body = {"postgres": postgres, "redis": redis}
         if postgres == "down" or not self._warmed.is_set():
             write_json(resp, {"status": "unavailable", **body}, falcon.HTTP_503)
         else:
-            write_json(resp, {"status": "ok" if redis_up else "degraded", **body})
+            write_json(resp, {"status": "degraded" if redis == "down" else "ok", **body})
 
 
 class MetricsResource:

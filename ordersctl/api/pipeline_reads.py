@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ordersctl.domain.times import utc_z
 from ordersctl.logs import RateLimit
+from ordersctl.masking import mask_text
 from ordersctl.observe.dead_letters import latest_dead_letters
 from ordersctl.observe.sources import Sources, attempt
 from ordersctl.observe.status import EXIT_HEALTHY, PipelineStatus, Thresholds, read_status
@@ -84,7 +85,7 @@ def public_status(status: PipelineStatus) -> dict[str, Any]:
 
 
 def _body(doc: dict[str, Any]) -> bytes:
-    return json.dumps(doc, separators=(",", ":")).encode()
+    return mask_text(json.dumps(doc, separators=(",", ":"))).encode()
 
 
 class PipelineReads:

@@ -95,6 +95,7 @@ class DeadLetterOut(BaseModel):
     failed_at: str | None
     order_uid: str | None
     replay_count: int
+    unreadable: list[str] = Field(description="Fields that could not be read from the record (e.g. order_uid).")
 
 
 class DeadLettersOut(BaseModel):

@@ -7,7 +7,6 @@ built in ``app._components`` from the same constants the responders check.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -15,17 +14,16 @@ from typing import Any
 
 import falcon
 
-from ordersctl.adapters.order_store import OrderStore
+from ordersctl.adapters.order_store.reads import OrderReads
 from ordersctl.api import failures
 from ordersctl.api.cursor import decode_cursor, encode_cursor
 from ordersctl.api.metrics import ApiMetrics
 from ordersctl.cache.read_through import OrderCache
 from ordersctl.config import PostgresSettings
-from ordersctl.domain.order import ORDER_UID_MAX_LENGTH, ORDER_UID_PATTERN
+from ordersctl.domain.order import ORDER_UID_MAX_LENGTH, is_order_uid
 from ordersctl.domain.times import utc_z
 
 Connect = Callable[..., AbstractContextManager[Any]]
-_UID = re.compile(ORDER_UID_PATTERN)
 MAX_LIMIT = 100
 
 
@@ -33,11 +31,6 @@ def write_json(resp: falcon.Response, body: object, status: str = falcon.HTTP_20
     resp.status = status
     resp.content_type = falcon.MEDIA_JSON
     resp.data = json.dumps(body, separators=(",", ":")).encode()
-
-
-def valid_uid(uid: str) -> bool:
-    # fullmatch: Python's "$" would also match before a trailing newline, JSON Schema's does not.
-    return len(uid) <= ORDER_UID_MAX_LENGTH and _UID.fullmatch(uid) is not None
 
 
 class OrderResource:
@@ -66,7 +59,7 @@ class OrderResource:
             404: {$ref: "#/components/responses/NotFound"}
             503: {$ref: "#/components/responses/Unavailable"}
         """
-        if not valid_uid(order_uid):
+        if not is_order_uid(order_uid):
             raise falcon.HTTPBadRequest(
                 title="invalid order_uid",
                 description=f"order_uid is 1 to {ORDER_UID_MAX_LENGTH} characters of A-Z, a-z, 0-9, _ and -",
@@ -81,10 +74,10 @@ class OrderResource:
 
 
 class OrderListResource:
-    def __init__(self, connect: Connect, pg: PostgresSettings) -> None:
+    def __init__(self, connect: Connect, pg: PostgresSettings, reads: OrderReads) -> None:
         self._connect = connect
         self._pg = pg
-        self._store = OrderStore()
+        self._reads = reads
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Most recent orders first, keyset-paginated.
@@ -118,7 +111,7 @@ class OrderListResource:
         before_raw = req.get_param("before")
         before = decode_cursor(before_raw) if before_raw is not None else None
         with failures.postgres(self._pg), self._connect() as conn:
-            page = self._store.recent(conn, limit, before)
+            page = self._reads.recent(conn, limit, before)
         items = [
             {"order_uid": s.order_uid, "track_number": s.track_number,
              "date_created": utc_z(s.date_created), "amount": s.amount,

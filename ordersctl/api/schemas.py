@@ -40,6 +40,6 @@ class OrderPage(BaseModel):
 class Health(BaseModel):
     """Liveness and readiness."""
 
-    status: Literal["ok", "degraded", "unavailable"]
+    status: Literal["ok", "degraded", "unavailable", "draining"]
     postgres: Literal["up", "down"] | None = None
-    redis: Literal["up", "down"] | None = None
+    redis: Literal["up", "down", "disabled"] | None = None

@@ -8,6 +8,7 @@ multiprocess mode, so any process's /metrics reports the sum over all of them.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
 import os
@@ -16,13 +17,17 @@ import signal
 import socket
 import tempfile
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from multiprocessing.context import ForkProcess
 from types import FrameType
 from typing import Any
 
 import waitress
 from prometheus_client import values
+from waitress import wasyncore
+from waitress.channel import HTTPChannel
 
 from ordersctl.api.app import ApiParts, create_app
 from ordersctl.api.channel import use_flush_aware_channels
@@ -35,9 +40,35 @@ from ordersctl.runtime import Runtime
 from ordersctl.supervision import ProcessSupervisor
 
 log = logging.getLogger(__name__)
-# What a server process gets to close after SIGTERM before it is killed: under the 10 s a container runtime
-# gives the whole of serve.
-GRACE_SECONDS = 9.0
+# After the drain, what the requests in flight get to finish (a request waits at most api.db_wait_seconds for a
+# connection); anything still queued then is cancelled. The platform's grace period must cover
+# api.drain_seconds plus this (the Helm chart's terminationGracePeriodSeconds does).
+FINISH_SECONDS = 5.0
+# Beyond the drain and the finish, before the supervisor of several server processes kills one that is not done.
+KILL_MARGIN_SECONDS = 2.0
+# The loop's longest wait in select(): how late it notices the end of the drain.
+LOOP_TIMEOUT = 0.2
+
+
+@dataclass
+class Drain:
+    """SIGTERM's answer: readiness fails at once (``event``), the server goes on answering every request, on
+    open connections and new ones, for ``seconds``, so that the platform can stop routing to it; then it stops
+    accepting and finishes what is in flight."""
+
+    seconds: float
+    event: threading.Event = field(default_factory=threading.Event)
+    began: float | None = None
+
+    def begin(self, signum: int = signal.SIGTERM, frame: FrameType | None = None) -> None:
+        """The signal handler: only flags and a time, the loop does the rest."""
+        if self.began is None:
+            self.began = time.monotonic()
+            self.event.set()
+
+    def remaining(self) -> float | None:
+        """Seconds left of the drain; None before SIGTERM."""
+        return None if self.began is None else self.began + self.seconds - time.monotonic()
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -63,7 +94,11 @@ def serve(
     metrics_dir = tempfile.mkdtemp(prefix="ordersctl-metrics-")
     os.environ[MULTIPROC_ENV] = metrics_dir
     try:
-        _supervise(lambda: _serve_one(runtime, sock, extra_routes, multiprocess=True), processes)
+
+        def body() -> None:
+            _serve_one(runtime, sock, extra_routes, multiprocess=True)
+
+        _supervise(body, processes, runtime.settings.api.drain_seconds)
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
         os.environ.pop(MULTIPROC_ENV, None)
@@ -79,28 +114,66 @@ def _serve_one(
     parts = create_app(runtime, extra_routes=extra_routes)
     socket_map: dict[int, Any] = {}
     server = waitress.create_server(parts.app, socket_map, sockets=[sock], threads=s.threads, ident="ordersctl")
-    use_flush_aware_channels(socket_map)
+    drain = Drain(s.drain_seconds, parts.draining)
+    use_flush_aware_channels(socket_map, drain.event)
     # waitress warns of its queue depth for each request queued behind busy threads; rate-limited (logs.py),
     # and with that decided before a record is made, since it is made on the loop every request waits on.
     server.task_dispatcher.queue_logger = EarlyRateLimitedWarnings(logging.getLogger("waitress.queue"))
     threading.Thread(target=_warm_up, args=(runtime, parts, s.warm_limit), name="warm-up", daemon=True).start()
 
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGTERM, drain.begin)
     try:
-        server.run()
+        run_until_drained(server, socket_map, drain)
     except KeyboardInterrupt:
-        pass
+        pass  # Ctrl-C on a terminal, one process: stop now, without the drain
     finally:
-        server.close()
+        # Cancels what is still queued (nothing, after a drain that finished in time), then closes every socket.
+        server.task_dispatcher.shutdown()
+        wasyncore.close_all(socket_map)
+
+
+def run_until_drained(server: Any, socket_map: dict[int, Any], drain: Drain) -> None:
+    """waitress's loop, until SIGTERM and the drain after it; then no new connection is accepted and the loop
+    runs until no request is in flight (at most FINISH_SECONDS)."""
+    use_poll = server.adj.asyncore_use_poll
+
+    def poll(timeout: float = LOOP_TIMEOUT) -> None:
+        wasyncore.loop(timeout=max(0.0, timeout), map=socket_map, use_poll=use_poll, count=1)
+
+    while (left := drain.remaining()) is None:
+        poll()
+    # Logged here, not in the signal handler: a handler that logs can deadlock on the lock of a log call it cut.
+    log.info("SIGTERM: not ready, serving on while the platform stops routing", extra={"drain_s": drain.seconds})
+    while (left := drain.remaining() or 0.0) > 0:
+        poll(min(LOOP_TIMEOUT, left))
+    log.info("drained, no longer accepting", extra={"drain_s": drain.seconds, "in_flight": _in_flight(socket_map)})
+    _stop_accepting(server)
+    finish_by = time.monotonic() + FINISH_SECONDS
+    while _in_flight(socket_map) and time.monotonic() < finish_by:
+        poll()
+
+
+def _stop_accepting(server: Any) -> None:
+    """Close this process's listening socket (other server processes keep theirs, on the same port)."""
+    server.accepting = False
+    server.del_channel()
+    server.socket.close()
+
+
+def _in_flight(socket_map: dict[int, Any]) -> int:
+    """Connections with a request being read, queued, answered or with a response not yet sent."""
+    return sum(
+        1
+        for channel in list(socket_map.values())
+        if isinstance(channel, HTTPChannel)
+        and (channel.requests or channel.request is not None or channel.total_outbufs_len)
+    )
 
 
 def _warm_up(rt: Runtime, parts: ApiParts, limit: int) -> None:
     try:
         if limit:
-            recent = RecentOrders(rt.pg_connection, rt.settings.postgres, limit)
+            recent = RecentOrders(rt.pg_connection, rt.store.reads, limit)
             count, seconds = warm(parts.cache.redis, recent, memory=parts.cache.memory)
             info(f"serve: warmed {count} orders into memory and Redis in {seconds:.2f}s (pid {os.getpid()})")
     except OrdersError as exc:
@@ -110,15 +183,40 @@ def _warm_up(rt: Runtime, parts: ApiParts, limit: int) -> None:
         parts.warmed.set()
 
 
-def _supervise(body: Callable[[], None], processes: int) -> None:
-    """Fork ``processes`` servers, restart one that ends, forward SIGTERM/SIGINT and wait for them."""
+def _supervise(body: Callable[[], None], processes: int, drain_seconds: float) -> None:
+    """Fork ``processes`` servers, restart one that ends, forward SIGTERM/SIGINT and wait for them (each drains:
+    it is killed only when it outlives the drain, the finish and a margin)."""
+    grace = drain_seconds + FINISH_SECONDS + KILL_MARGIN_SECONDS
     # Forked, not spawned: every server inherits the one listening socket, bound before the fork.
     ctx = mp.get_context("fork")
 
-    def make_child(slot: int) -> ForkProcess:
-        return ctx.Process(target=_server_process, args=(body,), name=f"ordersctl-serve-{slot}")
+    children: dict[int, ForkProcess] = {}
 
-    ProcessSupervisor(make_child, processes, grace=GRACE_SECONDS, restart_clean_exit=True, role="server process").run()
+    def make_child(slot: int) -> ForkProcess:
+        children[slot] = ctx.Process(target=_server_process, args=(body,), name=f"ordersctl-serve-{slot}")
+        return children[slot]
+
+    def relay() -> None:
+        for child in list(children.values()):
+            if child.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child.pid, signal.SIGTERM)
+
+    RelayingSupervisor(
+        make_child, processes, grace=grace, restart_clean_exit=True, role="server process", relay=relay
+    ).run()
+
+
+@dataclass
+class RelayingSupervisor(ProcessSupervisor):
+    """Sends SIGTERM on to the children from the signal handler itself, not at the loop's next look: every
+    server's readiness fails at once (the supervisor's own SIGTERM follows, and a draining server ignores it)."""
+
+    relay: Callable[[], None] = lambda: None
+
+    def stop(self, signum: int = signal.SIGTERM, frame: FrameType | None = None) -> None:
+        super().stop(signum, frame)
+        self.relay()
 
 
 def _server_process(body: Callable[[], None]) -> None:

@@ -1,4 +1,5 @@
-"""Orders in Redis (``order:{uid}`` -> the order's JSON). Redis is optional: errors mean "miss", never fail.
+"""Orders in Redis (``order:{uid}`` -> the order's JSON). Redis is optional: errors mean "miss", never fail,
+and without a client (``redis.url`` empty) the layer is off: every get a miss, nothing written, nothing logged.
 
 After an error the layer stays off for a short while (no request waits on a dead Redis), then tries again,
 so the cache comes back by itself when Redis does.
@@ -44,7 +45,7 @@ class RedisOrderCache:
 
     def __init__(
         self,
-        client: RedisClient,
+        client: RedisClient | None,
         ttl_seconds: int,
         retry_after: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
@@ -57,9 +58,14 @@ class RedisOrderCache:
         self._lock = threading.Lock()
 
     @property
+    def enabled(self) -> bool:
+        """False when there is no Redis at all (``redis.url`` empty)."""
+        return self._client is not None
+
+    @property
     def available(self) -> bool:
-        """False during the back-off after a failure: the layer is skipped without asking Redis."""
-        return self._clock() >= self._down_until
+        """False without Redis, and during the back-off after a failure: the layer is skipped without asking."""
+        return self._client is not None and self._clock() >= self._down_until
 
     def _failed(self, exc: Exception) -> None:
         with self._lock:
@@ -68,7 +74,7 @@ class RedisOrderCache:
             self._down_until = self._clock() + self._retry_after
 
     def get(self, order_uid: str) -> bytes | None:
-        if not self.available:
+        if not self.available or self._client is None:
             return None
         try:
             value = self._client.get(key(order_uid))
@@ -79,7 +85,7 @@ class RedisOrderCache:
 
     def set_many(self, items: Iterable[tuple[str, bytes]]) -> int:
         """Pipelined SETs with TTL; returns how many were written (0 when Redis is down)."""
-        if not self.available:
+        if not self.available or self._client is None:
             return 0
         pipe = self._client.pipeline(transaction=False)
         count = 0
@@ -95,6 +101,8 @@ class RedisOrderCache:
 
     def ping(self) -> bool:
         """Whether Redis answers now; an answer ends the back-off at once (readiness probes ask this)."""
+        if self._client is None:
+            return False
         try:
             ok = bool(self._client.ping())
         except redis.RedisError as exc:

@@ -9,11 +9,9 @@ from typing import Any
 
 import psycopg
 
-from ordersctl.adapters.order_store import OrderStore
-from ordersctl.adapters.postgres import translated
+from ordersctl.adapters.order_store.reads import OrderReads
 from ordersctl.cache.memory import MemoryLRU
 from ordersctl.cache.redis_layer import RedisOrderCache
-from ordersctl.config import PostgresSettings
 
 Page = list[tuple[str, bytes]]  # (order_uid, order JSON)
 Connect = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
@@ -23,21 +21,20 @@ class RecentOrders:
     """The order source of a warm-up: the ``limit`` most recent stored orders (every one when None), iterated as
     pages, most recent first, on one connection held while the pages are consumed."""
 
-    def __init__(self, connect: Connect, settings: PostgresSettings, limit: int | None) -> None:
-        self._connect = connect
-        self._settings = settings
+    def __init__(self, connect: Connect, reads: OrderReads, limit: int | None) -> None:
+        self._connect = connect  # its connections translate PostgreSQL errors (Runtime.pg_connection)
+        self._reads = reads
         self._limit = limit
-        self._store = OrderStore()
 
     def count(self) -> int:
         """How many orders the pages hold (a progress bar's total)."""
-        with translated(self._settings), self._connect() as conn:
-            stored = self._store.count(conn)
+        with self._connect() as conn:
+            stored = self._reads.count(conn)
         return stored if self._limit is None else min(self._limit, stored)
 
     def __iter__(self) -> Iterator[Page]:
-        with translated(self._settings), self._connect() as conn:
-            yield from self._store.iter_recent_json(conn, self._limit)
+        with self._connect() as conn:
+            yield from self._reads.iter_recent_json(conn, self._limit)
 
 
 def warm(

@@ -21,7 +21,8 @@ def warm_cmd(
     all_orders: Annotated[bool, typer.Option("--all", help="Every stored order (overrides --limit).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")] = False,
 ) -> None:
-    """Load the most recent orders into Redis (pipelined), with a progress bar.
+    """Load the most recent orders into Redis (pipelined), with a progress bar. Without Redis (redis.url
+    empty) there is nothing to warm: it says so and exits 0.
 
     Example: ordersctl cache warm --limit 5000      (or: ordersctl cache warm --all --json)
     """
@@ -29,10 +30,15 @@ def warm_cmd(
     from ordersctl.cache.warmup import RecentOrders, warm
 
     rt = app_context(ctx).runtime
+    if not rt.settings.redis.enabled:
+        if as_json:
+            print_json({"warmed": 0, "redis": "disabled"})
+        info("cache warm: Redis is off (redis.url is empty): nothing to warm")
+        return
     redis_layer = RedisOrderCache(rt.redis, rt.settings.redis.ttl_seconds)
     if not redis_layer.ping():
         raise ServiceUnavailable("Redis", mask_url(rt.settings.redis.url).split("://", 1)[-1])
-    recent = RecentOrders(rt.pg_connection, rt.settings.postgres, None if all_orders else limit)
+    recent = RecentOrders(rt.pg_connection, rt.store.reads, None if all_orders else limit)
     with progress() as bar:
         task = bar.add_task("cache warm", total=recent.count())
         count, seconds = warm(redis_layer, recent, on_page=lambda n: bar.advance(task, n))

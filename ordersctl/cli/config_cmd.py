@@ -1,4 +1,4 @@
-"""``ordersctl config``: the effective settings."""
+"""``ordersctl config``: the effective settings and where each came from."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import json
 from typing import Annotated
 
 import typer
+from rich.table import Table
+from rich.text import Text
 
 from ordersctl.cli.context import app_context
 from ordersctl.config import masked_settings
@@ -19,12 +21,21 @@ def show(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")] = False,
 ) -> None:
-    """Print the effective settings (flags > environment > TOML file > defaults); secrets are masked.
+    """Print the effective settings and the source of each: flag, environment, secret file (a _FILE variable or
+    <field>_file in the TOML file), secrets file (ORDERS_SECRETS_DIR), file (TOML) or default. Secrets and the
+    passwords in URLs are masked. --json: the sections, plus "sources" (setting -> source).
 
     Example: ORDERS_POSTGRES__DSN=postgresql://u:pw@db/orders ordersctl config show --json
     """
-    data = masked_settings(app_context(ctx).settings)
+    configuration = app_context(ctx).configuration
+    data = masked_settings(configuration.settings)
     if as_json:
-        print_json(data)
-    else:
-        out_console.print_json(json.dumps(data))
+        print_json({**data, "sources": configuration.sources})
+        return
+    table = Table("setting", "value", "source")
+    for section, values in data.items():
+        for name, value in values.items():
+            key = f"{section}.{name}"
+            shown = value if isinstance(value, str) else json.dumps(value)
+            table.add_row(Text(key), Text(shown), Text(configuration.sources.get(key, "")))
+    out_console.print(table)

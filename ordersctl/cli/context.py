@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ordersctl.config import Settings, load_settings
+from ordersctl.config import Configuration, Settings, load_configuration
 from ordersctl.logs import setup_logging
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ class AppContext:
     def __init__(self, config_file: Path | None, overrides: dict[str, Any]) -> None:
         self.config_file = config_file
         self.overrides = overrides
-        self._settings: Settings | None = None
+        self._configuration: Configuration | None = None
         self._runtime: Runtime | None = None
         # What this process calls itself to PostgreSQL (application_name) unless the settings say.
         self.process_name = "ordersctl"
@@ -32,11 +32,17 @@ class AppContext:
             self.overrides.setdefault(section, {}).update(given)
 
     @property
+    def configuration(self) -> Configuration:
+        """The settings and where each came from, loaded on first use."""
+        if self._configuration is None:
+            self._configuration = load_configuration(self.config_file, self.overrides)
+            log = self._configuration.settings.log
+            setup_logging(log.level, log.format)
+        return self._configuration
+
+    @property
     def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = load_settings(self.config_file, self.overrides)
-            setup_logging(self._settings.log.level, self._settings.log.format)
-        return self._settings
+        return self.configuration.settings
 
     @property
     def runtime(self) -> Runtime:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ordersctl.adapters.kafka_topics import TopicAdmin
 from ordersctl.cli.context import app_context
 from ordersctl.dlq.formatting import Summary, dead_letter_table, print_payloads
 from ordersctl.dlq.reader import DlqMissing, DlqReader, Selection, parse_since
@@ -129,6 +130,10 @@ def replay(
         parts = [partition] if partition is not None else reader.partitions()
     except DlqMissing:
         raise _missing(k.dlq_topic) from None
+    if to_topic is not None and to_topic not in TopicAdmin(rt.kafka_admin, k).partitions():
+        # Without this, every message would wait out its delivery timeout for a topic that never appears.
+        info(f"dlq replay: topic {to_topic} does not exist (create it first)")
+        raise typer.Exit(1)
 
     def would_send(r: DeadLetterRecord) -> None:
         target = to_topic or r.original_topic or "?"

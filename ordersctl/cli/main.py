@@ -15,6 +15,7 @@ from ordersctl import __version__
 from ordersctl.cli import cache, config_cmd, consume, db, dlq, observe, produce, serve, topics
 from ordersctl.cli.context import AppContext
 from ordersctl.errors import ConfigError, OrdersError, ServiceUnavailable
+from ordersctl.masking import mask_text
 
 app = typer.Typer(
     name="ordersctl",
@@ -70,7 +71,7 @@ def root(
 
 
 def _fail(message: str, code: int) -> int:
-    sys.stderr.write(f"ordersctl: {message}\n")
+    sys.stderr.write(f"ordersctl: {mask_text(message)}\n")
     return code
 
 

@@ -15,6 +15,7 @@ from ordersctl.dlq.reader import parse_since
 from ordersctl.domain.order import is_order_uid
 from ordersctl.observe.formatting import status_view, trace_view
 from ordersctl.observe.sources import Sources
+from ordersctl.observe.stall import DEFAULT_STALL_SECONDS, CommitWatch
 from ordersctl.observe.status import DEFAULT_MAX_OUTBOX_AGE_SECONDS, PipelineStatus, Thresholds, read_status
 from ordersctl.observe.trace import trace_order
 from ordersctl.output import info, out_console, print_json
@@ -65,23 +66,35 @@ def status(
     max_outbox_age: Annotated[
         float, typer.Option(min=0, help="Exit 1 when the oldest pending event is older (seconds).")
     ] = DEFAULT_MAX_OUTBOX_AGE_SECONDS,
+    stall_seconds: Annotated[
+        float,
+        typer.Option(min=0, help="Exit 1 when lagging committed offsets have not moved this long (0: not watched)."),
+    ] = DEFAULT_STALL_SECONDS,
 ) -> None:
     """Is the pipeline healthy: lag per partition of the orders topic, the group's state and members, dead
     letters by reason, the outbox backlog, and each service's round trip. Reads Kafka without joining the group.
 
-    Exit codes: 0 healthy; 1 a service is down, a section could not be read (say a missing topic) or the
-    outbox's oldest event is older than --max-outbox-age; 4 the total lag is above --max-lag. 1 beats 4.
-    With --watch it runs until interrupted and exits with the code of the last refresh.
+    Exit codes: 0 healthy; 1 PostgreSQL or Kafka is down, a section could not be read (say a missing topic),
+    the outbox's oldest event is older than --max-outbox-age, or the pipeline has stopped while orders wait: lag
+    with no member in the group, or lag whose committed offsets have not moved for --stall-seconds; 4 the total
+    lag is above --max-lag; 6 degraded: Redis is down (serve answers from memory and PostgreSQL; Redis turned
+    off, redis.url empty, is healthy). 1 beats 4, 4 beats 6. With --watch it runs until interrupted and exits
+    with the code of the last refresh. --json says why under "problems" and "stall".
+
+    Kafka keeps no time of a group's last commit, so with lag and members status watches the lagging
+    partitions' committed offsets: it answers once each has moved (a working pipeline: within a batch), and
+    only a stalled one makes it wait the full --stall-seconds (it says so on stderr).
 
     Example: ordersctl status --max-lag 10000 --since 2h   (or: ordersctl status --watch 5)
     """
     _since(since)  # a bad value is a usage error before anything is read
     src = Sources.from_runtime(app_context(ctx).runtime)
-    thresholds = Thresholds(max_lag, max_outbox_age)
+    thresholds = Thresholds(max_lag, max_outbox_age, stall_seconds or None)
+    commits = CommitWatch()  # one over every refresh of --watch: a stall already seen is not waited for again
 
     def read() -> PipelineStatus:
         # The window is taken again at each refresh: "1h" keeps meaning the last hour.
-        return read_status(src, _since(since), thresholds)
+        return read_status(src, _since(since), thresholds, commits, note=lambda text: info(f"status: {text}"))
 
     if watch is not None:
         raise typer.Exit(_watch(read, watch, as_json))

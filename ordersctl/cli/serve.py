@@ -26,6 +26,11 @@ def serve(
     /health/ready answers 503 until the warm-up is done. Set ORDERS_API__TOKEN to require a bearer token
     on /orders*. With --processes N, N servers share the port; /metrics sums over them.
 
+    SIGTERM drains: /health/ready answers 503 at once, every request is still answered (responses then close
+    their connection) for api.drain_seconds (ORDERS_API__DRAIN_SECONDS, 10; 0: no wait), then serve stops
+    accepting, finishes what is in flight (at most 5 s) and exits 0. Ctrl-C stops one process at once;
+    with --processes N it drains as SIGTERM does.
+
     Example: ordersctl serve --port 8080 --processes 2 --warm-limit 1000
     """
     from ordersctl.api import server  # the web stack loads only for this command

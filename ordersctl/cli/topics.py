@@ -48,14 +48,15 @@ def create(
             # A dead letter keeps its original partition, so the DLQ needs at least the orders topic's count.
             count = max(partitions, admin.partitions().get(k.orders_topic, partitions))
         try:
-            result = admin.ensure(name, count, rf)
+            config = admin.dlq_config(k.orders_topic) if name == k.dlq_topic else None
+            result = admin.ensure(name, count, rf, config)
         except TopicError as exc:
             problems.append(str(exc))
             result = "mismatch"
         info(f"{name:<24} {result}")
     if problems:
         for p in problems:
-            info(f"[red]{p}[/red]")
+            info(p, style="red")
         raise typer.Exit(1)
 
 

@@ -9,8 +9,14 @@ from dataclasses import dataclass, field
 from rich.syntax import Syntax
 from rich.table import Table
 
-from ordersctl.dlq.records import DeadLetterRecord
-from ordersctl.output import out_console
+from ordersctl.dlq import format as fmt
+from ordersctl.dlq.records import UNREADABLE, DeadLetterRecord
+from ordersctl.domain.peek import UNREADABLE as NOT_JSON
+from ordersctl.domain.peek import bounded_json
+from ordersctl.output import out_console, plain
+
+# A payload is pretty-printed up to this size; a bigger one is shown as text, cut (``--json --payload`` has it all).
+_PRETTY_LIMIT = 64 * 1024
 
 
 @dataclass
@@ -45,23 +51,25 @@ def dead_letter_table(records: list[DeadLetterRecord]) -> Table:
     """Ids, origin, reason and times: no payload (personal data)."""
     table = Table("dlq", "original", "reason", "error", "order_uid", "failed at", "att.", "replays")
     for r in records:
-        error = _short(r.headers.get("dlq.error", ""))
-        attempts = r.headers.get("dlq.attempts", "")
-        table.add_row(f"{r.partition}@{r.offset}", r.original(), r.reason, error, r.order_uid or "-",
-                      r.failed_at, attempts, str(r.replay_count))  # fmt: skip
+        attempts = r.number(fmt.ATTEMPTS)
+        uid = UNREADABLE if "order_uid" in r.unreadable else (r.order_uid or "-")
+        cells = (f"{r.partition}@{r.offset}", _short(r.original()), _short(r.reason), _short(r.error), uid,
+                 _short(r.failed_at), "" if attempts is None else str(attempts), str(r.replay_count))  # fmt: skip
+        table.add_row(*(plain(c) for c in cells))
     return table
 
 
 def print_payloads(records: list[DeadLetterRecord]) -> None:
     """Each original message, pretty-printed JSON where it is JSON (asked for with --payload)."""
     for record in records:
-        out_console.rule(f"{record.partition}@{record.offset} {record.reason}")
-        if record.value is None:
-            out_console.print("[dim](no payload)[/dim]")
+        out_console.rule(plain(f"{record.partition}@{record.offset} {_short(record.reason)}"))
+        raw = record.value
+        if raw is None:
+            out_console.print(plain("(no payload)", "dim"))
             continue
-        try:
-            pretty = json.dumps(json.loads(record.value), indent=2, ensure_ascii=False)
-            out_console.print(Syntax(pretty, "json", word_wrap=True))
-        except ValueError:
-            raw = record.value
-            out_console.print(repr(raw) if b"\x00" in raw else raw.decode("utf-8", "replace"))
+        doc = bounded_json(raw) if len(raw) <= _PRETTY_LIMIT else NOT_JSON
+        if doc is not NOT_JSON:
+            out_console.print(Syntax(json.dumps(doc, indent=2, ensure_ascii=False), "json", word_wrap=True))
+            continue
+        cut = f"\n… ({len(raw) - _PRETTY_LIMIT} more bytes)" if len(raw) > _PRETTY_LIMIT else ""
+        out_console.print(plain(raw[:_PRETTY_LIMIT].decode("utf-8", "replace") + cut))

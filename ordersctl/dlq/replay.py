@@ -15,23 +15,23 @@ from typing import Literal, Protocol
 from confluent_kafka import KafkaException, TopicPartition
 
 from ordersctl.adapters.kafka import ConfirmedSender, Outgoing, SendingProducer
+from ordersctl.dlq import format as fmt
 from ordersctl.dlq.reader import DlqReader, Selection
 from ordersctl.dlq.records import DeadLetterRecord
 from ordersctl.errors import ClientFailed, TransientError
-from ordersctl.pipeline.dead_letters import OWN_HEADERS, REPLAY_COUNT, Headers
 
 DEFAULT_REPLAY_LIMIT = 3
 
 
-def replay_headers(record: DeadLetterRecord, dlq_topic: str) -> Headers:
+def replay_headers(record: DeadLetterRecord, dlq_topic: str) -> fmt.Headers:
     """The original headers, plus the replay count and where in the DLQ the message came from."""
-    kept: Headers = [(k, v) for k, v in record.raw_headers if not OWN_HEADERS.match(k)]
+    kept: fmt.Headers = [(k, v) for k, v in record.raw_headers if not fmt.OWN_HEADERS.match(k)]
     return [
         *kept,
-        (REPLAY_COUNT, str(record.replay_count + 1).encode()),
-        ("dlq.replay.from.topic", dlq_topic.encode()),
-        ("dlq.replay.from.partition", str(record.partition).encode()),
-        ("dlq.replay.from.offset", str(record.offset).encode()),
+        (fmt.REPLAY_COUNT, str(record.replay_count + 1).encode()),
+        (fmt.REPLAY_FROM_TOPIC, dlq_topic.encode()),
+        (fmt.REPLAY_FROM_PARTITION, str(record.partition).encode()),
+        (fmt.REPLAY_FROM_OFFSET, str(record.offset).encode()),
     ]
 
 
@@ -166,7 +166,8 @@ class Replayer:
             raise ClientFailed(f"replay producer failed: {report.fatal.str()}")
         if not report.complete:
             res.failed += len(report.failed) + len(report.unconfirmed)
-            raise TransientError(f"{res.failed} replayed messages not confirmed; progress not committed")
+            first = report.failed[0][1] if report.failed else "no delivery report in time"
+            raise TransientError(f"{res.failed} replayed messages not confirmed ({first}); progress not committed")
         last: dict[int, int] = {}
         for r in pending:
             last[r.partition] = max(last.get(r.partition, -1), r.offset)

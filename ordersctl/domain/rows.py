@@ -1,68 +1,154 @@
-"""Order <-> rows of the four tables. Column lists here are the single source for COPY and SELECT."""
+"""Order <-> rows of the four tables. The row types here are the single source of the column lists for COPY
+and SELECT: each row is a NamedTuple, so it is written to COPY as it is and read by column name."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from operator import attrgetter
-from typing import Any
+from typing import NamedTuple
 
-from ordersctl.domain.order import Delivery, Item, Order, Payment, fingerprint
-
-ORDER_COLUMNS = (
-    "order_uid", "track_number", "entry", "locale", "internal_signature", "customer_id",
-    "delivery_service", "shardkey", "sm_id", "date_created", "oof_shard", "content_hash",
-)  # fmt: skip
-DELIVERY_COLUMNS = ("order_uid", *Delivery.model_fields)
-PAYMENT_COLUMNS = ("order_uid", *Payment.model_fields)
-ITEM_COLUMNS = ("order_uid", "position", *Item.model_fields)
-
-Row = tuple[Any, ...]
-# attrgetter over the field names: several times faster than model_dump() on the hot ingest path.
-_head = attrgetter(*ORDER_COLUMNS[:-1])
-_delivery = attrgetter(*DELIVERY_COLUMNS[1:])
-_payment = attrgetter(*PAYMENT_COLUMNS[1:])
-_item = attrgetter(*ITEM_COLUMNS[2:])
+from ordersctl.domain.order import Order, fingerprint
 
 
-@dataclass(frozen=True)
+class OrderRow(NamedTuple):
+    """A row of ``orders``; ``content_hash`` is the order's fingerprint (see ``to_rows``)."""
+
+    order_uid: str
+    track_number: str
+    entry: str
+    locale: str
+    internal_signature: str
+    customer_id: str
+    delivery_service: str
+    shardkey: str
+    sm_id: int
+    date_created: datetime
+    oof_shard: str
+    content_hash: bytes
+
+
+class DeliveryRow(NamedTuple):
+    """A row of ``deliveries``: the order's ``Delivery`` under its order_uid."""
+
+    order_uid: str
+    name: str
+    phone: str
+    zip: str
+    city: str
+    address: str
+    region: str
+    email: str
+
+
+class PaymentRow(NamedTuple):
+    """A row of ``payments``: the order's ``Payment`` under its order_uid."""
+
+    order_uid: str
+    transaction: str
+    request_id: str
+    currency: str
+    provider: str
+    amount: int
+    payment_dt: int
+    bank: str
+    delivery_cost: int
+    goods_total: int
+    custom_fee: int
+
+
+class ItemRow(NamedTuple):
+    """A row of ``items``: one ``Item`` under its order_uid and its position in the order."""
+
+    order_uid: str
+    position: int
+    chrt_id: int
+    track_number: str
+    price: int
+    rid: str
+    name: str
+    sale: int
+    size: str
+    total_price: int
+    nm_id: int
+    brand: str
+    status: int
+
+
+ORDER_COLUMNS = OrderRow._fields
+DELIVERY_COLUMNS = DeliveryRow._fields
+PAYMENT_COLUMNS = PaymentRow._fields
+ITEM_COLUMNS = ItemRow._fields
+# The models' own fields, in the rows' column order (tests/unit/test_domain.py checks them against the models).
+_HEAD_FIELDS = ORDER_COLUMNS[:-1]
+_DELIVERY_FIELDS = DELIVERY_COLUMNS[1:]
+_PAYMENT_FIELDS = PAYMENT_COLUMNS[1:]
+_ITEM_FIELDS = ITEM_COLUMNS[2:]
+# attrgetter over the field names: several times faster than model_dump() on the hot ingest path; tuple.__new__
+# builds a NamedTuple from a tuple without the cost of its keyword-taking constructor.
+_head = attrgetter(*_HEAD_FIELDS)
+_delivery = attrgetter(*_DELIVERY_FIELDS)
+_payment = attrgetter(*_PAYMENT_FIELDS)
+_item = attrgetter(*_ITEM_FIELDS)
+_new = tuple.__new__
+
+
+@dataclass(frozen=True, slots=True)
 class OrderRows:
-    """One order as table rows, in the column order above."""
+    """One order as table rows."""
 
-    order: Row
-    delivery: Row
-    payment: Row
-    items: tuple[Row, ...]
+    order: OrderRow
+    delivery: DeliveryRow
+    payment: PaymentRow
+    items: tuple[ItemRow, ...]
+
+    @property
+    def order_uid(self) -> str:
+        return self.order.order_uid
+
+    @property
+    def content_hash(self) -> bytes:
+        return self.order.content_hash
 
 
 def to_rows(order: Order, message: bytes | None = None) -> OrderRows:
-    """The rows of ``order``. The last column of the order row is its fingerprint: the SHA-256 of ``message``,
+    """The rows of ``order``. The order row's ``content_hash`` is its fingerprint: the SHA-256 of ``message``,
     the bytes it arrived as, or without them of its canonical JSON. Hashing the bytes as they are costs a
     fraction of re-serialising the order; a copy formatted differently is still recognised by content
     (``same_content``), only more slowly."""
     uid = order.order_uid
     digest = fingerprint(message) if message is not None else order.content_hash()
     return OrderRows(
-        order=(*_head(order), digest),
-        delivery=(uid, *_delivery(order.delivery)),
-        payment=(uid, *_payment(order.payment)),
-        items=tuple((uid, pos, *_item(item)) for pos, item in enumerate(order.items)),
+        order=_new(OrderRow, (*_head(order), digest)),
+        delivery=_new(DeliveryRow, (uid, *_delivery(order.delivery))),
+        payment=_new(PaymentRow, (uid, *_payment(order.payment))),
+        items=tuple(_new(ItemRow, (uid, pos, *_item(item))) for pos, item in enumerate(order.items)),
     )
 
 
 def same_content(a: OrderRows, b: OrderRows) -> bool:
     """The same order, whatever the bytes it came as (the fingerprint is left out)."""
-    return (a.order[:-1], a.delivery, a.payment, a.items) == (b.order[:-1], b.delivery, b.payment, b.items)
+    return (a.order._replace(content_hash=b""), a.delivery, a.payment, a.items) == (
+        b.order._replace(content_hash=b""),
+        b.delivery,
+        b.payment,
+        b.items,
+    )
 
 
-def from_rows(order: Row, delivery: Row, payment: Row, items: list[Row]) -> Order:
-    """Rebuild the order; items must come sorted by position. Rows are trusted (the database checked them)."""
-    head = dict(zip(ORDER_COLUMNS, order, strict=True))
-    head.pop("content_hash")
+def from_rows(rows: OrderRows) -> Order:
+    """Rebuild the order; its items must come sorted by position. Rows are trusted (the database checked them)."""
+    head = rows.order._asdict()
+    del head["content_hash"]
     return Order.model_validate(
         {
             **head,
-            "delivery": dict(zip(DELIVERY_COLUMNS[1:], delivery[1:], strict=True)),
-            "payment": dict(zip(PAYMENT_COLUMNS[1:], payment[1:], strict=True)),
-            "items": [dict(zip(ITEM_COLUMNS[2:], row[2:], strict=True)) for row in items],
+            "delivery": _fields(rows.delivery._asdict(), _DELIVERY_FIELDS),
+            "payment": _fields(rows.payment._asdict(), _PAYMENT_FIELDS),
+            "items": [_fields(item._asdict(), _ITEM_FIELDS) for item in rows.items],
         }
     )
+
+
+def _fields(row: dict[str, object], names: tuple[str, ...]) -> dict[str, object]:
+    return {name: row[name] for name in names}

@@ -23,11 +23,12 @@ class DeadLetterSummary:
     failed_at: datetime | None
     order_uid: str | None
     replay_count: int
+    unreadable: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, record: DeadLetterRecord) -> DeadLetterSummary:
         return cls(record.partition, record.offset, record.reason, failed_at(record), record.order_uid,
-                   record.replay_count)  # fmt: skip
+                   record.replay_count, tuple(record.unreadable))  # fmt: skip
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -37,6 +38,7 @@ class DeadLetterSummary:
             "failed_at": utc_z(self.failed_at, "milliseconds") if self.failed_at else None,
             "order_uid": self.order_uid,
             "replay_count": self.replay_count,
+            "unreadable": list(self.unreadable),
         }
 
 

@@ -8,8 +8,9 @@ from rich.table import Table
 from rich.text import Text
 
 from ordersctl.domain.times import utc_z
-from ordersctl.observe.status import PipelineStatus
+from ordersctl.observe.status import EXIT_DEGRADED, PipelineStatus
 from ordersctl.observe.trace_model import MEMORY_CACHE_NOTE, OrderTrace
+from ordersctl.output import plain
 
 _NONE = "-"
 
@@ -26,7 +27,7 @@ def _titled(title: str, table: Table) -> list[RenderableType]:
 def _services(status: PipelineStatus) -> list[RenderableType]:
     table = Table("service", "address", "state", "round trip", "error")
     for s in status.services:
-        state = "[green]up[/green]" if s.up else "[red]down[/red]"
+        state = "[green]up[/green]" if s.up else "off" if s.disabled else "[red]down[/red]"
         rtt = f"{s.rtt_ms:.1f} ms" if s.rtt_ms is not None else _NONE
         table.add_row(s.name, escape(s.address), state, rtt, Text(s.error or ""))
     return _titled("services", table)
@@ -62,7 +63,7 @@ def _dlq(status: PipelineStatus) -> list[RenderableType]:
         return [Text(title, style="bold")]
     table = Table("reason", "dead letters")
     for reason, count in dlq.by_reason.items():
-        table.add_row(Text(reason), str(count))
+        table.add_row(plain(reason), str(count))
     return _titled(title, table)
 
 
@@ -89,7 +90,7 @@ def status_view(status: PipelineStatus) -> Group:
     problems = status.problems()
     for problem in problems:
         parts.append(_line(f"[red]✗[/red] {escape(problem)}"))
-    verdict = "healthy" if not problems else "not healthy"
+    verdict = "healthy" if not problems else "degraded" if status.exit_code() == EXIT_DEGRADED else "not healthy"
     checked = utc_z(status.checked_at, "seconds")
     parts.append(_line(f"status: {verdict} (exit {status.exit_code()}), checked {checked}"))
     return Group(*parts)
@@ -118,7 +119,7 @@ def _trace_dlq(trace: OrderTrace) -> list[RenderableType]:
     table = Table("dlq", "reason", "failed at", "replays")
     for d in trace.dead_letters:
         failed = utc_z(d.failed_at, "milliseconds") if d.failed_at else _NONE
-        table.add_row(f"{d.partition}@{d.offset}", Text(d.reason), failed, str(d.replay_count))
+        table.add_row(f"{d.partition}@{d.offset}", plain(d.reason), failed, str(d.replay_count))
     return _titled("dead letters", table)
 
 

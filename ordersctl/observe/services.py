@@ -19,9 +19,11 @@ class ServiceCheck:
     up: bool
     rtt_ms: float | None = None
     error: str | None = None
+    disabled: bool = False  # turned off by the settings (Redis with redis.url empty): not a problem
 
     def as_json(self) -> dict[str, Any]:
-        return {"name": self.name, "address": self.address, "up": self.up, "rtt_ms": self.rtt_ms, "error": self.error}
+        return {"name": self.name, "address": self.address, "up": self.up, "rtt_ms": self.rtt_ms, "error": self.error,
+                "disabled": self.disabled}  # fmt: skip
 
 
 def _timed(request: Callable[[], object]) -> float:
@@ -44,8 +46,10 @@ def _postgres_rtt(src: Sources) -> float:
 
 
 def _redis_rtt(src: Sources) -> float:
-    src.redis.ping()  # the client connects on its first command: that one is not timed
-    return _timed(src.redis.ping)
+    redis = src.redis
+    assert redis is not None  # checked only when Redis is on
+    redis.ping()  # the client connects on its first command: that one is not timed
+    return _timed(redis.ping)
 
 
 def _kafka_rtt(src: Sources) -> float:
@@ -58,8 +62,13 @@ def check_services(src: Sources) -> list[ServiceCheck]:
     """PostgreSQL, Redis and Kafka, in that order, each timed on an open connection; a service that is down
     never raises."""
     where = src.addresses()
+    redis = (
+        _check("Redis", where["Redis"], lambda: _redis_rtt(src))
+        if src.redis is not None
+        else ServiceCheck("Redis", where["Redis"], False, error="off (redis.url is empty)", disabled=True)
+    )
     return [
         _check("PostgreSQL", where["PostgreSQL"], lambda: _postgres_rtt(src)),
-        _check("Redis", where["Redis"], lambda: _redis_rtt(src)),
+        redis,
         _check("Kafka", where["Kafka"], lambda: _kafka_rtt(src)),
     ]

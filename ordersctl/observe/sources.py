@@ -27,6 +27,7 @@ Connect = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
 # What a dependency that is down or refuses raises; anything else is a bug and is not caught.
 # (OrdersError covers ServiceUnavailable, TransientError and a missing topic; psycopg.Error the pool's timeout;
 # OSError the timeout of an admin request's future, TimeoutError.)
+OFF = "off"  # the address of a service that is turned off (Redis with redis.url empty)
 DEPENDENCY_ERRORS = (KafkaException, OrdersError, psycopg.Error, redis.RedisError, OSError)
 
 
@@ -47,7 +48,7 @@ class Sources:
     settings: Settings
     kafka: KafkaView
     connect: Connect
-    redis: RedisReads
+    redis: RedisReads | None  # None: Redis is off (redis.url empty)
 
     @classmethod
     def from_runtime(cls, rt: Runtime, timeout: float = 5.0) -> Sources:
@@ -60,12 +61,15 @@ class Sources:
         def connect() -> AbstractContextManager[psycopg.Connection[Any]]:
             return contextlib.closing(rt.pg_connect(autocommit=True))
 
-        return cls(rt.settings, KafkaView(rt.kafka_admin, consumer, timeout), connect, rt.redis)
+        redis = rt.redis if rt.settings.redis.enabled else None
+        return cls(rt.settings, KafkaView(rt.kafka_admin, consumer, timeout), connect, redis)
 
     def addresses(self) -> dict[str, str]:
         """Where each service is, without user or password."""
         url = urlsplit(self.settings.redis.url)
         redis_at = url.path if url.scheme == "unix" else f"{url.hostname or ''}:{url.port or 6379}{url.path or ''}"
+        if not self.settings.redis.enabled:
+            redis_at = OFF
         return {
             "PostgreSQL": pg_adapter.address(self.settings.postgres.dsn),
             "Redis": redis_at,

@@ -6,6 +6,7 @@ never from a worker's counters, which a killed worker takes with it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,11 +22,18 @@ from ordersctl.observe.dead_letters import DlqWindow, dlq_window
 from ordersctl.observe.kafka_view import GroupInfo
 from ordersctl.observe.services import ServiceCheck, check_services
 from ordersctl.observe.sources import Sources, attempt
+from ordersctl.observe.stall import CommitWatch, StallCheck, check_stall
 
 DEFAULT_MAX_OUTBOX_AGE_SECONDS = 300.0
 EXIT_HEALTHY = 0
-EXIT_UNHEALTHY = 1  # a service is down, a section could not be read, or the outbox is behind
+# A service is down, a section could not be read, the outbox is behind, or the pipeline has stopped while orders
+# wait: lag with no member in the group, or lag whose committed offsets have not moved for --stall-seconds.
+EXIT_UNHEALTHY = 1
 EXIT_LAGGING = 4  # the orders group is further behind than --max-lag (only when nothing is unhealthy)
+# Redis is down: serve answers from memory and PostgreSQL, the pipeline does not need it (only when nothing is
+# unhealthy or lagging). Redis turned off (redis.url empty) is no problem at all.
+EXIT_DEGRADED = 6
+CACHE = "Redis"
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,8 @@ class Thresholds:
 
     max_lag: int | None = None  # total over the partitions; None: lag is shown, never judged
     max_outbox_age_seconds: float = DEFAULT_MAX_OUTBOX_AGE_SECONDS
+    # Lag whose committed offsets have not moved this long is a stall; None: offsets are not watched (stall.py).
+    stall_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,7 @@ class PipelineStatus:
     outbox: OutboxBacklog | None
     unread: dict[str, str] = field(default_factory=dict)
     stored: StoredOrdersEstimate | None = None  # PostgreSQL's statistics of the orders table
+    stall: StallCheck | None = None  # the pipeline rules: lag with nobody consuming, or not moving
 
     def outbox_behind(self) -> bool:
         age = self.outbox.oldest_age_seconds if self.outbox else None
@@ -107,24 +118,36 @@ class PipelineStatus:
     def problems(self, details: bool = True) -> list[str]:
         """Why the status is not healthy, one line each (empty when it is). Without ``details``, no address or
         client error: for answers to people who may not see the infrastructure (the HTTP API)."""
+        down = [s for s in self.services if not s.up and not s.disabled]
         if details:
-            found = [f"{s.name} down at {s.address}: {s.error}" for s in self.services if not s.up]
+            found = [f"{s.name} down at {s.address}: {s.error}" for s in down]
             found += [f"{section} not read: {why}" for section, why in self.unread.items()]
         else:
-            found = [f"{s.name} down" for s in self.services if not s.up]
+            found = [f"{s.name} down" for s in down]
             found += [f"{section} not read" for section in self.unread]
         if self.outbox_behind() and self.outbox is not None:
             found.append(f"outbox: oldest pending event is {self.outbox.oldest_age_seconds:.0f} s old"
                          f" (more than {self.thresholds.max_outbox_age_seconds:.0f} s)")  # fmt: skip
+        if self.stall is not None and self.orders is not None:
+            found += self.stall.problems(self.orders)
         if self.lagging() and self.orders is not None:
             found.append(f"lag {self.orders.total_lag} is above --max-lag {self.thresholds.max_lag}")
         return found
 
+    def cache_down(self) -> bool:
+        """Redis is on but does not answer: serving is degraded, the pipeline is not."""
+        return any(s.name == CACHE and not s.up and not s.disabled for s in self.services)
+
     def exit_code(self) -> int:
-        """0 healthy; 1 unhealthy (beats 4: a lag figure means little while something is down); 4 lagging."""
-        if self.unread or self.outbox_behind() or not all(s.up for s in self.services):
+        """0 healthy; 1 unhealthy (beats 4: a lag figure means little while something is down); 4 lagging;
+        6 degraded, Redis down (beaten by 1 and 4)."""
+        if self.unread or self.outbox_behind() or not all(s.up for s in self.services if s.name != CACHE):
             return EXIT_UNHEALTHY
-        return EXIT_LAGGING if self.lagging() else EXIT_HEALTHY
+        if self.stall is not None and self.stall.unhealthy:
+            return EXIT_UNHEALTHY
+        if self.lagging():
+            return EXIT_LAGGING
+        return EXIT_DEGRADED if self.cache_down() else EXIT_HEALTHY
 
     def as_json(self) -> dict[str, Any]:
         outbox = None
@@ -140,10 +163,12 @@ class PipelineStatus:
             "dlq": self.dlq.as_json() if self.dlq else None,
             "outbox": outbox,
             "stored_orders": stored_json(self.stored),
+            "stall": self.stall.as_json() if self.stall else None,
             "unread": dict(self.unread),
             "thresholds": {
                 "max_lag": self.thresholds.max_lag,
                 "max_outbox_age_seconds": self.thresholds.max_outbox_age_seconds,
+                "stall_seconds": self.thresholds.stall_seconds,
             },
         }
 
@@ -152,15 +177,32 @@ def stored_json(stored: StoredOrdersEstimate | None) -> dict[str, int] | None:
     return None if stored is None else {"rows_estimate": stored.rows, "inserted": stored.inserted}
 
 
-def read_status(src: Sources, since: datetime, thresholds: Thresholds) -> PipelineStatus:
-    """Check the services, then read what each one that answers holds; a service down skips its sections."""
+def read_status(
+    src: Sources,
+    since: datetime,
+    thresholds: Thresholds,
+    watch: CommitWatch | None = None,
+    note: Callable[[str], None] = lambda _: None,
+) -> PipelineStatus:
+    """Check the services, then read what each one that answers holds; a service down skips its sections.
+    With ``thresholds.stall_seconds``, lagging partitions' committed offsets are watched (``watch``: what earlier
+    reads saw) until they move or that long has passed; ``note`` says so when it waits."""
     checked_at = datetime.now(UTC)
     services = check_services(src)
     up = {s.name: s.up for s in services}
     unread: dict[str, str] = {}
     orders = dlq = outbox = stored = None
+    stall: StallCheck | None = None
     if up["Kafka"]:
-        orders = attempt("orders", unread, lambda: orders_progress(src))
+
+        def progress_and_stall() -> tuple[OrdersProgress, StallCheck]:
+            first = orders_progress(src)
+            return check_stall(first, lambda: orders_progress(src), thresholds.stall_seconds,
+                               watch or CommitWatch(), note=note)  # fmt: skip
+
+        judged = attempt("orders", unread, progress_and_stall)
+        if judged is not None:
+            orders, stall = judged
         dlq = attempt("dlq", unread, lambda: dlq_window(src.kafka.dlq_reader(src.settings.kafka.dlq_topic), since))
     else:
         unread["orders"] = unread["dlq"] = "Kafka down"
@@ -178,4 +220,4 @@ def read_status(src: Sources, since: datetime, thresholds: Thresholds) -> Pipeli
         stored = attempt("stored", unread, estimate)
     else:
         unread["outbox"] = unread["stored"] = "PostgreSQL down"
-    return PipelineStatus(checked_at, thresholds, tuple(services), orders, dlq, outbox, unread, stored)
+    return PipelineStatus(checked_at, thresholds, tuple(services), orders, dlq, outbox, unread, stored, stall)

@@ -8,6 +8,7 @@ from typing import Any
 
 from confluent_kafka import Message
 
+from ordersctl.adapters.kafka_headers import header_dict
 from ordersctl.adapters.pipeline_queries import PendingEvent, pending_events, stored_order
 from ordersctl.cache.redis_layer import key as cache_key
 from ordersctl.observe.dead_letters import dead_letters_of
@@ -22,7 +23,6 @@ from ordersctl.observe.trace_model import (
     StoredFacts,
     TopicTrail,
 )
-from ordersctl.pipeline.dead_letters import header_dict
 
 
 def _stamp(msg: Message) -> datetime | None:
@@ -81,6 +81,7 @@ def published_events(src: Sources, order_uid: str, since: datetime) -> tuple[Pub
 
 def cache_facts(src: Sources, order_uid: str) -> CacheFacts:
     name = cache_key(order_uid)
+    assert src.redis is not None  # read only when Redis is on
     ttl = src.redis.ttl(name)
     # Redis answers -2 for no such key, -1 for a key without expiry, else the seconds left.
     seconds = ttl if isinstance(ttl, int) else -2
@@ -109,5 +110,5 @@ def trace_order(src: Sources, order_uid: str, since: datetime) -> OrderTrace:
     pg = attempt("postgres", unread, lambda: postgres_facts(src, order_uid))
     stored = pg[0] if pg is not None else None
     event = _event(src, order_uid, since, pg[1], unread) if pg is not None and pg[0].stored else None
-    cache = attempt("redis", unread, lambda: cache_facts(src, order_uid))
+    cache = attempt("redis", unread, lambda: cache_facts(src, order_uid)) if src.redis is not None else None
     return OrderTrace(order_uid, since, orders, dlq, stored, event, cache, unread)

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Message
 
-from ordersctl.adapters.order_store import Outcome
+from ordersctl.adapters.order_store.writes import Saved
+from ordersctl.dlq.letters import DeadLetter
 from ordersctl.domain.rows import OrderRows, to_rows
 from ordersctl.domain.rules import decode_order
 from ordersctl.errors import PoisonError
-from ordersctl.pipeline.dead_letters import DeadLetter
 
 log = logging.getLogger(__name__)
 Partition = tuple[str, int]
@@ -23,19 +23,27 @@ def partition_of(msg: Message) -> Partition:
     return (msg.topic() or "", msg.partition() or 0)
 
 
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """A valid message and its order's rows, ready for the store."""
+
+    message: Message
+    rows: OrderRows
+
+
 @dataclass
 class Prepared:
     """A fetched batch, decoded: what to store and what is already known to be poison."""
 
     records: list[Message]
-    valid: list[tuple[Message, OrderRows]] = field(default_factory=list)  # each with its rows, for the store
+    valid: list[Decoded] = field(default_factory=list)
     letters: list[DeadLetter] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
 
     def without(self, gone: set[Partition]) -> Prepared:
         return Prepared(
             [m for m in self.records if partition_of(m) not in gone],
-            [v for v in self.valid if partition_of(v[0]) not in gone],
+            [v for v in self.valid if partition_of(v.message) not in gone],
             [d for d in self.letters if partition_of(d.message) not in gone],
             self.started,
         )
@@ -46,16 +54,17 @@ class InFlight:
     """A prepared batch whose store has been started on a store thread (``future`` is None: nothing valid)."""
 
     batch: Prepared
-    future: Future[list[Outcome]] | None
+    future: Future[list[Saved[Decoded]]] | None
     uids: frozenset[str]
 
     def done(self) -> bool:
         return self.future is None or self.future.done()
 
 
-def decode_batch(batch: list[Message], max_items: int) -> Prepared:
-    """Decode a fetched batch (main thread, while the previous batch is being stored)."""
-    prepared = Prepared([])
+def decode_batch(batch: list[Message], max_items: int, started: float) -> Prepared:
+    """Decode a fetched batch (main thread, while the previous batch is being stored); ``started``: when it was
+    fetched (the batch's duration is measured from then)."""
+    prepared = Prepared([], started=started)
     for msg in batch:
         error = msg.error()
         if error is not None:
@@ -68,5 +77,5 @@ def decode_batch(batch: list[Message], max_items: int) -> Prepared:
         except PoisonError as exc:
             prepared.letters.append(DeadLetter(msg, exc))
             continue
-        prepared.valid.append((msg, to_rows(order, msg.value())))
+        prepared.valid.append(Decoded(msg, to_rows(order, msg.value())))
     return prepared

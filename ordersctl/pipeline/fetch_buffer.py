@@ -23,19 +23,11 @@ class PollingConsumer(Protocol):
 class FetchBuffer:
     """Messages polled meanwhile (``carry``) and whether the worker paused its partitions (``paused``)."""
 
-    def __init__(self, batch_size: int) -> None:
+    def __init__(self, consumer: PollingConsumer, batch_size: int) -> None:
+        self.consumer = consumer
         self.batch_size = batch_size
         self.carry: list[Message] = []
         self.paused = False
-        self._consumer: PollingConsumer | None = None
-
-    def bind(self, consumer: PollingConsumer) -> None:
-        self._consumer = consumer
-
-    @property
-    def consumer(self) -> PollingConsumer:
-        assert self._consumer is not None, "bind() the consumer first"
-        return self._consumer
 
     def take(self) -> list[Message]:
         carried, self.carry = self.carry, []

@@ -47,29 +47,20 @@ def next_offsets(records: list[Message]) -> dict[Partition, int]:
     return offsets
 
 
-class OffsetCommitter:
-    """Commits a batch's offsets for the partitions still ours. ``on_commit`` is the consumer's callback, served
-    by the worker's own consume/poll; ``resend_refused`` runs in its loop; ``settle`` before it leaves."""
+class CommitAnswers:
+    """What was committed per partition and what the broker answered: the consumer's ``on_commit`` callback
+    (served by the worker's own consume/poll, on the main thread). Built before the consumer, which takes its
+    callback, and shared with the ``OffsetCommitter`` that sends through that consumer."""
 
-    def __init__(self, buffer: FetchBuffer, on_resend: Callable[[], None] = lambda: None) -> None:
-        self._buffer = buffer
-        self._on_resend = on_resend
-        self._latest: dict[Partition, int] = {}  # the last offset sent, per partition
-        self._refused: dict[Partition, int] = {}  # to send again (still the latest of its partition)
-        self._resend_at = 0.0
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.latest: dict[Partition, int] = {}  # the last offset sent, per partition
+        self.refused: dict[Partition, int] = {}  # to send again (still the latest of its partition)
+        self.resend_at = 0.0
         self.outstanding = 0  # commits sent and not answered yet
 
-    def commit(self, records: list[Message]) -> None:
-        self._send(next_offsets(records))
-
-    def forget(self, gone: set[Partition]) -> None:
-        """Partitions no longer ours: what they still need is their next owner's to commit."""
-        for key in gone:
-            self._latest.pop(key, None)
-            self._refused.pop(key, None)
-
     def on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
-        """A commit's answer; called from poll/consume on the main thread."""
+        """A commit's answer."""
         self.outstanding = max(0, self.outstanding - 1)
         refused: dict[int, str] = {}
         for tp in partitions:
@@ -78,23 +69,66 @@ class OffsetCommitter:
                 continue
             refused[tp.partition] = error.str()
             key = (tp.topic, tp.partition)
-            if self._latest.get(key) == tp.offset:
-                self._refused[key] = tp.offset
-                self._resend_at = time.monotonic() + RESEND_AFTER_SECONDS
+            if self.latest.get(key) == tp.offset:
+                self.refused[key] = tp.offset
+                self.resend_at = self.clock() + RESEND_AFTER_SECONDS
         if refused:
             log.warning("offset commit refused", extra={"partitions": sorted(refused), "error": min(refused.values())})
 
+    def sent(self, offsets: list[TopicPartition]) -> None:
+        self.outstanding += 1
+        for tp in offsets:
+            key = (tp.topic, tp.partition)
+            self.latest[key] = tp.offset
+            self.refused.pop(key, None)  # this commit covers a refused one
+
+    def forget(self, gone: set[Partition]) -> None:
+        for key in gone:
+            self.latest.pop(key, None)
+            self.refused.pop(key, None)
+
+    def take_due(self) -> dict[Partition, int]:
+        """The refused commits to send again now (none before ``RESEND_AFTER_SECONDS``)."""
+        if not self.refused or self.clock() < self.resend_at:
+            return {}
+        again, self.refused = self.refused, {}
+        return again
+
+
+class OffsetCommitter:
+    """Commits a batch's offsets for the partitions still ours, through ``buffer``'s consumer, whose answers
+    reach ``answers``; ``resend_refused`` runs in the worker's loop, ``settle`` before it leaves."""
+
+    def __init__(
+        self, buffer: FetchBuffer, answers: CommitAnswers, on_resend: Callable[[], None] = lambda: None
+    ) -> None:
+        self._buffer = buffer
+        self._answers = answers
+        self._on_resend = on_resend
+
+    @property
+    def outstanding(self) -> int:
+        return self._answers.outstanding
+
+    def commit(self, records: list[Message]) -> None:
+        self._send(next_offsets(records))
+
+    def forget(self, gone: set[Partition]) -> None:
+        """Partitions no longer ours: what they still need is their next owner's to commit."""
+        self._answers.forget(gone)
+
     def resend_refused(self) -> None:
-        if self._refused and time.monotonic() >= self._resend_at:
-            again, self._refused = self._refused, {}
+        again = self._answers.take_due()
+        if again:
             self._on_resend()
             self._send(again)
 
     def settle(self, timeout: float = SETTLE_SECONDS) -> bool:
         """Wait (polling) until every commit sent is answered and none is left to send again; False on timeout."""
-        deadline = time.monotonic() + timeout
-        while self.outstanding or self._refused:
-            if time.monotonic() > deadline:
+        answers = self._answers
+        deadline = answers.clock() + timeout
+        while answers.outstanding or answers.refused:
+            if answers.clock() > deadline:
                 return False
             self.resend_refused()
             self._buffer.poll_meanwhile()
@@ -113,8 +147,4 @@ class OffsetCommitter:
             if error.code() in LOST_GENERATION:
                 return
             raise TransientError(f"offset commit failed: {error.str()}") from exc
-        self.outstanding += 1
-        for tp in wanted:
-            key = (tp.topic, tp.partition)
-            self._latest[key] = tp.offset
-            self._refused.pop(key, None)  # this commit covers a refused one
+        self._answers.sent(wanted)

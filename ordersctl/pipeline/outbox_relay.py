@@ -14,9 +14,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from ordersctl.adapters.kafka import ConfirmedSender, Outgoing, SendingProducer
-from ordersctl.adapters.order_store import OrderStore
-from ordersctl.adapters.postgres import translated
-from ordersctl.config import PostgresSettings
+from ordersctl.adapters.order_store.outbox import Outbox
 from ordersctl.errors import ClientFailed, TransientError
 from ordersctl.pipeline.backoff import Backoff
 
@@ -36,7 +34,7 @@ class OutboxRelay:
     def __init__(
         self,
         connect: Callable[[], AbstractContextManager[Any]],
-        pg_settings: PostgresSettings,
+        outbox: Outbox,
         producer: SendingProducer,
         topic: str,
         *,
@@ -44,13 +42,12 @@ class OutboxRelay:
         timeout: float = 15.0,
         on_published: Any = None,
     ) -> None:
-        self._connect = connect
-        self._pg = pg_settings
+        self._connect = connect  # its connections translate PostgreSQL errors (Runtime.pg_connection)
         self._producer = producer
         self._topic = topic
         self._page = page
         self._timeout = timeout
-        self._store = OrderStore()
+        self._outbox = outbox
         self._on_published = on_published
         self.published = 0
         self.idle = threading.Event()
@@ -58,12 +55,12 @@ class OutboxRelay:
 
     def publish_once(self) -> int:
         """Publish one page; returns how many events were confirmed (and their rows deleted)."""
-        with translated(self._pg), self._connect() as conn, conn.transaction():
+        with self._connect() as conn, conn.transaction():
             # The page's row locks are held while Kafka confirms. Should this thread hang past its own timeout
             # (a stuck client), PostgreSQL ends the session and frees them for the other relays.
             lock_bound_ms = int((self._timeout + LOCK_MARGIN_SECONDS) * 1000)
             conn.execute("SELECT set_config('idle_in_transaction_session_timeout', %s, true)", (str(lock_bound_ms),))
-            rows = self._store.claim_unpublished(conn, self._page)
+            rows = self._outbox.claim_unpublished(conn, self._page)
             if not rows:
                 return 0
             done: list[int] = []
@@ -77,7 +74,7 @@ class OutboxRelay:
                 raise ClientFailed(f"events producer failed: {report.fatal.str()}")
             # Unconfirmed or refused (say the events topic does not exist yet): the rows wait for the next page.
             if done:
-                self._store.mark_published(conn, done)
+                self._outbox.mark_published(conn, done)
         self.published += len(done)
         if self._on_published is not None and done:
             self._on_published(len(done))

@@ -7,13 +7,25 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
 
 from ordersctl.pipeline.counters import PipelineCounters
 
 log = logging.getLogger(__name__)
+
+
+class LagSource(Protocol):
+    """The part of confluent_kafka.Consumer that tells how far behind the worker and its group are."""
+
+    def assignment(self) -> list[TopicPartition]: ...
+    def position(self, partitions: list[TopicPartition]) -> list[TopicPartition]: ...
+    def get_watermark_offsets(
+        self, partition: TopicPartition, timeout: float = -1, cached: bool = False
+    ) -> tuple[int, int]: ...
+    def list_topics(self, topic: str | None = None, timeout: float = -1) -> Any: ...
+    def committed(self, partitions: list[TopicPartition], timeout: float = -1) -> list[TopicPartition]: ...
 
 
 class Progress:
@@ -22,27 +34,25 @@ class Progress:
 
     def __init__(
         self,
-        consumer: Callable[[], Consumer],
+        consumer: LagSource,
         counters: PipelineCounters,
         topic: str,
         every: float,
         report: Callable[[dict[str, Any]], None] | None,
         stop_when_idle: float | None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.consumer = consumer
         self._counters = counters
         self._topic = topic
         self._every = every
         self._report = report
         self._stop_when_idle = stop_when_idle
-        self._last = time.monotonic()
-        self._consumer_of = consumer  # the worker's consumer, which exists only once the worker runs
-
-    @property
-    def consumer(self) -> Consumer:
-        return self._consumer_of()
+        self._clock = clock
+        self._last = clock()
 
     def report_if_due(self) -> None:
-        now = time.monotonic()
+        now = self._clock()
         if now - self._last >= self._every:
             self.report()
             self._last = now
@@ -56,6 +66,9 @@ class Progress:
         log.debug("progress", extra=stats.as_dict())
 
     def idle_done(self, now: float, idle_from: float, last_message: float, relay_idle: threading.Event) -> bool:
+        """Whether an idle worker may stop: idle for ``stop_when_idle`` seconds since its last message and since
+        ``idle_from`` (its start, or the last assignment or loss of partitions), nothing left in the topic, and
+        its relay idle too."""
         idle = self._stop_when_idle
         if idle is None or now - last_message < idle or now - idle_from < idle:
             return False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -10,6 +9,7 @@ from pathlib import Path
 
 from ordersctl.adapters.kafka import ConfirmedSender, Outgoing, SendingProducer
 from ordersctl.domain.generator import Message
+from ordersctl.domain.peek import order_uid_in
 from ordersctl.errors import ClientFailed
 
 
@@ -31,13 +31,9 @@ def messages_from_file(path: Path) -> Iterator[Message]:
             line = raw.rstrip(b"\r\n")
             if not line.strip():
                 continue
-            uid = ""
-            try:
-                doc = json.loads(line)
-                if isinstance(doc, dict) and isinstance(doc.get("order_uid"), str):
-                    uid = doc["order_uid"]
-            except ValueError:
-                pass
+            # A line that is not an order is sent as it is (unkeyed): the consumer dead-letters it with a reason.
+            found = order_uid_in(line)
+            uid = found if isinstance(found, str) else ""
             yield Message(uid.encode(), line, "file", uid)
 
 

@@ -40,12 +40,14 @@ class RetryPolicy:
         settings: PipelineSettings,
         counters: PipelineCounters,
         while_waiting: Callable[[], None],
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._buffer = buffer
         self._stop = stop
         self._settings = settings
         self._counters = counters
         self._while_waiting = while_waiting
+        self._clock = clock
 
     def until_done(self, operation: str, fn: Callable[[], T], first: Future[T] | None = None) -> T:
         """``fn()`` until it stops failing transiently; ``first`` is an attempt already running elsewhere."""
@@ -73,9 +75,9 @@ class RetryPolicy:
 
     def _wait(self, seconds: float) -> None:
         """Wait, polling so the group keeps us; anything fetched meanwhile is kept for the next batch."""
-        deadline = time.monotonic() + seconds
+        deadline = self._clock() + seconds
         while not self._stop.is_set():
-            left = deadline - time.monotonic()
+            left = deadline - self._clock()
             if left <= 0:
                 return
             self._while_waiting()

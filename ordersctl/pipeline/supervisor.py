@@ -23,6 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from ordersctl.masking import mask_text
 from ordersctl.pipeline.options import WorkerOptions
 from ordersctl.pipeline.stats import WorkerStats
 from ordersctl.supervision import Child, ProcessSupervisor, RestartBackoff
@@ -36,11 +37,12 @@ def worker_main(config_file: Path | None, overrides: dict[str, Any], options: Wo
     """Body of a worker process. It always ends with ``os._exit``: once its batches are committed nothing in
     it needs finalizing, and a librdkafka handle that blocks in its destructor (seen after a broker restart,
     confluentinc/librdkafka#4674) must not keep a finished worker alive."""
+    from ordersctl.adapters.kafka import Member
     from ordersctl.adapters.postgres import for_process
     from ordersctl.config import load_settings
     from ordersctl.logs import setup_logging
     from ordersctl.pipeline.interpreter import tune_interpreter
-    from ordersctl.pipeline.worker import ConsumeWorker
+    from ordersctl.pipeline.wiring import build_worker
     from ordersctl.runtime import Runtime
 
     code = 1
@@ -56,9 +58,9 @@ def worker_main(config_file: Path | None, overrides: dict[str, Any], options: Wo
         signal.signal(signal.SIGINT, on_signal)
         # `kill -USR1 <worker pid>` writes every thread's stack to the log (stderr): what a stuck worker waits on.
         faulthandler.register(signal.SIGUSR1, all_threads=True)
-        runtime = Runtime(settings)
+        runtime = Runtime(settings, Member(worker=options.worker_id))
         try:
-            worker = ConsumeWorker(
+            worker = build_worker(
                 runtime, options, stop, report=lambda s: reports.put(((options.worker_id, os.getpid()), s))
             )
             tune_interpreter()
@@ -70,7 +72,8 @@ def worker_main(config_file: Path | None, overrides: dict[str, Any], options: Wo
                     "Kafka clients did not close in time; exiting without them", extra={"seconds": TEARDOWN_SECONDS}
                 )
     except BaseException:
-        traceback.print_exc()  # as multiprocessing would: the supervisor restarts the worker
+        # As multiprocessing would print it (the supervisor restarts the worker), less any secret value.
+        sys.stderr.write(mask_text(traceback.format_exc()))
     finally:
         logging.shutdown()
         reports.close()

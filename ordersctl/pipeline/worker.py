@@ -19,29 +19,19 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import threading
-import time
 from collections import deque
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
 
-from ordersctl.adapters.order_store import OrderStore, Outcome
-from ordersctl.adapters.postgres import translated
-from ordersctl.domain.rows import OrderRows
-from ordersctl.errors import PoisonError, TransientError
-from ordersctl.pipeline.batches import InFlight, Prepared, decode_batch
-from ordersctl.pipeline.counters import PipelineCounters
-from ordersctl.pipeline.dead_letters import DeadLetter, DeadLetterSender, key_uid
-from ordersctl.pipeline.fetch_buffer import FetchBuffer
-from ordersctl.pipeline.offset_committer import OffsetCommitter
-from ordersctl.pipeline.options import WorkerOptions
-from ordersctl.pipeline.outbox_relay import OutboxRelay
-from ordersctl.pipeline.progress import Progress
-from ordersctl.pipeline.retry_policy import Abandoned, RetryPolicy, once
+from ordersctl.adapters.order_store.writes import Saved, Status
+from ordersctl.dlq.letters import DeadLetter
+from ordersctl.domain.peek import key_uid
+from ordersctl.errors import TransientError
+from ordersctl.pipeline.batches import Decoded, InFlight, Prepared, decode_batch
+from ordersctl.pipeline.ports import Limits, WorkerConsumer, WorkerPorts
+from ordersctl.pipeline.retry_policy import Abandoned, once
 from ordersctl.pipeline.stats import WorkerStats
-from ordersctl.runtime import Runtime, finishes_within
+from ordersctl.runtime import finishes_within
 
 log = logging.getLogger(__name__)
 CLOSE_SECONDS = 5.0  # how long a finished worker waits for its consumer to leave the group
@@ -51,39 +41,24 @@ REVOKE_WAIT_SECONDS = 30.0
 
 
 class ConsumeWorker:
-    """The consume loop of one process."""
+    """The consume loop of one process, over ports it receives built."""
 
     revoke_wait_seconds = REVOKE_WAIT_SECONDS
 
-    def __init__(
-        self,
-        runtime: Runtime,
-        options: WorkerOptions,
-        stop: threading.Event,
-        report: Callable[[dict[str, Any]], None] | None = None,
-    ) -> None:
-        self.rt = runtime
-        self.s = runtime.settings
-        self.opt = options
+    def __init__(self, ports: WorkerPorts, limits: Limits, stop: threading.Event) -> None:
+        self.ports = ports
+        self.consumer = ports.consumer
+        self.buffer = ports.buffer
+        self.committer = ports.committer
+        self.counters = ports.counters
+        self.progress = ports.progress
+        self.retry = ports.retry
+        self.limits = limits
         self.stop = stop
-        self.counters = PipelineCounters()
-        self.store = OrderStore()
-        self.buffer = FetchBuffer(options.batch_size)
-        self.committer = OffsetCommitter(self.buffer, on_resend=lambda: self.counters.retried("commit"))
-        topic = self.s.kafka.orders_topic
-        self.progress = Progress(
-            lambda: self.consumer, self.counters, topic, options.report_every, report, options.stop_when_idle
-        )
-        self.retry = RetryPolicy(self.buffer, stop, self.s.pipeline, self.counters, self.progress.report_if_due)
+        self._clock = ports.clock
         self._next: Prepared | None = None  # decoded, waiting for the batch in flight to complete
         self._inflight: deque[InFlight] = deque()  # oldest first; completed strictly in this order
         self._completing: InFlight | None = None  # the oldest, while the main loop completes it
-        self._consumer: Consumer | None = None
-        self._sender: DeadLetterSender | None = None
-        self._depth = self.s.pipeline.batches_in_flight
-        self._max_wait = self.s.pipeline.max_wait_ms / 1000
-        self._relay: OutboxRelay | None = None
-        self._executor = ThreadPoolExecutor(max_workers=self._depth, thread_name_prefix="store")
         self._idle_from = 0.0
 
     @property
@@ -92,32 +67,27 @@ class ConsumeWorker:
 
     # ------------------------------------------------------------------ set-up and the group
 
-    @property
-    def consumer(self) -> Consumer:
-        assert self._consumer is not None
-        return self._consumer
-
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_assign(self, consumer: WorkerConsumer, partitions: list[TopicPartition]) -> None:
         # librdkafka keeps a partition's pause flag across revoke/assign: a partition paused during a retry
         # and lost to a rebalance would come back paused and never be fetched again. Set the state explicitly.
         consumer.assign(partitions)
-        self._idle_from = time.monotonic()  # --stop-when-idle waits anew (also when lost)
+        self._idle_from = self._clock()  # --stop-when-idle waits anew (also when lost)
         if self.buffer.paused:
             consumer.pause(partitions)
         else:
             consumer.resume(partitions)
         log.info("partitions assigned", extra={"partitions": [p.partition for p in partitions]})
 
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_revoke(self, consumer: WorkerConsumer, partitions: list[TopicPartition]) -> None:
         # Complete the batch in flight while its partitions are still ours, so that their next owner neither
         # stores it again nor dead-letters its poison a second time.
         self._settle_inflight()
         self._forget(partitions)
         log.info("partitions revoked", extra={"partitions": [p.partition for p in partitions]})
 
-    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_lost(self, consumer: WorkerConsumer, partitions: list[TopicPartition]) -> None:
         # Lost, not revoked: nothing can be committed for them any more; their next owner re-reads (no-op stores).
-        self._idle_from = time.monotonic()
+        self._idle_from = self._clock()
         self._forget(partitions)
         log.warning("partitions lost", extra={"partitions": [p.partition for p in partitions]})
 
@@ -129,43 +99,28 @@ class ConsumeWorker:
         if self._next is not None:
             self._next = self._next.without(gone)
 
-    def _start(self) -> tuple[OutboxRelay, threading.Thread, threading.Event]:
-        k = self.s.kafka
-        self._consumer = self.rt.consumer(on_commit=self.committer.on_commit)
-        self.buffer.bind(self._consumer)
-        self.consumer.subscribe([k.orders_topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
+    def run(self) -> WorkerStats:
+        """Consume until ``stop`` is set (or, with --stop-when-idle, until idle); then leave the group."""
+        relay, limits = self.ports.relay, self.limits
+        self.consumer.subscribe([limits.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
                                 on_lost=self._on_lost)  # fmt: skip
-        self._sender = DeadLetterSender(
-            self.rt.producer("dlq", **{"message.timeout.ms": 10_000}), k.dlq_topic, k.group_id
-        )
-        relay = OutboxRelay(
-            self.rt.pg_connection, self.s.postgres, self.rt.producer("events", **{"message.timeout.ms": 10_000}),
-            k.events_topic, on_published=self.counters.events_published,
-        )  # fmt: skip
-        self._relay = relay
         relay_stop = threading.Event()
         relay_thread = threading.Thread(target=relay.run_forever, args=(relay_stop,), name="outbox-relay", daemon=True)
         relay_thread.start()
-        if self.opt.metrics_port is not None:
-            self.counters.metrics.serve(self.s.pipeline.metrics_host, self.opt.metrics_port + self.opt.worker_id)
-        return relay, relay_thread, relay_stop
-
-    def run(self) -> WorkerStats:
-        relay, relay_thread, relay_stop = self._start()
-        self._idle_from = last_message = time.monotonic()
+        self._idle_from = last_message = self._clock()
         try:
             while not self.stop.is_set():
                 if not relay_thread.is_alive():
                     raise RuntimeError("the outbox relay thread died; restarting the worker")
                 self.committer.resend_refused()
                 carried = self.buffer.take()
-                more = max(1, self.opt.batch_size - len(carried))
-                batch = carried + self.consumer.consume(num_messages=more, timeout=self._max_wait)
-                now = time.monotonic()
+                more = max(1, limits.batch_size - len(carried))
+                batch = carried + self.consumer.consume(num_messages=more, timeout=limits.max_wait_seconds)
+                now = self._clock()
                 self.progress.report_if_due()
                 if batch:
                     last_message = now
-                    self._next = decode_batch(batch, self.s.pipeline.max_items)
+                    self._next = decode_batch(batch, limits.max_items, now)
                 elif not self._inflight and self.progress.idle_done(now, self._idle_from, last_message, relay.idle):
                     break
                 if not self._advance():
@@ -175,7 +130,7 @@ class ConsumeWorker:
             relay_stop.set()
             relay.wake()
             relay_thread.join(timeout=5)
-            self._executor.shutdown(wait=True)
+            self.ports.executor.shutdown(wait=True)
             self.progress.report()
             self._leave_group()
         return self.stats
@@ -211,18 +166,20 @@ class ConsumeWorker:
         prepared, self._next = self._next, None
         if prepared is None or not prepared.records:
             return
-        uids = frozenset(rows.order[0] for _, rows in prepared.valid)
+        uids = frozenset(decoded.rows.order_uid for decoded in prepared.valid)
         # An order also in a batch in flight (a re-sent copy): let that batch complete first, so that the
         # copy read first is the one stored and a later one is compared with it (duplicate or conflict).
         while any(not uids.isdisjoint(earlier.uids) for earlier in self._inflight):
             self._finish_oldest()
-        future = self._executor.submit(self._store, prepared.valid) if prepared.valid else None
+        future = self.ports.executor.submit(self._store, prepared.valid) if prepared.valid else None
         self._inflight.append(InFlight(prepared, future, uids))
 
     def _finish_due(self) -> None:
         """Complete the oldest batches in flight that are done, or must be: to make room for the batch just
         decoded, or because nothing new came (then all of them)."""
-        while self._inflight and (self._next is None or len(self._inflight) >= self._depth or self._inflight[0].done()):
+        while self._inflight and (
+            self._next is None or len(self._inflight) >= self.limits.batches_in_flight or self._inflight[0].done()
+        ):
             self._finish_oldest()
 
     def _finish_oldest(self) -> None:
@@ -231,7 +188,7 @@ class ConsumeWorker:
         inflight = self._completing = self._inflight[0]
         try:
             valid = inflight.batch.valid
-            outcomes: list[Outcome] = []
+            outcomes: list[Saved[Decoded]] = []
             if inflight.future is not None:
                 outcomes = self.retry.until_done("store", lambda: self._store(valid), first=inflight.future)
             self._complete(inflight.batch, outcomes, retry=True)
@@ -265,25 +222,24 @@ class ConsumeWorker:
                 return
             self._inflight.popleft()
 
-    def _complete(self, batch: Prepared, outcomes: list[Outcome], *, retry: bool) -> None:
+    def _complete(self, batch: Prepared, outcomes: list[Saved[Decoded]], *, retry: bool) -> None:
         letters = list(batch.letters)
         stored = duplicates = 0
-        for (msg, _), outcome in zip(batch.valid, outcomes, strict=True):
-            if outcome == "stored":
+        for outcome in outcomes:
+            if outcome.status is Status.STORED:
                 stored += 1
-            elif outcome == "duplicate":
+            elif outcome.status is Status.DUPLICATE:
                 duplicates += 1
             else:
-                assert isinstance(outcome, PoisonError)
-                letters.append(DeadLetter(msg, outcome))
-        assert self._sender is not None
-        sender = self._sender
+                assert outcome.error is not None, outcome
+                letters.append(DeadLetter(outcome.item.message, outcome.error))
+        sender = self.ports.dead_letters
         attempt = self.retry.until_done if retry else once
         if letters:
             attempt("dlq", lambda: sender.send(letters))
         attempt("commit", lambda: self.committer.commit(batch.records))
         reasons = [letter.error.reason for letter in letters]
-        self.counters.batch_completed(len(batch.records), stored, duplicates, reasons, time.monotonic() - batch.started)
+        self.counters.batch_completed(len(batch.records), stored, duplicates, reasons, self._clock() - batch.started)
         for letter in letters:
             m = letter.message
             log.warning(
@@ -292,9 +248,7 @@ class ConsumeWorker:
                        "order_uid": key_uid(m.key()), "reason": letter.error.reason},
             )  # fmt: skip
 
-    def _store(self, valid: list[tuple[Message, OrderRows]]) -> list[Outcome]:
-        with translated(self.s.postgres), self.rt.pg_connection() as conn:
-            outcomes = self.store.save_rows(conn, [r for _, r in valid])
-        if self._relay is not None:
-            self._relay.wake()  # the batch's outbox rows are committed: their events go out now
+    def _store(self, valid: list[Decoded]) -> list[Saved[Decoded]]:
+        outcomes = self.ports.store.save(valid)
+        self.ports.relay.wake()  # the batch's outbox rows are committed: their events go out now
         return outcomes

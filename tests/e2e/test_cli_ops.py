@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import psycopg
 import pytest
 import redis
 
-from ordersctl.adapters.order_store import OrderStore
 from ordersctl.config import Settings
 from ordersctl.domain.generator import OrderGenerator
 from ordersctl.domain.rules import decode_order
-from tests.helpers import ROOT, ordersctl, read_topic
+from tests.helpers import ROOT, ordersctl, read_topic, store_orders
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -62,8 +60,7 @@ def test_produce_rejects_bad_ratios_with_exit_2(settings: Settings) -> None:
 
 def test_cache_warm_fills_redis(settings: Settings) -> None:
     orders = [decode_order(m.value) for m in OrderGenerator(seed=8).messages(30)]
-    with psycopg.connect(settings.postgres.dsn) as conn:
-        OrderStore().save_batch(conn, orders)
+    store_orders(settings.postgres.dsn, orders)
     client = redis.Redis.from_url(settings.redis.url, decode_responses=True)
     client.flushdb()
     some = ordersctl(settings, "cache", "warm", "--limit", "10", "--json")

@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 
 from ordersctl.config import Settings
+from ordersctl.dlq import format as fmt
 from ordersctl.domain.generator import Message as Generated
 from ordersctl.domain.generator import OrderGenerator, dump
 from ordersctl.errors import POISON_REASONS
@@ -99,9 +100,9 @@ def test_replay_after_relaxing_a_rule_stores_the_orders_exactly_once(settings: S
     assert db_rows(settings.postgres.dsn, "SELECT count(*) FROM items") == [(8 * 5 + 12 * 2,)]
     # The replayed copies carry the replay count and where they came from.
     everything = read_topic(settings, settings.kafka.orders_topic, expect=28)
-    replayed = [m for m in everything if headers(m).get("dlq.replay.count")]
+    replayed = [m for m in everything if headers(m).get(fmt.REPLAY_COUNT)]
     assert len(replayed) == 8
-    assert all(headers(m)["dlq.replay.from.topic"] == settings.kafka.dlq_topic for m in replayed)
+    assert all(headers(m)[fmt.REPLAY_FROM_TOPIC] == settings.kafka.dlq_topic for m in replayed)
 
 
 def test_a_replay_loop_stops_at_the_replay_limit(settings: Settings) -> None:
@@ -116,7 +117,7 @@ def test_a_replay_loop_stops_at_the_replay_limit(settings: Settings) -> None:
     last = _replay(settings, "--reason", "rule_violation")
     assert last["replayed"] == 0 and last["skipped"] == {"replay limit": 1}
     dead = read_topic(settings, settings.kafka.dlq_topic, expect=4)
-    assert sorted(int(headers(m).get("dlq.replay.count", "0")) for m in dead) == [0, 1, 2, 3]
+    assert sorted(int(headers(m).get(fmt.REPLAY_COUNT, "0")) for m in dead) == [0, 1, 2, 3]
 
 
 def test_replay_a_range_to_another_topic_and_inspect_by_partition_and_since(settings: Settings) -> None:

@@ -16,8 +16,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from ordersctl.adapters.order_store import OrderStore
 from ordersctl.config import Settings
+from ordersctl.dlq import format as fmt
 from ordersctl.domain.generator import Message as Generated
 from ordersctl.domain.generator import OrderGenerator
 from ordersctl.domain.rules import decode_order
@@ -29,6 +29,7 @@ from tests.helpers import (
     db_rows,
     finish,
     headers,
+    order_store,
     ordersctl,
     read_topic,
     send,
@@ -56,7 +57,7 @@ def _consume_until_idle(settings: Settings, *args: str, timeout: float = 240) ->
 
 def _stored_orders(dsn: str, uids: list[str]) -> dict[str, dict[str, object]]:
     with psycopg.connect(dsn) as conn:
-        return {o.order_uid: o.model_dump(mode="json") for o in OrderStore().get_many(conn, uids)}
+        return {o.order_uid: o.model_dump(mode="json") for o in order_store().reads.get_many(conn, uids)}
 
 
 def test_seeded_mix_lands_exactly_where_it_belongs(settings: Settings) -> None:
@@ -76,18 +77,18 @@ def test_seeded_mix_lands_exactly_where_it_belongs(settings: Settings) -> None:
     assert stored == {uid: decode_order(raw).model_dump(mode="json") for uid, raw in valid.items()}
     # The DLQ holds exactly the invalid ones, with their original bytes and the right reason codes.
     dead = read_topic(settings, settings.kafka.dlq_topic, expect=sum(poison.values()))
-    assert Counter(((m.key() or b"").decode(), headers(m)["dlq.reason"]) for m in dead) == poison
+    assert Counter(((m.key() or b"").decode(), headers(m)[fmt.REASON]) for m in dead) == poison
     originals = {(m.key, m.value) for m in messages if m.kind in POISON_REASONS}
     assert {(m.key(), m.value()) for m in dead} == originals
     for m in dead:
         h = headers(m)
-        assert h["dlq.original.topic"] == settings.kafka.orders_topic == h["__connect.errors.topic"]
-        assert h["dlq.original.offset"] == h["__connect.errors.offset"] and int(h["dlq.original.offset"]) >= 0
-        assert h["dlq.consumer.group"] == settings.kafka.group_id
-        assert h["__connect.errors.exception.class.name"].startswith("ordersctl.errors.")
-        assert h["dlq.failed_at"].endswith("Z") and h["dlq.attempts"] == "1"
-        if h["dlq.reason"] == "schema_violation":
-            errors = json.loads(h["dlq.errors"])
+        assert h[fmt.ORIGINAL_TOPIC] == settings.kafka.orders_topic == h[fmt.CONNECT_TOPIC]
+        assert h[fmt.ORIGINAL_OFFSET] == h[fmt.CONNECT_OFFSET] and int(h[fmt.ORIGINAL_OFFSET]) >= 0
+        assert h[fmt.CONSUMER_GROUP] == settings.kafka.group_id
+        assert h[fmt.CONNECT_EXCEPTION_CLASS].startswith("ordersctl.errors.")
+        assert h[fmt.FAILED_AT].endswith("Z") and h[fmt.ATTEMPTS] == "1"
+        if h[fmt.REASON] == "schema_violation":
+            errors = json.loads(h[fmt.ERRORS])
             assert errors and {"path", "rule", "value_type"} <= set(errors[0])
     # An event for every stored order.
     events = read_topic(settings, settings.kafka.events_topic, expect=len(valid))
@@ -312,6 +313,6 @@ def test_kafka_outage_is_ridden_out_without_restart(settings: Settings, tmp_path
     _assert_exactly_once(settings, messages)
     poison = Counter((m.key.decode(), m.kind) for m in invalid)
     dead = read_topic(settings, settings.kafka.dlq_topic, expect=len(invalid))
-    assert Counter(((m.key() or b"").decode(), headers(m)["dlq.reason"]) for m in dead) >= poison
+    assert Counter(((m.key() or b"").decode(), headers(m)[fmt.REASON]) for m in dead) >= poison
     events = read_topic(settings, settings.kafka.events_topic, expect=len(messages))
     assert {(m.key() or b"").decode() for m in events} == {m.order_uid for m in messages}

@@ -16,8 +16,8 @@ from ordersctl.domain.generator import Message as Generated
 from ordersctl.domain.generator import OrderGenerator
 from ordersctl.observe.partitioner import DEFAULT_PARTITIONER, partition_for
 from tests.browser import launch_chromium
-from tests.e2e.test_serve import OUTPUT, _free_port, _get, _terminate
-from tests.helpers import create_topics, ordersctl, send, start_ordersctl, wait_for
+from tests.e2e.test_serve import OUTPUT, running_serve
+from tests.helpers import create_topics, ordersctl, send
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -39,23 +39,8 @@ def backlog(settings: Settings) -> list[Generated]:
 
 @pytest.fixture
 def server(settings: Settings, backlog: list[Generated], tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
-    log = tmp_path / "serve.log"
-    proc = start_ordersctl(settings, "serve", "--port", str(port), log=log, ORDERS_API__TOKEN=TOKEN)
-    base = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        try:
-            return _get(f"{base}/health/ready")[0] == 200
-        except OSError:
-            return False  # not listening yet
-
-    try:
-        wait_for(ready, 60, "serve to become ready")
+    with running_serve(settings, tmp_path / "serve.log", ORDERS_API__TOKEN=TOKEN) as base:
         yield base
-    finally:
-        _terminate(proc)
-    assert proc.returncode == 0, log.read_text()[-2000:]
 
 
 def _lags(page: Page) -> dict[int, int]:

@@ -9,10 +9,10 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -28,6 +28,8 @@ from tests.waiting import wait_for
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 OUTPUT = ROOT / "test-output"
 CANONICAL = "b563feb7b2b84b6test"
+# SIGTERM stops these servers at once (api.drain_seconds 0): the drain has its own test, test_serve_drain.py.
+NO_DRAIN = {"ORDERS_API__DRAIN_SECONDS": "0"}
 
 
 def _free_port() -> int:
@@ -54,6 +56,29 @@ def _terminate(proc: subprocess.Popen[bytes]) -> None:
             proc.kill()
 
 
+@contextmanager
+def running_serve(settings: Settings, log: Path, *args: str, **env: str) -> Iterator[str]:
+    """``ordersctl serve`` on a free port until the block ends (SIGTERM, no drain unless ``env`` asks for one);
+    yields its base URL once it is ready, and requires a clean exit (code 0, no traceback in its log)."""
+    port = _free_port()
+    proc = start_ordersctl(settings, "serve", "--port", str(port), *args, log=log, **(NO_DRAIN | env))
+    base = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        try:
+            return _get(f"{base}/health/ready")[0] == 200
+        except OSError:
+            return False  # not listening yet
+
+    try:
+        wait_for(ready, 60, "serve to become ready")
+        yield base
+    finally:
+        _terminate(proc)
+    text = log.read_text(errors="replace")
+    assert proc.returncode == 0 and "Traceback" not in text, text[-2000:]
+
+
 @pytest.fixture
 def server(settings: Settings, canonical_bytes: bytes, tmp_path: Path) -> Iterator[str]:
     """Orders stored through the pipeline (produce -> consume), then a running ``ordersctl serve``."""
@@ -63,25 +88,9 @@ def server(settings: Settings, canonical_bytes: bytes, tmp_path: Path) -> Iterat
     send(settings, messages)
     consumed = ordersctl(settings, "consume", "--stop-when-idle", "2", timeout=180)
     assert consumed.returncode == 0, consumed.stderr[-2000:]
-    port = _free_port()
-    proc = start_ordersctl(settings, "serve", "--port", str(port), log=tmp_path / "serve.log")
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if _get(f"{base}/health/ready")[0] == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.3)
-        else:
-            raise AssertionError("serve never became ready: " + (tmp_path / "serve.log").read_text()[-2000:])
+    with running_serve(settings, tmp_path / "serve.log") as base:
         yield base
-    finally:
-        _terminate(proc)
     log = (tmp_path / "serve.log").read_text()
-    assert proc.returncode == 0, log[-2000:]
     for secret_ish in ("Test Testov", "test@gmail.com", "+9720000000"):
         assert secret_ish not in log, "personal data in the access log"
 
@@ -161,7 +170,8 @@ def _children(pid: int) -> set[int]:
 
 def test_several_processes_share_a_port_sum_metrics_and_are_replaced(settings: Settings, tmp_path: Path) -> None:
     port = _free_port()
-    proc = start_ordersctl(settings, "serve", "--port", str(port), "--processes", "2", log=tmp_path / "serve.log")
+    proc = start_ordersctl(settings, "serve", "--port", str(port), "--processes", "2", log=tmp_path / "serve.log",
+                           **NO_DRAIN)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: len(_children(proc.pid)) == 2, 30, "two server processes")

@@ -91,17 +91,20 @@ def test_status_on_an_idle_pipeline_is_healthy_with_lag_0(settings: Settings, tm
     assert watch_code == 0, (tmp_path / "watch.log").read_text()[-3000:]
 
 
-def test_status_with_a_backlog_shows_the_lag_and_exits_4_above_max_lag(settings: Settings) -> None:
+def test_status_with_a_backlog_and_nobody_consuming_exits_1_saying_why(settings: Settings) -> None:
+    # A backlog in an empty group is a pipeline that has stopped, whatever --max-lag says (exit 1 beats 4).
     create_topics(settings)
     send(settings, _valid(30, seed=62))
 
     code, doc = _json(settings, "status", "--max-lag", "10")
-    assert code == 4, doc["problems"]
-    assert doc["orders"]["total_lag"] == 30
+    assert code == 1, doc["problems"]
+    assert doc["orders"]["total_lag"] == 30 and doc["orders"]["group"]["members"] == []
     assert all(p["committed"] is None for p in doc["orders"]["partitions"]), "the group never committed"
-    assert doc["problems"] == ["lag 30 is above --max-lag 10"]
-    assert _json(settings, "status", "--max-lag", "30")[0] == 0
-    assert _json(settings, "status")[0] == 0, "without --max-lag the lag is shown, not judged"
+    assert doc["problems"] == [f"group {settings.kafka.group_id} has no members and lag 30: nothing consumes",
+                               "lag 30 is above --max-lag 10"]  # fmt: skip
+    assert doc["stall"]["no_members"] is True and doc["healthy"] is False
+    assert _json(settings, "status", "--max-lag", "30")[0] == 1
+    assert _json(settings, "status")[0] == 1, "without --max-lag too: nothing consumes"
 
     _consume(settings)
     code, doc = _json(settings, "status", "--max-lag", "10")
@@ -180,7 +183,7 @@ def _assert_redis_down(doc: dict[str, Any], address: str) -> None:
     assert doc["problems"][0].startswith(f"Redis down at {address}")
 
 
-def test_status_with_redis_stopped_shows_it_down_and_exits_1(
+def test_status_with_redis_stopped_shows_it_down_and_exits_6_degraded(
     settings: Settings, private_redis: tuple[str, subprocess.Popen[bytes]]
 ) -> None:
     url, server = private_redis
@@ -192,12 +195,12 @@ def test_status_with_redis_stopped_shows_it_down_and_exits_1(
     server.terminate()
     server.wait(timeout=20)
     code, doc = _json(settings, "status")
-    assert code == 1
+    assert code == 6  # degraded: serve answers without Redis, the pipeline does not need it
     _assert_redis_down(doc, url.removeprefix("redis://"))
 
     table = ordersctl(settings, "status")
-    assert table.returncode == 1
-    assert "down" in table.stdout and "status: not healthy (exit 1)" in table.stdout
+    assert table.returncode == 6
+    assert "down" in table.stdout and "status: degraded (exit 6)" in table.stdout
     assert "Traceback" not in table.stderr
 
 

@@ -9,11 +9,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import falcon.testing
-import psycopg
 import pytest
 from pydantic import SecretStr
 
-from ordersctl.adapters.order_store import OrderStore
 from ordersctl.api.app import ApiParts, create_app
 from ordersctl.api.cursor import CURSOR_PATTERN
 from ordersctl.cache.memory import MemoryLRU
@@ -23,7 +21,7 @@ from ordersctl.domain.generator import OrderGenerator
 from ordersctl.domain.order import ORDER_UID_MAX_LENGTH, ORDER_UID_PATTERN
 from ordersctl.domain.rules import decode_order
 from ordersctl.runtime import Runtime
-from tests.helpers import ROOT
+from tests.helpers import ROOT, store_orders
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -32,8 +30,7 @@ CANONICAL = "b563feb7b2b84b6test"
 
 
 def _store(settings: Settings, raws: list[bytes]) -> None:
-    with psycopg.connect(settings.postgres.dsn) as conn:
-        OrderStore().save_batch(conn, [decode_order(r) for r in raws])
+    store_orders(settings.postgres.dsn, [decode_order(r) for r in raws])
 
 
 @pytest.fixture
@@ -52,7 +49,7 @@ def runtime(settings: Settings, canonical_bytes: bytes, generated: list[bytes]) 
 
 def _warm(runtime: Runtime, parts: ApiParts, limit: int) -> int:
     """What serve does at start: the most recent orders into the app's Redis layer and memory."""
-    recent = RecentOrders(runtime.pg_connection, runtime.settings.postgres, limit)
+    recent = RecentOrders(runtime.pg_connection, runtime.store.reads, limit)
     count, _ = warm(parts.cache.redis, recent, memory=parts.cache.memory)
     return count
 
@@ -152,6 +149,17 @@ def test_ready_is_503_until_warm_up_is_done(runtime: Runtime) -> None:
     parts.warmed.set()
     assert count == 10
     assert client.simulate_get("/health/ready").status_code == 200
+
+
+def test_ready_is_503_draining_once_sigterm_came_and_live_stays_200(runtime: Runtime) -> None:
+    parts = create_app(runtime)
+    parts.warmed.set()
+    client = falcon.testing.TestClient(parts.app)
+    assert client.simulate_get("/health/ready").status_code == 200
+    parts.draining.set()
+    ready = client.simulate_get("/health/ready")
+    assert ready.status_code == 503 and ready.json == {"status": "draining"}
+    assert client.simulate_get("/health/live").status_code == 200  # draining is no reason to restart it
 
 
 def test_warm_up_loads_the_most_recent_into_both_layers(runtime: Runtime) -> None:

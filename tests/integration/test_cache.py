@@ -6,10 +6,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 
-from ordersctl.adapters.order_store import OrderStore
 from ordersctl.cache.memory import MemoryLRU
 from ordersctl.cache.redis_layer import RedisOrderCache, key
 from ordersctl.cache.warmup import RecentOrders, warm
@@ -17,6 +15,7 @@ from ordersctl.config import Settings
 from ordersctl.domain.generator import OrderGenerator
 from ordersctl.domain.rules import decode_order
 from ordersctl.runtime import Runtime
+from tests.helpers import store_orders
 
 pytestmark = pytest.mark.integration
 
@@ -43,16 +42,15 @@ def test_redis_layer_writes_with_the_ttl_and_reads_back(runtime: Runtime) -> Non
 
 def test_warm_up_writes_the_most_recent_orders_to_redis_and_memory(runtime: Runtime, settings: Settings) -> None:
     orders = [decode_order(m.value) for m in OrderGenerator(seed=4242).messages(12)]
-    with psycopg.connect(settings.postgres.dsn) as conn:
-        OrderStore().save_batch(conn, orders)
+    store_orders(settings.postgres.dsn, orders)
     newest = sorted(orders, key=lambda o: (o.date_created, o.order_uid), reverse=True)[:5]
     layer = RedisOrderCache(runtime.redis, ttl_seconds=60)
     memory = MemoryLRU(100, 60)
-    recent = RecentOrders(runtime.pg_connection, settings.postgres, 5)
+    recent = RecentOrders(runtime.pg_connection, runtime.store.reads, 5)
     pages: list[int] = []
     try:
         assert recent.count() == 5
-        assert RecentOrders(runtime.pg_connection, settings.postgres, None).count() == 12
+        assert RecentOrders(runtime.pg_connection, runtime.store.reads, None).count() == 12
         count, _ = warm(layer, recent, memory=memory, on_page=pages.append)
         assert count == 5 and sum(pages) == 5
         for order in newest:

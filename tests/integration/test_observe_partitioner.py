@@ -26,7 +26,7 @@ def test_keyed_messages_land_on_the_computed_partition(
     settings = load_settings(overrides={"kafka": {"bootstrap_servers": KAFKA, "orders_topic": topic}})
     create_topics(settings, partitions=PARTITIONS, dlq=False, events=False)
     overrides = {"partitioner": partitioner} if partitioner else {}
-    producer = make_producer(KafkaSettings(bootstrap_servers=KAFKA), **overrides)
+    producer = make_producer(KafkaSettings(bootstrap_servers=KAFKA), None, **overrides)
     gen = OrderGenerator(seed=31)
     keys = [gen.order()["order_uid"].encode() for _ in range(40)]  # order_uids as the generator makes them
     keys += [f"uid-{n}".encode() for n in range(0, 3000, 97)]  # lengths that leave a murmur2 tail of 1 to 3 bytes

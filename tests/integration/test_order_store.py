@@ -10,14 +10,23 @@ from typing import Any
 import psycopg
 import pytest
 
-from ordersctl.adapters.order_store import OrderStore
+from ordersctl.adapters.order_store.writes import Rowed, Saved, Status
 from ordersctl.domain.generator import OrderGenerator
 from ordersctl.domain.order import Order
 from ordersctl.domain.rows import to_rows
 from ordersctl.domain.rules import decode_order
 from ordersctl.errors import DataRejected, OrderConflict, TransientError
+from tests.helpers import order_store
 
 pytestmark = pytest.mark.integration
+
+
+def _statuses(saved: list[Saved[Rowed]]) -> list[str]:
+    return [s.status.value for s in saved]
+
+
+def _conflict(saved: Saved[Rowed]) -> bool:
+    return saved.status is Status.CONFLICT and isinstance(saved.error, OrderConflict)
 
 
 def _orders(n: int, seed: int) -> list[Order]:
@@ -25,32 +34,33 @@ def _orders(n: int, seed: int) -> list[Order]:
 
 
 def test_batch_round_trip_duplicates_and_conflicts(migrated_db: str) -> None:
-    store = OrderStore()
+    store = order_store()
     orders = _orders(50, 1)
     with psycopg.connect(migrated_db) as conn:
-        assert store.save_batch(conn, orders) == ["stored"] * 50
-        assert store.save_batch(conn, orders[:3]) == ["duplicate"] * 3
+        assert _statuses(store.writes.save_orders(conn, orders)) == ["stored"] * 50
+        assert _statuses(store.writes.save_orders(conn, orders[:3])) == ["duplicate"] * 3
         changed = orders[0].model_copy(update={"track_number": "OTHER"})
-        outcome = store.save_batch(conn, [changed, *orders[1:2]])
-        assert isinstance(outcome[0], OrderConflict) and outcome[1] == "duplicate"
-        back = {o.order_uid: o for o in store.get_many(conn, [o.order_uid for o in orders])}
+        outcome = store.writes.save_orders(conn, [changed, *orders[1:2]])
+        assert _conflict(outcome[0]) and outcome[1].status is Status.DUPLICATE
+        assert [o.item.rows.order_uid for o in outcome] == [changed.order_uid, orders[1].order_uid]
+        back = {o.order_uid: o for o in store.reads.get_many(conn, [o.order_uid for o in orders])}
         assert back == {o.order_uid: o for o in orders}
-        assert store.get(conn, orders[0].order_uid) == orders[0]  # untouched by the conflict
-        assert store.pending_events(conn) == 50
+        assert store.reads.get(conn, orders[0].order_uid) == orders[0]  # untouched by the conflict
+        assert store.outbox.pending_events(conn) == 50
 
 
 def test_same_uid_twice_in_one_batch(migrated_db: str) -> None:
-    store = OrderStore()
+    store = order_store()
     a = _orders(1, 2)[0]
     other = a.model_copy(update={"track_number": "OTHER"})
     with psycopg.connect(migrated_db) as conn:
-        out = store.save_batch(conn, [a, a, other])
-    assert out[:2] == ["stored", "duplicate"] and isinstance(out[2], OrderConflict)
+        out = store.writes.save_orders(conn, [a, a, other])
+    assert _statuses(out[:2]) == ["stored", "duplicate"] and _conflict(out[2])
 
 
 def test_a_copy_formatted_differently_is_a_duplicate_and_other_content_a_conflict(migrated_db: str) -> None:
     """The worker fingerprints the bytes as they came; other bytes are compared with the stored order by field."""
-    store = OrderStore()
+    store = order_store()
     raw = [m.value for m in OrderGenerator(seed=6).messages(3)]
     assert all(raw)
     orders = [decode_order(r) for r in raw]
@@ -58,40 +68,41 @@ def test_a_copy_formatted_differently_is_a_duplicate_and_other_content_a_conflic
     reformatted = json.dumps(dict(reversed(doc.items())), indent=2).encode()  # same content, other bytes
     changed = json.dumps({**doc, "track_number": "OTHER"}).encode()
     with psycopg.connect(migrated_db) as conn:
-        assert store.save_rows(conn, [to_rows(o, r) for o, r in zip(orders, raw, strict=True)]) == ["stored"] * 3
-        again = [to_rows(decode_order(b), b) for b in (raw[0], reformatted, changed)]
-        out = store.save_rows(conn, again)
-        assert out[:2] == ["duplicate", "duplicate"] and isinstance(out[2], OrderConflict)
-        assert store.get(conn, orders[0].order_uid) == orders[0]  # untouched by the conflict
+        first_copies = [Rowed(to_rows(o, r)) for o, r in zip(orders, raw, strict=True)]
+        assert _statuses(store.writes.save(conn, first_copies)) == ["stored"] * 3
+        again = [Rowed(to_rows(decode_order(b), b)) for b in (raw[0], reformatted, changed)]
+        out = store.writes.save(conn, again)
+        assert _statuses(out[:2]) == ["duplicate", "duplicate"] and _conflict(out[2])
+        assert store.reads.get(conn, orders[0].order_uid) == orders[0]  # untouched by the conflict
         # The same within one batch of new orders: the first copy is stored, the others compared with it.
         fresh = OrderGenerator(seed=7).messages(1)
         first = next(iter(fresh)).value
         assert first is not None
         fresh_doc = json.loads(first)
         copies = [first, json.dumps(fresh_doc, indent=1).encode(), json.dumps({**fresh_doc, "entry": "X"}).encode()]
-        out = store.save_rows(conn, [to_rows(decode_order(b), b) for b in copies])
-        assert out[:2] == ["stored", "duplicate"] and isinstance(out[2], OrderConflict)
-        assert store.pending_events(conn) == 4
+        out = store.writes.save(conn, [Rowed(to_rows(decode_order(b), b)) for b in copies])
+        assert _statuses(out[:2]) == ["stored", "duplicate"] and _conflict(out[2])
+        assert store.outbox.pending_events(conn) == 4
 
 
 def test_a_row_the_database_rejects_is_isolated_and_the_rest_stored(migrated_db: str) -> None:
-    store = OrderStore()
+    store = order_store()
     orders = _orders(9, 3)
     # model_construct skips validation: a value PostgreSQL rejects (sale > 100) slips through to the database.
     bad_item = orders[4].items[0].model_construct(**{**orders[4].items[0].model_dump(), "sale": 150})
     bad = orders[4].model_construct(**{**dict(orders[4]), "items": [bad_item]})
     batch = [*orders[:4], bad, *orders[5:]]
     with psycopg.connect(migrated_db) as conn:
-        out = store.save_batch(conn, batch)
-        assert isinstance(out[4], DataRejected)
-        assert [o for i, o in enumerate(out) if i != 4] == ["stored"] * 8
-        assert store.count(conn) == 8
-        assert store.get(conn, bad.order_uid) is None
+        out = store.writes.save_orders(conn, batch)
+        assert out[4].status is Status.REJECTED and isinstance(out[4].error, DataRejected)
+        assert _statuses([o for i, o in enumerate(out) if i != 4]) == ["stored"] * 8
+        assert store.reads.count(conn) == 8
+        assert store.reads.get(conn, bad.order_uid) is None
 
 
 def test_concurrent_insert_of_the_same_order_is_retried_not_lost(migrated_db: str) -> None:
     """Two workers storing the same new order at once (a rebalance race): one stores, the other must retry."""
-    store = OrderStore()
+    store = order_store()
     order = _orders(1, 4)[0]
     barrier = threading.Barrier(2)
     results: list[object] = []
@@ -101,7 +112,7 @@ def test_concurrent_insert_of_the_same_order_is_retried_not_lost(migrated_db: st
             conn.execute("SET lock_timeout = '20s'")
             barrier.wait()
             try:
-                results.append(store.save_batch(conn, [order]))
+                results.append(_statuses(store.writes.save_orders(conn, [order])))
             except TransientError as exc:
                 results.append(exc)
 
@@ -113,17 +124,17 @@ def test_concurrent_insert_of_the_same_order_is_retried_not_lost(migrated_db: st
     kinds = sorted(type(r).__name__ if isinstance(r, Exception) else str(r) for r in results)
     assert kinds in (["TransientError", "['stored']"], ["['duplicate']", "['stored']"])
     with psycopg.connect(migrated_db) as conn:
-        assert store.save_batch(conn, [order]) == ["duplicate"]
+        assert _statuses(store.writes.save_orders(conn, [order])) == ["duplicate"]
 
 
 def test_outbox_claims_skip_locked_rows(migrated_db: str) -> None:
-    store = OrderStore()
+    store = order_store()
     with psycopg.connect(migrated_db) as conn:
-        store.save_batch(conn, _orders(10, 5))
+        store.writes.save_orders(conn, _orders(10, 5))
         conn.commit()
     with psycopg.connect(migrated_db) as a, psycopg.connect(migrated_db) as b, a.transaction(), b.transaction():
-        first = store.claim_unpublished(a, 6)
-        second = store.claim_unpublished(b, 6)
+        first = store.outbox.claim_unpublished(a, 6)
+        second = store.outbox.claim_unpublished(b, 6)
         assert len(first) == 6 and len(second) == 4
         assert not {i for i, _, _ in first} & {i for i, _, _ in second}
         event_id, uid, event = first[0]
@@ -134,7 +145,7 @@ def test_outbox_claims_skip_locked_rows(migrated_db: str) -> None:
 
 def test_outbox_events_carry_the_order_totals_in_batch_order(migrated_db: str) -> None:
     """One "order saved" event per stored order, in batch order, with its totals and no personal data."""
-    store = OrderStore()
+    store = order_store()
     orders = _orders(20, 8)
     # Fractional seconds, a whole second, an early year and a non-UTC zone (the event says UTC).
     dates = ["2021-11-26T06:22:19.000250Z", "2021-11-26T06:22:19Z", "0999-01-02T03:04:05.5+03:00"]
@@ -144,7 +155,7 @@ def test_outbox_events_carry_the_order_totals_in_batch_order(migrated_db: str) -
         for o, d in zip(orders, dates, strict=False)
     ]
     with psycopg.connect(migrated_db) as conn:
-        store.save_batch(conn, orders)
+        store.writes.save_orders(conn, orders)
         rows = conn.execute("SELECT order_uid, payload FROM outbox ORDER BY id").fetchall()
     assert [uid for uid, _ in rows] == [o.order_uid for o in orders]  # events in batch order
     assert [payload["date_created"] for _, payload in rows[: len(dates)]] == expected_dates
@@ -174,12 +185,12 @@ def test_a_batch_looks_its_orders_up_by_index_never_by_scanning_the_table(migrat
     """The store's lookup of a batch's stored fingerprints is a key lookup in a table that only grows. Left to
     the planner it was a sequential scan of the whole table, a parallel one from ~100,000 orders (23 ms vs 5 ms
     per batch of 2,000 at 200,000 orders, and growing with the table): it must always use the index."""
-    store = OrderStore()
+    store = order_store()
     orders = _orders(300, 11)
     with psycopg.connect(migrated_db, autocommit=True) as conn:
-        store.save_batch(conn, orders[:200])
+        store.writes.save_orders(conn, orders[:200])
         conn.execute("ANALYZE orders")  # the statistics a running database has
         before = _seq_scans_of_orders(conn)
-        outcomes = store.save_batch(conn, orders[100:300])  # 100 stored already, 100 new
-        assert outcomes == ["duplicate"] * 100 + ["stored"] * 100
+        outcomes = store.writes.save_orders(conn, orders[100:300])  # 100 stored already, 100 new
+        assert _statuses(outcomes) == ["duplicate"] * 100 + ["stored"] * 100
         assert _seq_scans_of_orders(conn) == before

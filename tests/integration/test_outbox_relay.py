@@ -13,13 +13,13 @@ from typing import Any
 import psycopg
 import pytest
 
-from ordersctl.adapters.order_store import OrderStore
 from ordersctl.config import Settings
 from ordersctl.domain.generator import OrderGenerator
 from ordersctl.domain.rules import decode_order
 from ordersctl.errors import ClientFailed, TransientError
 from ordersctl.pipeline.outbox_relay import OutboxRelay
 from tests.fake_producer import FATAL, TIMED_OUT, FakeProducer
+from tests.helpers import order_store, store_orders
 
 pytestmark = pytest.mark.integration
 
@@ -30,19 +30,18 @@ def _relay(settings: Settings, producer: FakeProducer) -> OutboxRelay:
         with psycopg.connect(settings.postgres.dsn) as conn:
             yield conn
 
-    return OutboxRelay(connect, settings.postgres, producer, "orders.events", page=10, timeout=1)
+    return OutboxRelay(connect, order_store().outbox, producer, "orders.events", page=10, timeout=1)
 
 
 def _store_orders(settings: Settings, n: int) -> list[str]:
     orders = [decode_order(m.value) for m in OrderGenerator(seed=7).messages(n)]
-    with psycopg.connect(settings.postgres.dsn) as conn:
-        OrderStore().save_batch(conn, orders)
+    store_orders(settings.postgres.dsn, orders)
     return [o.order_uid for o in orders]
 
 
 def _pending(settings: Settings) -> int:
     with psycopg.connect(settings.postgres.dsn) as conn:
-        return OrderStore().pending_events(conn)
+        return order_store().outbox.pending_events(conn)
 
 
 def test_confirmed_events_leave_the_outbox_page_by_page(settings: Settings) -> None:

@@ -71,13 +71,15 @@ def _app(body: bytes) -> Callable[[dict[str, Any], Any], Iterable[bytes]]:
 
 
 @contextlib.contextmanager
-def _running(app: Callable[[dict[str, Any], Any], Iterable[bytes]]) -> Iterator[int]:
+def _running(
+    app: Callable[[dict[str, Any], Any], Iterable[bytes]], draining: threading.Event | None = None
+) -> Iterator[int]:
     """A waitress server on our channels, on a free port, for the block's duration."""
     sock = socket.create_server(("127.0.0.1", 0))
     socket_map: dict[int, Any] = {}
     server = waitress.create_server(app, socket_map, sockets=[sock], threads=2)
-    use_flush_aware_channels(socket_map)
-    assert server.channel_class is FlushAwareChannel
+    use_flush_aware_channels(socket_map, draining)
+    assert issubclass(server.channel_class, FlushAwareChannel)
     stop = threading.Event()
 
     def serve() -> None:
@@ -162,4 +164,29 @@ def test_a_response_without_a_length_is_still_chunked_whole(monkeypatch: pytest.
         conn.request("GET", "/")
         resp = conn.getresponse()
         assert resp.getheader("Transfer-Encoding") == "chunked" and resp.read() == b"first second"
+        conn.close()
+
+
+def test_while_draining_each_response_closes_its_connection() -> None:
+    # A keep-alive client then connects again, through the platform's routing, which by then leads elsewhere.
+    body = b"ok"
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    draining = threading.Event()
+    with _running(app, draining) as port:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/")
+        first = conn.getresponse()
+        assert first.read() == body and first.getheader("Connection") is None  # keep-alive (HTTP/1.1's default)
+        assert conn.sock is not None
+        draining.set()
+        conn.request("GET", "/")
+        second = conn.getresponse()
+        assert second.read() == body and second.getheader("Connection") == "close"
+        assert conn.sock is None  # http.client closed it as told; its next request connects anew
+        conn.request("GET", "/")
+        assert conn.getresponse().read() == body
         conn.close()

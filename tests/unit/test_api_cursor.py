@@ -11,10 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from ordersctl.adapters.order_store import OrderSummary
+from ordersctl.adapters.order_store.reads import OrderSummary
 from ordersctl.api.cursor import CURSOR_MAX_LENGTH, CURSOR_PATTERN, decode_cursor, encode_cursor
-from ordersctl.api.resources import valid_uid
-from ordersctl.domain.order import ORDER_UID_MAX_LENGTH, ORDER_UID_PATTERN, OrderUid
+from ordersctl.domain.order import ORDER_UID_MAX_LENGTH, ORDER_UID_PATTERN, OrderUid, is_order_uid
 
 
 def _summary(when: datetime, uid: str) -> OrderSummary:
@@ -63,4 +62,4 @@ def _model_accepts(text: str) -> bool:
                  st.from_regex(ORDER_UID_PATTERN, fullmatch=True), st.from_regex(ORDER_UID_PATTERN)))  # fmt: skip
 def test_the_api_accepts_exactly_the_order_uids_the_domain_model_accepts(text: str) -> None:
     # pydantic checks the pattern with Rust's regex engine, the API with Python's: they must agree.
-    assert valid_uid(text) == _model_accepts(text)
+    assert is_order_uid(text) == _model_accepts(text)

@@ -11,20 +11,13 @@ from ordersctl.api.pipeline_schemas import PipelineStatusOut
 from ordersctl.observe.kafka_view import GroupInfo, GroupMember
 from ordersctl.observe.services import ServiceCheck
 from ordersctl.observe.status import OrdersProgress, PartitionLag, PipelineStatus, Thresholds
+from tests.fakes import FakeClock
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_result_is_kept_for_the_ttl_then_read_again() -> None:
-    clock = Clock()
+    clock = FakeClock(100.0)
     shared = SharedReads(ttl=2.0, clock=clock)
     reads: list[int] = []
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ordersctl.cache.memory import MemoryLRU
-from tests.fake_clock import FakeClock
+from tests.fakes import FakeClock
 
 
 def test_memory_lru_is_bounded_and_expires() -> None:

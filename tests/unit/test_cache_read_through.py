@@ -12,7 +12,7 @@ from ordersctl.cache.memory import MemoryLRU
 from ordersctl.cache.read_through import OrderCache
 from ordersctl.cache.redis_layer import RedisOrderCache
 from ordersctl.errors import TransientError
-from tests.fake_clock import FakeClock
+from tests.fakes import FakeClock
 from tests.waiting import wait_for
 
 

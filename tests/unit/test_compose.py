@@ -7,6 +7,9 @@ from typing import Any
 
 import yaml
 
+from ordersctl.api.server import FINISH_SECONDS
+from ordersctl.config import ApiSettings
+
 COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 
 
@@ -112,3 +115,10 @@ def test_the_cluster_host_ports_match_the_local_stack_cluster() -> None:
         assert node["ports"] == [f"127.0.0.1:{port}:{port}"], name
         assert f"EXTERNAL://:{port}" in node["environment"]["KAFKA_LISTENERS"], name
         assert f"EXTERNAL://127.0.0.1:{port}" in node["environment"]["KAFKA_ADVERTISED_LISTENERS"], name
+
+
+def test_serve_gets_the_time_to_drain_before_a_kill() -> None:
+    # serve answers for api.drain_seconds (10) after SIGTERM, then finishes what is in flight (up to 5 s); the
+    # compose default of 10 s before SIGKILL would cut the drain short.
+    grace = _services()["serve"]["stop_grace_period"]
+    assert grace.endswith("s") and int(grace[:-1]) > ApiSettings().drain_seconds + FINISH_SECONDS

@@ -9,9 +9,11 @@ from datetime import UTC, datetime
 
 from confluent_kafka import Message
 
+from ordersctl.dlq import format as fmt
+from ordersctl.dlq.letters import DeadLetter, dead_letter_headers
+from ordersctl.domain.peek import key_uid
 from ordersctl.errors import FieldError, PoisonError, SchemaViolation
 from ordersctl.pipeline.backoff import Backoff
-from ordersctl.pipeline.dead_letters import REPLAY_COUNT, DeadLetter, dead_letter_headers, key_uid
 
 
 def record(headers: Sequence[tuple[str, bytes]] = ()) -> Message:
@@ -30,28 +32,28 @@ def test_headers_say_why_where_and_when() -> None:
     error = SchemaViolation("payment.amount: int_type", (FieldError("payment.amount", "int_type", "string", "m"),))
     h = _headers(record([("trace", b"abc")]), error)
     assert h["trace"] == b"abc"
-    assert h["dlq.reason"] == b"schema_violation"
-    assert json.loads(h["dlq.errors"]) == [
+    assert h[fmt.REASON] == b"schema_violation"
+    assert json.loads(h[fmt.ERRORS]) == [
         {"path": "payment.amount", "rule": "int_type", "value_type": "string", "message": "m"}
     ]
-    assert (h["dlq.original.topic"], h["dlq.original.partition"], h["dlq.original.offset"]) == (b"orders", b"2", b"41")
-    assert h["dlq.original.timestamp"] == b"1700000000000"
-    assert h["dlq.consumer.group"] == b"grp"
-    assert h["dlq.failed_at"] == b"2026-01-02T03:04:05Z"
-    assert h["__connect.errors.topic"] == b"orders"
-    assert h["__connect.errors.partition"] == b"2"
-    assert h["__connect.errors.offset"] == b"41"
-    assert h["__connect.errors.exception.class.name"] == b"ordersctl.errors.SchemaViolation"
-    assert h["__connect.errors.exception.message"] == b"payment.amount: int_type"
+    assert (h[fmt.ORIGINAL_TOPIC], h[fmt.ORIGINAL_PARTITION], h[fmt.ORIGINAL_OFFSET]) == (b"orders", b"2", b"41")
+    assert h[fmt.ORIGINAL_TIMESTAMP] == b"1700000000000"
+    assert h[fmt.CONSUMER_GROUP] == b"grp"
+    assert h[fmt.FAILED_AT] == b"2026-01-02T03:04:05Z"
+    assert h[fmt.CONNECT_TOPIC] == b"orders"
+    assert h[fmt.CONNECT_PARTITION] == b"2"
+    assert h[fmt.CONNECT_OFFSET] == b"41"
+    assert h[fmt.CONNECT_EXCEPTION_CLASS] == b"ordersctl.errors.SchemaViolation"
+    assert h[fmt.CONNECT_EXCEPTION_MESSAGE] == b"payment.amount: int_type"
 
 
 def test_a_dead_letter_of_a_replayed_message_keeps_the_replay_count_only() -> None:
-    old = [("dlq.reason", b"conflict"), ("__connect.errors.offset", b"7"), (REPLAY_COUNT, b"2"), ("x", b"1")]
+    old = [(fmt.REASON, b"conflict"), (fmt.CONNECT_OFFSET, b"7"), (fmt.REPLAY_COUNT, b"2"), ("x", b"1")]
     h = dead_letter_headers(DeadLetter(record(old), SchemaViolation("m")), "g")
     names = [k for k, _ in h]
-    assert names.count("dlq.reason") == 1 and names.count("__connect.errors.offset") == 1
-    assert dict(h)[REPLAY_COUNT] == b"2" and dict(h)["x"] == b"1"
-    assert dict(h)["dlq.reason"] == b"schema_violation"
+    assert names.count(fmt.REASON) == 1 and names.count(fmt.CONNECT_OFFSET) == 1
+    assert dict(h)[fmt.REPLAY_COUNT] == b"2" and dict(h)["x"] == b"1"
+    assert dict(h)[fmt.REASON] == b"schema_violation"
 
 
 def test_key_uid_only_for_plausible_ids() -> None:

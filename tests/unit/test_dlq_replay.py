@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Literal
 
-from confluent_kafka import TopicPartition
+from confluent_kafka import Message, TopicPartition
 
+from ordersctl.dlq import format as fmt
 from ordersctl.dlq.reader import DlqReader, Selection
 from ordersctl.dlq.records import DeadLetterRecord
 from ordersctl.dlq.replay import Replayer, ReplayRequest
@@ -44,8 +45,9 @@ class NoProgress:
 
 
 def _record(offset: int, reason: str = "conflict") -> DeadLetterRecord:
-    headers = {"dlq.reason": reason, "dlq.original.topic": "orders"}
-    return DeadLetterRecord(0, offset, b"k", b"payload", headers, [(k, v.encode()) for k, v in headers.items()])
+    headers = [(fmt.REASON, reason.encode()), (fmt.ORIGINAL_TOPIC, b"orders")]
+    return DeadLetterRecord.of(Message(topic="o.dlq", partition=0, offset=offset, key=b"k", value=b"payload",
+                                       headers=[*headers]))  # fmt: skip
 
 
 def test_a_dry_run_hands_over_each_record_as_it_is_read_and_keeps_none() -> None:

@@ -11,8 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ordersctl.domain.generator import INVALID_KINDS, OrderGenerator
-from ordersctl.domain.order import Order
-from ordersctl.domain.rows import from_rows, same_content, to_rows
+from ordersctl.domain.order import Delivery, Item, Order, Payment
+from ordersctl.domain.rows import (
+    DELIVERY_COLUMNS,
+    ITEM_COLUMNS,
+    ORDER_COLUMNS,
+    PAYMENT_COLUMNS,
+    from_rows,
+    same_content,
+    to_rows,
+)
 from ordersctl.domain.rules import check_rules, decode_order
 from ordersctl.errors import (
     DecodeError,
@@ -156,19 +164,27 @@ def valid_orders(draw: st.DrawFn) -> dict[str, Any]:
     return doc
 
 
+def test_the_rows_columns_are_the_models_fields_in_order() -> None:
+    # The rows are built by reading these fields by name, and read back into the models the same way.
+    assert ("order_uid", *Delivery.model_fields) == DELIVERY_COLUMNS
+    assert ("order_uid", *Payment.model_fields) == PAYMENT_COLUMNS
+    assert ("order_uid", "position", *Item.model_fields) == ITEM_COLUMNS
+    assert set(ORDER_COLUMNS) - {"content_hash"} == set(Order.model_fields) - {"delivery", "payment", "items"}
+
+
 @settings(max_examples=150, deadline=None)
 @given(valid_orders())
 def test_consistent_orders_pass_and_round_trip_through_rows(doc: dict[str, Any]) -> None:
     raw = _dump(doc)
     order = decode_order(raw)
     rows = to_rows(order)
-    assert from_rows(rows.order, rows.delivery, rows.payment, list(rows.items)) == order
-    assert [r[1] for r in rows.items] == list(range(len(order.items)))
+    assert from_rows(rows) == order
+    assert [item.position for item in rows.items] == list(range(len(order.items)))
     assert order.model_dump(mode="json") == doc
     # Fingerprints: of the bytes as they came, else of the canonical form; content compares apart from them.
-    assert rows.order[-1] == order.content_hash()
+    assert rows.content_hash == order.content_hash()
     from_raw = to_rows(order, raw)
-    assert from_raw.order[-1] == hashlib.sha256(raw).digest()
+    assert from_raw.content_hash == hashlib.sha256(raw).digest()
     other_bytes = json.dumps(dict(reversed(doc.items())), indent=1).encode()
     assert same_content(from_raw, to_rows(decode_order(other_bytes), other_bytes))
     changed = decode_order(_dump({**doc, "entry": doc["entry"] + "x"}))

@@ -9,8 +9,8 @@ import pytest
 from confluent_kafka import KafkaError
 
 from ordersctl.adapters.kafka import is_fatal
+from ordersctl.dlq.letters import DeadLetter, DeadLetterSender
 from ordersctl.errors import ClientFailed, InvalidJson, TransientError
-from ordersctl.pipeline.dead_letters import DeadLetter, DeadLetterSender
 from tests.fake_producer import FATAL, TIMED_OUT, FakeProducer
 from tests.unit.test_dead_letters import record
 

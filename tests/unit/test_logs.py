@@ -18,14 +18,7 @@ from ordersctl.logs import (
     RateLimitFilter,
     setup_logging,
 )
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fakes import FakeClock
 
 
 def _explode() -> None:

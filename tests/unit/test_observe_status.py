@@ -55,10 +55,39 @@ def test_lag_is_judged_only_against_max_lag() -> None:
 
 
 def test_a_service_down_is_1_and_beats_lag() -> None:
-    down = (UP[0], ServiceCheck("Redis", "r:6379/0", False, None, "ConnectionError: refused"), UP[2])
+    down = (UP[0], UP[1], ServiceCheck("Kafka", "k:9092", False, None, "KafkaException: timed out"))
     status = _status(lag=1000, thresholds=Thresholds(max_lag=1), services=down)
     assert status.exit_code() == 1
-    assert status.problems()[0] == "Redis down at r:6379/0: ConnectionError: refused"
+    assert status.problems()[0] == "Kafka down at k:9092: KafkaException: timed out"
+
+
+REDIS_DOWN = ServiceCheck("Redis", "r:6379/0", False, None, "ConnectionError: refused")
+
+
+def test_redis_down_is_degraded_6_not_a_broken_pipeline() -> None:
+    status = _status(services=(UP[0], REDIS_DOWN, UP[2]))
+    assert status.exit_code() == 6
+    assert status.problems() == ["Redis down at r:6379/0: ConnectionError: refused"]
+    assert status.as_json()["healthy"] is False
+    console = Console(width=200, record=True)
+    console.print(status_view(status))
+    assert "status: degraded (exit 6)" in console.export_text()
+
+
+def test_redis_down_is_beaten_by_lag_and_by_another_service_down() -> None:
+    assert _status(lag=9, thresholds=Thresholds(max_lag=1), services=(UP[0], REDIS_DOWN, UP[2])).exit_code() == 4
+    pg_down = ServiceCheck("PostgreSQL", "pg:5432/orders", False, None, "refused")
+    assert _status(services=(pg_down, REDIS_DOWN, UP[2])).exit_code() == 1
+
+
+def test_redis_turned_off_is_healthy() -> None:
+    off = ServiceCheck("Redis", "off", False, error="off (redis.url is empty)", disabled=True)
+    status = _status(services=(UP[0], off, UP[2]))
+    assert status.exit_code() == 0 and status.problems() == []
+    assert status.as_json()["services"][1]["disabled"] is True
+    console = Console(width=200, record=True)
+    console.print(status_view(status))
+    assert "status: healthy (exit 0)" in console.export_text()
 
 
 def test_an_old_outbox_event_is_1() -> None:

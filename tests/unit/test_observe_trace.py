@@ -11,6 +11,7 @@ from confluent_kafka import Message
 from rich.console import Console
 
 from ordersctl.adapters.pipeline_queries import PendingEvent
+from ordersctl.dlq import format as fmt
 from ordersctl.dlq.reader import DlqReader, Selection
 from ordersctl.dlq.records import DeadLetterRecord
 from ordersctl.observe.dead_letters import DeadLetterSummary, dead_letters_of, dlq_window, latest_dead_letters
@@ -34,11 +35,11 @@ def _letter(
 ) -> DeadLetterRecord:
     failed = (NOW - timedelta(minutes=minutes_ago)).isoformat().replace("+00:00", "Z")
     headers: list[tuple[str, str | bytes | None]] = [
-        ("dlq.reason", reason.encode()),
-        ("dlq.failed_at", failed.encode()),
+        (fmt.REASON, reason.encode()),
+        (fmt.FAILED_AT, failed.encode()),
     ]
     if replays:
-        headers.append(("dlq.replay.count", str(replays).encode()))
+        headers.append((fmt.REPLAY_COUNT, str(replays).encode()))
     msg = Message(topic="orders.dlq", partition=partition, offset=offset, key=uid.encode(),
                   value=SECRET % uid.encode(), headers=headers)  # fmt: skip
     return DeadLetterRecord.of(msg)
@@ -87,7 +88,7 @@ def test_latest_dead_letters_are_newest_first_and_carry_no_payload() -> None:
     assert [(d.partition, d.offset) for d in latest] == [(1, 1), (0, 2), (0, 1)]
     doc = latest[0].as_json()
     assert doc == {"partition": 1, "offset": 1, "reason": "conflict", "failed_at": "2026-03-01T11:59:00.000Z",
-                   "order_uid": "b2", "replay_count": 0}  # fmt: skip
+                   "order_uid": "b2", "replay_count": 0, "unreadable": []}  # fmt: skip
 
 
 def test_dead_letters_of_one_order_oldest_first() -> None:

@@ -6,23 +6,15 @@ including a broker restart, is covered by tests/e2e/test_ingest.py.)"""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 from typing import Literal
 
 import pytest
 from confluent_kafka import KafkaError, Message, TopicPartition
 
-from ordersctl.adapters.order_store import Outcome
-from ordersctl.config import load_settings
 from ordersctl.pipeline import offset_committer
-from ordersctl.pipeline.batches import InFlight, Prepared
 from ordersctl.pipeline.fetch_buffer import FetchBuffer
-from ordersctl.pipeline.offset_committer import OffsetCommitter
-from ordersctl.pipeline.options import WorkerOptions
-from ordersctl.pipeline.worker import ConsumeWorker
-from ordersctl.runtime import Runtime
+from ordersctl.pipeline.offset_committer import CommitAnswers, OffsetCommitter
 
 OnCommit = Callable[[KafkaError | None, list[TopicPartition]], None]
 Answer = Callable[[list[TopicPartition]], tuple[KafkaError | None, list[TopicPartition]]]
@@ -65,11 +57,10 @@ def _record(offset: int = 41) -> Message:
 
 
 def _committer(answer: Answer | None) -> tuple[OffsetCommitter, FakeConsumer, list[str]]:
-    buffer = FetchBuffer(batch_size=10)
+    answers = CommitAnswers()
+    consumer = FakeConsumer(answers.on_commit, answer, answer_after=1)
     resent: list[str] = []
-    committer = OffsetCommitter(buffer, on_resend=lambda: resent.append("commit"))
-    consumer = FakeConsumer(committer.on_commit, answer, answer_after=1)
-    buffer.bind(consumer)
+    committer = OffsetCommitter(FetchBuffer(consumer, 10), answers, on_resend=lambda: resent.append("commit"))
     return committer, consumer, resent
 
 
@@ -128,10 +119,10 @@ def test_a_refused_commit_already_covered_by_a_later_one_is_not_sent_again() -> 
     committer, consumer, resent = _committer(None)
     committer.commit([_record(41)])
     committer.commit([_record(51)])
-    committer.on_commit(None, _refused(KafkaError.REQUEST_TIMED_OUT, [TopicPartition("orders", 2, 42)]))
+    consumer.on_commit(None, _refused(KafkaError.REQUEST_TIMED_OUT, [TopicPartition("orders", 2, 42)]))
     committer.resend_refused()
     assert _sent(consumer) == [42, 52] and resent == []
-    committer.on_commit(None, _refused(KafkaError.REQUEST_TIMED_OUT, [TopicPartition("orders", 2, 52)]))
+    consumer.on_commit(None, _refused(KafkaError.REQUEST_TIMED_OUT, [TopicPartition("orders", 2, 52)]))
     committer.resend_refused()
     assert _sent(consumer) == [42, 52, 52] and resent == ["commit"]
 
@@ -165,17 +156,3 @@ def test_settling_polls_until_answered_and_gives_up_in_time() -> None:
     committer.commit([_record()])
     assert not committer.settle(timeout=0.3), "no answer came, yet settle said all commits were answered"
     assert consumer.polls > 2  # rebalance callbacks were served all along
-
-
-def test_a_revoke_callback_waits_for_a_batch_being_stored_only_so_long() -> None:
-    settings = load_settings(overrides={"kafka": {"bootstrap_servers": "127.0.0.1:1"}})
-    worker = ConsumeWorker(Runtime(settings), WorkerOptions(batch_size=10), threading.Event())
-    worker.buffer.bind(FakeConsumer(worker.committer.on_commit, None))
-    worker.revoke_wait_seconds = 0.2
-    never: Future[list[Outcome]] = Future()  # a store stuck on a lock the revoke cannot wait out
-    worker._inflight.append(InFlight(Prepared([_record()]), never, frozenset({"uid-1"})))
-    callback = threading.Thread(target=worker._on_revoke, args=(None, [TopicPartition("orders", 2)]), daemon=True)
-    callback.start()
-    callback.join(5)
-    assert not callback.is_alive(), "the revoke callback (and with it the group's rebalance) waited without bound"
-    assert len(worker._inflight) == 1, "the unfinished batch is left to the main loop, uncommitted"

@@ -94,3 +94,23 @@ def test_a_checkout_finds_its_migrations_in_the_top_level_sql_folder() -> None:
 def test_the_canonical_sample_lives_in_the_repository() -> None:
     assert FIXTURE.is_relative_to(ROOT), f"{FIXTURE} is outside the repository"
     assert FIXTURE.is_file()
+
+
+def test_the_version_is_written_in_one_place() -> None:
+    import ordersctl
+
+    project = _pyproject()["project"]
+    assert "version" not in project and "version" in project["dynamic"]
+    assert _pyproject()["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "ordersctl.__version__"}
+    assert re.fullmatch(r"\d+\.\d+\.\d+", ordersctl.__version__)
+
+
+def test_the_license_is_shipped_and_declared() -> None:
+    project = _pyproject()["project"]
+    assert project["license"] == "Apache-2.0"
+    assert project["license-files"] == ["LICENSE"]
+    assert "Apache License\n" in (ROOT / "LICENSE").read_text() and "Version 2.0" in (ROOT / "LICENSE").read_text()
+    # An SPDX license expression replaces the License :: classifiers (setuptools refuses both).
+    assert not [c for c in project["classifiers"] if c.startswith("License ::")]
+    oldest = project["requires-python"].removeprefix(">=")
+    assert f"Programming Language :: Python :: {oldest}" in project["classifiers"]

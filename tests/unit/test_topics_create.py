@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 
 # Imported from where they are defined: confluent_kafka.admin does not re-export them for type checkers.
+from confluent_kafka.admin._config import ConfigEntry, ConfigResource
 from confluent_kafka.admin._metadata import BrokerMetadata, ClusterMetadata, PartitionMetadata, TopicMetadata
 from confluent_kafka.cimpl import NewTopic
 
-from ordersctl.adapters.kafka_topics import TopicAdmin, TopicAdminClient
+from ordersctl.adapters.kafka_topics import DLQ_HEADROOM_BYTES, TopicAdmin, TopicAdminClient
 from ordersctl.cli.main import main
 from ordersctl.config import load_settings
 from ordersctl.errors import TopicError
@@ -28,6 +29,7 @@ class FakeCluster:
     def __init__(self, brokers: int) -> None:
         self.brokers = brokers
         self.created: dict[str, NewTopic] = {}
+        self.max_message_bytes = 1_048_588  # the broker's default
 
     def list_topics(self, topic: str | None = None, timeout: float = -1) -> ClusterMetadata:
         meta = ClusterMetadata()
@@ -41,6 +43,15 @@ class FakeCluster:
             described.partitions = {p: PartitionMetadata() for p in range(new.num_partitions)}
             meta.topics[name] = described
         return meta
+
+    def describe_configs(self, resources: list[ConfigResource], **kwargs: Any) -> dict[Any, Future[Any]]:
+        futures: dict[Any, Future[Any]] = {}
+        for resource in resources:
+            config = self.created[resource.name].config or {}
+            size = config.get("max.message.bytes", str(self.max_message_bytes))
+            futures[resource] = Future()
+            futures[resource].set_result({"max.message.bytes": ConfigEntry("max.message.bytes", size)})
+        return futures
 
     def create_topics(self, new_topics: list[NewTopic], **kwargs: Any) -> dict[str, Future[Any]]:
         futures: dict[str, Future[Any]] = {}
@@ -119,3 +130,20 @@ def test_create_asking_more_than_the_brokers_is_one_line_and_creates_nothing(
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["ordersctl: error: replication factor 2 needs 2 brokers; the cluster at 127.0.0.1:19092 has 1"]
     assert cluster.created == {}
+
+
+def test_the_dlq_takes_any_record_the_orders_topic_takes_plus_the_dead_letter_headers() -> None:
+    cluster = FakeCluster(1)
+    admin = TopicAdmin(cluster, load_settings().kafka)
+    admin.ensure("orders", 4, 1)
+    assert admin.ensure("orders.dlq", 4, 1, admin.dlq_config("orders")) == "created"
+    assert cluster.created["orders.dlq"].config == {"max.message.bytes": str(1_048_588 + DLQ_HEADROOM_BYTES)}
+
+
+def test_an_existing_dlq_that_would_refuse_big_dead_letters_is_a_mismatch() -> None:
+    cluster = FakeCluster(1)
+    admin = TopicAdmin(cluster, load_settings().kafka)
+    admin.ensure("orders", 4, 1)
+    admin.ensure("orders.dlq", 4, 1)  # made by hand, with the broker's default limit
+    with pytest.raises(TopicError, match=r"orders.dlq takes records of at most 1048588 bytes.*max.message.bytes="):
+        admin.ensure("orders.dlq", 4, 1, admin.dlq_config("orders"))

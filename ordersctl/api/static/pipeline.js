@@ -18,9 +18,12 @@
 
   async function getJson(path) {
     const r = await fetch(path, {headers: headers(), cache: "no-store"});
-    const body = await r.json();
     if (r.status === 401) throw new Error("an API token is required: enter it at the top right");
-    if (!r.ok) throw new Error(`${body.error}: ${body.detail}`);
+    // An answer that is not our JSON (a proxy's error page, say) still says what failed, by its status.
+    const body = await r.json().catch(() => null);
+    if (!r.ok || body === null) {
+      throw new Error(body && body.error ? `${body.error}: ${body.detail}` : `${path} answered ${r.status} ${r.statusText}`);
+    }
     return body;
   }
 
@@ -105,7 +108,7 @@
     }
     if (!dead.items.length) return '<p class="muted">no dead letters</p>';
     const rows = dead.items.map((d) => `<tr><td>${utc(d.failed_at)}</td><td>${esc(d.reason)}</td>
-      <td class="num">${d.partition} / ${d.offset}</td><td class="uid">${esc(d.order_uid ?? "–")}</td>
+      <td class="num">${d.partition} / ${d.offset}</td><td class="uid">${esc(d.order_uid ?? (d.unreadable.includes("order_uid") ? "unreadable" : "–"))}</td>
       <td class="num">${d.replay_count}</td></tr>`).join("");
     return `<table id="pl-dead-letter-table"><thead><tr><th>failed at</th><th>reason</th>
       <th class="num">partition / offset</th><th>order_uid</th><th class="num">replays</th></tr></thead>
@@ -119,7 +122,7 @@
     return `<strong>Not healthy</strong> <span class="muted">${when}</span><ul>${problems}</ul>`;
   }
 
-  function render(status, dead) {
+  function renderStatus(status) {
     addSample(status);
     const el = $("pl-banner");
     el.className = "pl-banner " + (status.healthy ? "ok" : "bad");
@@ -140,19 +143,28 @@
     $("pl-dlq-held").textContent = dlq ? `${fmt(dlq.retained)} held in ${dlq.topic}` : "";
     $("pl-reasons").innerHTML = reasons(dlq);
     $("pl-services").innerHTML = services(status.services);
+  }
+
+  function renderDeadLetters(dead) {
     $("pl-dlq-topic").textContent = dead.topic;
     $("pl-dead-letters").innerHTML = deadLetters(dead);
   }
 
+  // Each panel shows its own endpoint's failure: one failing read never empties the panels of the other.
+  function statusFailed(e) {
+    $("pl-banner").className = "pl-banner bad";
+    $("pl-banner").innerHTML = `<strong id="pl-error">${esc(e.message)}</strong>`;
+  }
+
+  function deadLettersFailed(e) {
+    $("pl-dead-letters").innerHTML = `<p class="bad" id="pl-dead-letters-error">${esc(e.message)}</p>`;
+  }
+
   async function refresh(mine) {
-    try {
-      const [status, dead] = await Promise.all([getJson("/pipeline/status"), getJson("/pipeline/dead-letters")]);
-      if (mine === generation) render(status, dead);
-    } catch (e) {
-      if (mine === generation) {
-        $("pl-banner").className = "pl-banner bad";
-        $("pl-banner").innerHTML = `<strong id="pl-error">${esc(e.message)}</strong>`;
-      }
+    const [status, dead] = await Promise.allSettled([getJson("/pipeline/status"), getJson("/pipeline/dead-letters")]);
+    if (mine === generation) {
+      if (status.status === "fulfilled") renderStatus(status.value); else statusFailed(status.reason);
+      if (dead.status === "fulfilled") renderDeadLetters(dead.value); else deadLettersFailed(dead.reason);
     }
     // The next refresh is timed from the end of this one: a slow answer never piles requests up.
     if (mine === generation) setTimeout(() => refresh(mine), REFRESH_MS);

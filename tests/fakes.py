@@ -1,0 +1,296 @@
+"""Fakes shared by the unit tests: a clock moved by hand, and the consume worker's ports (pipeline/ports.py)
+behaving as the real clients do in the ways the worker relies on, with no service, thread pool or sleep."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any, Literal, TypeVar
+
+from confluent_kafka import KafkaError, Message, TopicPartition
+
+from ordersctl.adapters.order_store.writes import Saved, Status, T
+from ordersctl.dlq.letters import DeadLetter
+from ordersctl.errors import OrderConflict, TransientError
+from ordersctl.pipeline.ports import RebalanceCallback
+
+R = TypeVar("R")
+Partition = tuple[str, int]
+
+
+class FakeClock:
+    """A monotonic clock called like ``time.monotonic``; a test moves it with ``advance`` (or sets ``now``)."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def message(partition: int, offset: int, value: bytes, key: bytes | None = None, topic: str = "orders") -> Message:
+    return Message(topic=topic, partition=partition, offset=offset, key=key, value=value)
+
+
+@dataclass
+class Script:
+    """What happens at the fake consumer's n-th ``consume`` call (counted from 1), before it returns."""
+
+    revoke: dict[int, list[int]] = field(default_factory=dict)  # call -> partitions revoked
+    assign: dict[int, list[int]] = field(default_factory=dict)  # call -> partitions assigned (the new assignment)
+    lose: dict[int, list[int]] = field(default_factory=dict)  # call -> partitions lost
+    call: dict[int, Callable[[], None]] = field(default_factory=dict)  # call -> anything else (say a stop)
+
+
+class FakeConsumer:
+    """A group member of one topic. ``pending`` messages are fetched in order from partitions not paused; a wait
+    with nothing to fetch moves ``clock`` on by its timeout instead of sleeping. Commits are recorded and
+    answered (successfully) on the next ``poll``/``consume``, like librdkafka's ``on_commit``; ``check_commit``
+    is called with each commit as it is sent. The assignment (``partitions``) is given on the first consume."""
+
+    def __init__(
+        self,
+        clock: FakeClock,
+        messages: Sequence[Message] = (),
+        partitions: Sequence[int] = (0, 1),
+        topic: str = "orders",
+        script: Script | None = None,
+    ) -> None:
+        self.clock = clock
+        self.topic = topic
+        self.pending = list(messages)
+        self.log = list(messages)  # every message of the topic, fetched or not
+        self.in_transit: list[Message] = []
+        self.positions: dict[int, int] = {}  # per partition, the next offset to fetch (-1001: none yet)
+        self.initial = [TopicPartition(topic, p) for p in partitions]
+        self.script = script or Script()
+        self.on_commit: Callable[[KafkaError | None, list[TopicPartition]], None] = lambda err, parts: None
+        self.check_commit: Callable[[list[TopicPartition]], None] = lambda offsets: None
+        self.callbacks: dict[str, RebalanceCallback | None] = {}
+        self.assigned: list[TopicPartition] = []
+        self.paused: set[int] = set()
+        self.committed_offsets: dict[Partition, int] = {}
+        self.commits: list[list[TopicPartition]] = []
+        self.consumes = 0
+        self.rebalances: list[tuple[str, float]] = []  # (kind, clock) of each
+        self.closed = False
+        self._answers: list[list[TopicPartition]] = []
+
+    # -- the group
+    def subscribe(
+        self,
+        topics: list[str],
+        on_assign: RebalanceCallback | None = None,
+        on_revoke: RebalanceCallback | None = None,
+        on_lost: RebalanceCallback | None = None,
+    ) -> None:
+        assert topics == [self.topic]
+        self.callbacks = {"assign": on_assign, "revoke": on_revoke, "lost": on_lost}
+
+    def assign(self, partitions: list[TopicPartition]) -> None:
+        self.assigned = list(partitions)
+
+    def assignment(self) -> list[TopicPartition]:
+        return list(self.assigned)
+
+    def rebalance(self, kind: Literal["assign", "revoke", "lost"], partitions: list[int]) -> None:
+        """Run the worker's callback as librdkafka would from within poll/consume. A revoke or loss keeps the
+        other partitions (incremental); an assignment is the new whole assignment."""
+        self.rebalances.append((kind, self.clock()))
+        tps = [TopicPartition(self.topic, p) for p in partitions]
+        callback = self.callbacks[kind]
+        assert callback is not None
+        callback(self, tps)
+        if kind != "assign":
+            self.assigned = [tp for tp in self.assigned if tp.partition not in partitions]
+
+    # -- fetching
+    def consume(self, num_messages: int = 1, timeout: float = -1) -> list[Message]:
+        self.consumes += 1
+        assert self.consumes < 100_000, "the worker never stopped"
+        if not self.assigned and self.consumes == 1:
+            self.rebalance("assign", [tp.partition for tp in self.initial])
+        for kind, when in (("revoke", self.script.revoke), ("lost", self.script.lose), ("assign", self.script.assign)):
+            if self.consumes in when:
+                self.rebalance(kind, when[self.consumes])  # type: ignore[arg-type]
+        if self.consumes in self.script.call:
+            self.script.call[self.consumes]()
+        self._answer()
+        batch = self._take(num_messages)
+        if not batch:
+            self.clock.advance(timeout)
+        return batch
+
+    def poll(self, timeout: float = -1) -> Message | None:
+        self._answer()
+        if self.in_transit:  # fetched before a pause: delivered all the same, as librdkafka's queue does
+            return self.in_transit.pop(0)
+        taken = self._take(1)
+        if not taken:
+            self.clock.advance(timeout)
+            return None
+        return taken[0]
+
+    def _take(self, limit: int) -> list[Message]:
+        mine = {tp.partition for tp in self.assigned} - self.paused
+        taken = [m for m in self.pending if m.partition() in mine][:limit]
+        for m in taken:
+            self.pending.remove(m)
+        return taken
+
+    def pause(self, partitions: list[TopicPartition]) -> None:
+        self.paused |= {tp.partition for tp in partitions}
+
+    def resume(self, partitions: list[TopicPartition]) -> None:
+        self.paused -= {tp.partition for tp in partitions}
+
+    # -- committing
+    def commit(self, *, offsets: list[TopicPartition], asynchronous: Literal[True]) -> None:
+        assert asynchronous, "a synchronous commit can block forever"
+        self.check_commit(offsets)
+        self.commits.append(offsets)
+        for tp in offsets:
+            self.committed_offsets[(tp.topic, tp.partition)] = tp.offset
+        self._answers.append(offsets)
+
+    def _answer(self) -> None:
+        answers, self._answers = self._answers, []
+        for offsets in answers:
+            self.on_commit(None, offsets)
+
+    def committed(self, partitions: list[TopicPartition], timeout: float = -1) -> list[TopicPartition]:
+        return [TopicPartition(tp.topic, tp.partition, self.committed_offsets.get((tp.topic, tp.partition), -1001))
+                for tp in partitions]  # fmt: skip
+
+    # -- lag
+    def end_offset(self, partition: int) -> int:
+        """Where the partition's log ends: past every message the test gave, fetched or not."""
+        return 1 + max((m.offset() or 0 for m in self.log if m.partition() == partition), default=-1)
+
+    def position(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        return [TopicPartition(tp.topic, tp.partition, self.positions.get(tp.partition, -1001)) for tp in partitions]
+
+    def get_watermark_offsets(
+        self, partition: TopicPartition, timeout: float = -1, cached: bool = False
+    ) -> tuple[int, int]:
+        return 0, self.end_offset(partition.partition)
+
+    def list_topics(self, topic: str | None = None, timeout: float = -1) -> Any:
+        partitions = {tp.partition: None for tp in self.initial}
+        return SimpleNamespace(topics={self.topic: SimpleNamespace(partitions=partitions)})
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeStore:
+    """The order sink: "stores" each valid order once (``stored``, by order_uid); a second copy is a duplicate,
+    an order_uid in ``conflicting`` a conflict. ``failures`` transient errors come first; ``during_save`` runs
+    inside each save, before anything of it is stored (the transaction is not committed yet)."""
+
+    def __init__(self, failures: int = 0, conflicting: frozenset[str] = frozenset()) -> None:
+        self.failures = failures
+        self.conflicting = conflicting
+        self.stored: set[str] = set()
+        self.handled: list[Any] = []  # the items stored or found duplicate, in order (the worker's: Decoded)
+        self.saves = 0
+        self.during_save: Callable[[], None] = lambda: None
+
+    def save(self, batch: Sequence[T]) -> list[Saved[T]]:
+        self.saves += 1
+        self.during_save()
+        if self.failures:
+            self.failures -= 1
+            raise TransientError("PostgreSQL transient error 40P01: deadlock detected")
+        out: list[Saved[T]] = []
+        for item in batch:
+            uid = item.rows.order_uid
+            if uid in self.conflicting:
+                out.append(Saved(item, Status.CONFLICT, OrderConflict(f"order {uid} is stored with other content")))
+            elif uid in self.stored:
+                out.append(Saved(item, Status.DUPLICATE))
+            else:
+                self.stored.add(uid)
+                out.append(Saved(item, Status.STORED))
+        self.handled.extend(s.item for s in out if s.status in (Status.STORED, Status.DUPLICATE))
+        return out
+
+
+class FakeDeadLetters:
+    """Confirms every dead letter at once; ``sent`` lists them in order."""
+
+    def __init__(self) -> None:
+        self.sent: list[DeadLetter] = []
+
+    def send(self, letters: Sequence[DeadLetter]) -> None:
+        self.sent.extend(letters)
+
+
+class FakeRelay:
+    """An outbox relay with nothing to publish: idle at once, its thread waits for the stop."""
+
+    def __init__(self) -> None:
+        self.idle = threading.Event()
+        self.idle.set()
+        self.wakes = 0
+
+    def run_forever(self, stop: threading.Event) -> None:
+        stop.wait()
+
+    def wake(self) -> None:
+        self.wakes += 1
+
+
+class StepExecutor:
+    """Runs a submitted store only when its result is asked for (``Future.result``): until then it is "running"
+    (not done), so a test decides exactly when a store completes relative to fetching, revokes and commits.
+    With ``eager``, a store runs at once, on submit."""
+
+    def __init__(self, eager: bool = False) -> None:
+        self.eager = eager
+
+    def submit(self, fn: Callable[..., R], /, *args: Any) -> Future[R]:
+        future: LazyFuture[R] = LazyFuture(lambda: fn(*args))
+        if self.eager:
+            future.run()
+        return future
+
+    def shutdown(self, wait: bool = True) -> None:
+        pass
+
+
+class LazyFuture(Future[R]):
+    """A future whose work runs in the first ``result`` call (on the caller's thread)."""
+
+    def __init__(self, work: Callable[[], R]) -> None:
+        super().__init__()
+        self._work: Callable[[], R] | None = work
+
+    def run(self) -> None:
+        work, self._work = self._work, None
+        if work is None:
+            return
+        try:
+            self.set_result(work())
+        except BaseException as exc:  # handed to the caller of result(), as a thread pool would
+            self.set_exception(exc)
+
+    def result(self, timeout: float | None = None) -> R:
+        self.run()
+        return super().result(timeout)
+
+
+class NeverFuture(Future[R]):
+    """A store stuck (say on a lock): never done, and ``result`` with a timeout fails at once, no waiting."""
+
+    def result(self, timeout: float | None = None) -> R:
+        assert timeout is not None, "waited for a stuck store without bound"
+        from concurrent.futures import TimeoutError as FutureTimeout
+
+        raise FutureTimeout()
