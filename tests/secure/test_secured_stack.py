@@ -101,6 +101,8 @@ def test_every_command_over_tls_and_authentication(secure: SecureClient, tmp_pat
     _ok(secure.run("dlq", "replay", "--limit", "1"))
     _ok(secure.run("trace", uids[2], "--json"))  # exit 0: stored
     assert secure.run("trace", violator).returncode == 5  # only dead-lettered
+    printed = "".join(secure.transcript) + log.read_text()
+    assert not [secret for secret in secure.secrets() if secret in printed], "a password in the output"
 
 
 def test_wrong_credentials_fail_in_one_line(secure: SecureClient) -> None:
