@@ -130,10 +130,8 @@ class SecretFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not _known:
             return True
-        message = record.getMessage()
-        masked = mask_text(message)
-        if masked != message:
-            record.msg, record.args = masked, None
+        # Formatted once here: the formatter's getMessage() then has nothing left to do.
+        record.msg, record.args = mask_text(record.getMessage()), None
         for name, value in list(record.__dict__.items()):
             if name not in self._standard:
                 record.__dict__[name] = _masked(value)

@@ -5,10 +5,11 @@ Sources, strongest first:
 
 1. CLI flags;
 2. ``ORDERS_<SECTION>__<FIELD>`` environment variables;
-3. ``ORDERS_<SECTION>__<FIELD>_FILE``: the value is read from that file (secrets and URLs only);
+3. ``ORDERS_<SECTION>__<FIELD>_FILE``: the value is read from that file (secrets, URLs and
+   kafka.extra only);
 4. the secrets directory ``ORDERS_SECRETS_DIR``, one file per setting named ``<section>.<field>`` (as Docker
    and Kubernetes mount secrets);
-5. the TOML file (``--config`` or ``ORDERS_CONFIG``), where a secret or URL may be given as
+5. the TOML file (``--config`` or ``ORDERS_CONFIG``), where a secret, URL or kafka.extra may be given as
    ``<field>_file = "path"`` (relative to the TOML file) instead;
 6. the defaults.
 
@@ -39,8 +40,9 @@ FILE_SUFFIX = "_file"
 # ORDERS_* variables that are not settings: where the settings are, and the variables of the local stack
 # (scripts/stack), helm for the chart's tests (scripts/ensure-helm), the tests, the benchmarks and the
 # fault-injection harness.
-NOT_SETTINGS = frozenset({CONFIG_ENV, SECRETS_DIR_ENV, "ORDERS_HELM_DIR"})
-NOT_SETTINGS_PREFIXES = ("ORDERS_STACK_", "ORDERS_TEST_", "ORDERS_BENCH_", "ORDERS_CHAOS_")
+NOT_SETTINGS = frozenset({CONFIG_ENV, SECRETS_DIR_ENV})
+# ORDERS_HELM and ORDERS_HELM_DIR: the helm binary of the chart's tests (tests/unit/test_helm_chart.py).
+NOT_SETTINGS_PREFIXES = ("ORDERS_STACK_", "ORDERS_TEST_", "ORDERS_BENCH_", "ORDERS_CHAOS_", "ORDERS_HELM")
 DEFAULT = "default"
 FLAG = "flag"
 
@@ -79,8 +81,10 @@ class Catalog:
         return _is_secret(self.annotations.get(key))
 
     def from_file(self, key: str) -> bool:
-        """Secrets and URLs may be given as a file's content (``<field>_file``, ``..._FILE``)."""
-        return key in self.annotations and (self.is_secret(key) or is_url_setting(key))
+        """Secrets, URLs and mappings (``kafka.extra``, which may hold sasl.jaas.config and the like, as a JSON
+        object) may be given as a file's content (``<field>_file``, ``..._FILE``)."""
+        annotation = self.annotations.get(key)
+        return annotation is not None and (_is_secret(annotation) or is_url_setting(key) or _is_dict(annotation))
 
     def file_keys(self) -> list[str]:
         return [f"{key}{FILE_SUFFIX}" for key in self.annotations if self.from_file(key)]

@@ -61,9 +61,14 @@ class FakeConsumer:
         partitions: Sequence[int] = (0, 1),
         topic: str = "orders",
         script: Script | None = None,
+        incremental: bool = False,
     ) -> None:
         self.clock = clock
         self.topic = topic
+        # The group's protocol: eager (assign the whole assignment) or incremental (cooperative-sticky, KIP-848:
+        # add and remove the partitions given). The worker must use the calls of its protocol, as librdkafka
+        # refuses the others.
+        self.incremental = incremental
         self.pending = list(messages)
         self.log = list(messages)  # every message of the topic, fetched or not
         self.in_transit: list[Message] = []
@@ -94,14 +99,24 @@ class FakeConsumer:
         self.callbacks = {"assign": on_assign, "revoke": on_revoke, "lost": on_lost}
 
     def assign(self, partitions: list[TopicPartition]) -> None:
+        assert not self.incremental, "assign() under an incremental protocol: librdkafka refuses it"
         self.assigned = list(partitions)
+
+    def incremental_assign(self, partitions: list[TopicPartition]) -> None:
+        assert self.incremental, "incremental_assign() under the eager protocol"
+        self.assigned += [tp for tp in partitions if tp.partition not in {a.partition for a in self.assigned}]
+
+    def incremental_unassign(self, partitions: list[TopicPartition]) -> None:
+        assert self.incremental, "incremental_unassign() under the eager protocol"
+        gone = {tp.partition for tp in partitions}
+        self.assigned = [tp for tp in self.assigned if tp.partition not in gone]
 
     def assignment(self) -> list[TopicPartition]:
         return list(self.assigned)
 
     def rebalance(self, kind: Literal["assign", "revoke", "lost"], partitions: list[int]) -> None:
         """Run the worker's callback as librdkafka would from within poll/consume. A revoke or loss keeps the
-        other partitions (incremental); an assignment is the new whole assignment."""
+        other partitions; an assignment is the new whole assignment (eager) or the partitions added (incremental)."""
         self.rebalances.append((kind, self.clock()))
         tps = [TopicPartition(self.topic, p) for p in partitions]
         callback = self.callbacks[kind]

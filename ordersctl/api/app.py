@@ -78,7 +78,7 @@ def create_app(runtime: Runtime, *, extra_routes: list[tuple[str, object]] | Non
     connection = partial(runtime.pg_connection, timeout=s.api.db_wait_seconds)
 
     def load(uid: str) -> bytes | None:
-        with failures.postgres(s.postgres), connection() as conn:
+        with failures.postgres(), connection() as conn:
             order = reads.get(conn, uid)
         return order.model_dump_json().encode() if order else None
 
@@ -104,10 +104,10 @@ def create_app(runtime: Runtime, *, extra_routes: list[tuple[str, object]] | Non
     spec = new_spec()
     _components(spec, sorted(assets))
     pipeline.add_components(spec)
-    ready = health.ReadyResource(runtime.pg_connection, s.postgres, cache, parts.warmed, parts.draining)
+    ready = health.ReadyResource(runtime.pg_connection, cache, parts.warmed, parts.draining)
     routes: list[tuple[str, object, str | None]] = [
         ("/", resources.PageResource((STATIC / "index.html").read_bytes()), None),
-        ("/orders", resources.OrderListResource(connection, s.postgres, reads), None),
+        ("/orders", resources.OrderListResource(connection, reads), None),
         ("/orders/{order_uid}", resources.OrderResource(cache, metrics), None),
         ("/health/live", health.LiveResource(), None),
         ("/health/ready", ready, None),

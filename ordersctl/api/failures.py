@@ -12,8 +12,6 @@ from contextlib import contextmanager
 
 import falcon
 
-from ordersctl.adapters.postgres import translated
-from ordersctl.config import PostgresSettings
 from ordersctl.errors import TransientError
 from ordersctl.logs import RateLimit
 
@@ -31,11 +29,11 @@ class DependencyDown(TransientError):
 
 
 @contextmanager
-def postgres(settings: PostgresSettings) -> Iterator[None]:
-    """Wraps a request's PostgreSQL work: a transient failure becomes ``DependencyDown("postgres")``."""
+def postgres() -> Iterator[None]:
+    """Wraps a request's PostgreSQL work (on the Runtime's connections, whose errors come out as our classes):
+    a transient failure becomes ``DependencyDown("postgres")``."""
     try:
-        with translated(settings):
-            yield
+        yield
     except TransientError as exc:
         raise DependencyDown(POSTGRES) from exc
 

@@ -13,7 +13,6 @@ from ordersctl.api import failures
 from ordersctl.api.metrics import MULTIPROC_ENV
 from ordersctl.api.resources import Connect, write_json
 from ordersctl.cache.read_through import OrderCache
-from ordersctl.config import PostgresSettings
 from ordersctl.logs import RateLimit
 
 log = logging.getLogger(__name__)
@@ -39,14 +38,12 @@ class ReadyResource:
     def __init__(
         self,
         connect: Connect,
-        pg: PostgresSettings,
         cache: OrderCache,
         warmed: threading.Event,
         draining: threading.Event | None = None,
         log_every: float = READY_LOG_EVERY_SECONDS,
     ) -> None:
         self._connect = connect
-        self._pg = pg
         self._cache = cache
         self._warmed = warmed
         self._draining = draining or threading.Event()
@@ -74,7 +71,7 @@ class ReadyResource:
             return
         try:
             # Translated so that the log says which server did not answer, not only that the pool timed out.
-            with failures.postgres(self._pg), self._connect(timeout=2) as conn:
+            with failures.postgres(), self._connect(timeout=2) as conn:
                 conn.execute("SELECT 1")
             postgres = "up"
         except Exception:  # any failure means "not ready"; the reason goes to the log

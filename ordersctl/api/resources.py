@@ -19,7 +19,6 @@ from ordersctl.api import failures
 from ordersctl.api.cursor import decode_cursor, encode_cursor
 from ordersctl.api.metrics import ApiMetrics
 from ordersctl.cache.read_through import OrderCache
-from ordersctl.config import PostgresSettings
 from ordersctl.domain.order import ORDER_UID_MAX_LENGTH, is_order_uid
 from ordersctl.domain.times import utc_z
 
@@ -74,9 +73,8 @@ class OrderResource:
 
 
 class OrderListResource:
-    def __init__(self, connect: Connect, pg: PostgresSettings, reads: OrderReads) -> None:
+    def __init__(self, connect: Connect, reads: OrderReads) -> None:
         self._connect = connect
-        self._pg = pg
         self._reads = reads
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -110,7 +108,7 @@ class OrderListResource:
         limit = req.get_param_as_int("limit", min_value=1, max_value=MAX_LIMIT, default=20)
         before_raw = req.get_param("before")
         before = decode_cursor(before_raw) if before_raw is not None else None
-        with failures.postgres(self._pg), self._connect() as conn:
+        with failures.postgres(), self._connect() as conn:
             page = self._reads.recent(conn, limit, before)
         items = [
             {"order_uid": s.order_uid, "track_number": s.track_number,

@@ -37,6 +37,8 @@ class WorkerConsumer(PollingConsumer, LagSource, Protocol):
         on_lost: RebalanceCallback | None = None,
     ) -> None: ...
     def assign(self, partitions: list[TopicPartition]) -> None: ...
+    def incremental_assign(self, partitions: list[TopicPartition]) -> None: ...
+    def incremental_unassign(self, partitions: list[TopicPartition]) -> None: ...
     def close(self) -> None: ...
 
 
@@ -77,6 +79,8 @@ class Limits:
     max_items: int
     batches_in_flight: int
     max_wait_seconds: float
+    # Partitions come and go one by one (cooperative-sticky, or the consumer group protocol of KIP-848).
+    incremental: bool = False
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,7 @@ def build_worker(
         max_items=s.pipeline.max_items,
         batches_in_flight=s.pipeline.batches_in_flight,
         max_wait_seconds=s.pipeline.max_wait_ms / 1000,
+        incremental=k.incremental_rebalance,
     )
     if options.metrics_port is not None:
         counters.metrics.serve(s.pipeline.metrics_host, options.metrics_port + options.worker_id)

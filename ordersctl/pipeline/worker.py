@@ -68,9 +68,13 @@ class ConsumeWorker:
     # ------------------------------------------------------------------ set-up and the group
 
     def _on_assign(self, consumer: WorkerConsumer, partitions: list[TopicPartition]) -> None:
+        # Under an incremental protocol the partitions given are those added, and assign() would refuse them.
+        if self.limits.incremental:
+            consumer.incremental_assign(partitions)
+        else:
+            consumer.assign(partitions)
         # librdkafka keeps a partition's pause flag across revoke/assign: a partition paused during a retry
         # and lost to a rebalance would come back paused and never be fetched again. Set the state explicitly.
-        consumer.assign(partitions)
         self._idle_from = self._clock()  # --stop-when-idle waits anew (also when lost)
         if self.buffer.paused:
             consumer.pause(partitions)
@@ -83,13 +87,21 @@ class ConsumeWorker:
         # stores it again nor dead-letters its poison a second time.
         self._settle_inflight()
         self._forget(partitions)
+        self._give_back(consumer, partitions)
         log.info("partitions revoked", extra={"partitions": [p.partition for p in partitions]})
 
     def _on_lost(self, consumer: WorkerConsumer, partitions: list[TopicPartition]) -> None:
         # Lost, not revoked: nothing can be committed for them any more; their next owner re-reads (no-op stores).
         self._idle_from = self._clock()
         self._forget(partitions)
+        self._give_back(consumer, partitions)
         log.warning("partitions lost", extra={"partitions": [p.partition for p in partitions]})
+
+    def _give_back(self, consumer: WorkerConsumer, partitions: list[TopicPartition]) -> None:
+        # Incremental: only the partitions leaving are unassigned, the others go on being fetched. (The eager
+        # protocol's unassign of everything is left to the client, as before.)
+        if self.limits.incremental:
+            consumer.incremental_unassign(partitions)
 
     def _forget(self, partitions: list[TopicPartition]) -> None:
         """Messages held back from partitions we no longer own belong to their next owner now."""

@@ -97,8 +97,13 @@ def test_every_command_over_tls_and_authentication(secure: SecureClient, tmp_pat
     inspect = secure.run("dlq", "inspect", "--json")
     _ok(inspect)
     assert len(inspect.stdout.strip().splitlines()) == 2, inspect.stdout
-    _ok(secure.run("status", "--json"))  # healthy: before the replay, which leaves a record for no consumer
-    _ok(secure.run("dlq", "replay", "--limit", "1"))
+    replay = secure.run("dlq", "replay", "--limit", "1")
+    _ok(replay)
+    # The replayed message is back on the orders topic: until it is consumed (and dead-lettered again), status
+    # rightly calls the pipeline stopped (lag with no member in the group).
+    assert secure.run("status", "--json").returncode == 1
+    _ok(secure.run("consume", "--stop-when-idle", "3", "--json"))
+    _ok(secure.run("status", "--json"))
     _ok(secure.run("trace", uids[2], "--json"))  # exit 0: stored
     assert secure.run("trace", violator).returncode == 5  # only dead-lettered
     printed = "".join(secure.transcript) + log.read_text()

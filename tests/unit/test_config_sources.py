@@ -46,7 +46,8 @@ def test_an_unknown_file_variable_names_the_closest_one() -> None:
 
 
 def test_variables_that_are_not_settings_are_allowed() -> None:
-    env = {"ORDERS_STACK_PG_PORT": "1", "ORDERS_TEST_KAFKA": "x", "ORDERS_BENCH_ADMIN_DSN": "x", "ORDERS_CHAOS_X": "1"}
+    env = {"ORDERS_STACK_PG_PORT": "1", "ORDERS_TEST_KAFKA": "x", "ORDERS_BENCH_ADMIN_DSN": "x", "ORDERS_CHAOS_X": "1",
+           "ORDERS_HELM": "/usr/bin/helm", "ORDERS_HELM_DIR": "/opt/helm"}  # fmt: skip
     assert load(env).settings.postgres.pool_size == 8
 
 
@@ -173,6 +174,16 @@ def test_a_missing_secret_file_names_the_setting_and_the_path_only(tmp_path: Pat
     message = refused(r"^cannot read kafka\.sasl_password from .*/nope \(ORDERS_KAFKA__SASL_PASSWORD_FILE\): No such",
                       {"ORDERS_KAFKA__SASL_PASSWORD_FILE": str(tmp_path / "nope")})  # fmt: skip
     assert message.count("\n") == 0
+
+
+def test_kafka_extra_may_come_from_a_json_file(tmp_path: Path) -> None:
+    (tmp_path / "extra.json").write_text('{"sasl.oauthbearer.config": "clientSecret=from-a-file", "linger.ms": 9}\n')
+    c = load({"ORDERS_KAFKA__EXTRA_FILE": str(tmp_path / "extra.json")})
+    assert c.settings.kafka.extra == {"sasl.oauthbearer.config": "clientSecret=from-a-file", "linger.ms": "9"}
+    assert masking.mask_text("from-a-file") == "***"
+    (tmp_path / "extra.json").write_text("[1]")
+    refused(r"invalid setting kafka\.extra \(ORDERS_KAFKA__EXTRA_FILE\): not a JSON object",
+            {"ORDERS_KAFKA__EXTRA_FILE": str(tmp_path / "extra.json")})  # fmt: skip
 
 
 def test_only_secrets_and_urls_come_from_file_variables() -> None:

@@ -1,0 +1,48 @@
+"""A configuration mistake is one line and exit 2 in every command, before any service is asked: a typo in a
+variable, a malformed DSN, a refused kafka.extra key, a secret file that is missing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import typer
+
+from ordersctl.cli.main import app
+
+# Arguments a command cannot run without.
+REQUIRED: dict[tuple[str, ...], list[str]] = {("trace",): ["abc"]}
+MISTAKES = {
+    "ORDERS_POSTGRES__DNS": ("postgresql://db/x", "unknown environment variable ORDERS_POSTGRES__DNS: did you mean "
+                                                  "postgres.dsn?"),
+    "ORDERS_POSTGRES__DSN": ("postgresql://u:pw-9876@db:port/x", "invalid setting postgres.dsn"),
+    "ORDERS_KAFKA__EXTRA": ('{"enable.auto.commit": "true"}', "enable.auto.commit is refused"),
+    "ORDERS_API__TOKEN_FILE": ("/nonexistent/token", "cannot read api.token from /nonexistent/token"),
+}  # fmt: skip
+
+
+def _leaves(cmd: object, prefix: list[str]) -> list[list[str]]:
+    commands = getattr(cmd, "commands", None)
+    if not commands:
+        return [prefix]
+    return [leaf for name, sub in sorted(commands.items()) for leaf in _leaves(sub, [*prefix, name])]
+
+
+COMMANDS = _leaves(typer.main.get_command(app), [])
+# Each command gets one of the mistakes, in turn: every mistake is tried on several commands.
+CASES = [(command, *list(MISTAKES.items())[i % len(MISTAKES)]) for i, command in enumerate(COMMANDS)]
+
+
+@pytest.mark.parametrize(("command", "name", "mistake"), CASES, ids=[" ".join(c[0]) for c in CASES])
+def test_every_command_refuses_a_config_mistake_in_one_line(
+    command: list[str], name: str, mistake: tuple[str, str]
+) -> None:
+    value, says = mistake
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERS_")} | {name: value}
+    args = [sys.executable, "-m", "ordersctl", *command, *REQUIRED.get(tuple(command), [])]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False, env=env)
+    assert result.returncode == 2, (name, result.stderr)
+    assert result.stderr.startswith("ordersctl: config error: ") and says in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "pw-9876" not in result.stderr
