@@ -1,9 +1,11 @@
 """ordersctl's ACLs on the secured stack's Kafka (scripts/stack, ORDERS_STACK_SECURE=1): only what it needs.
 
 Run as the broker's super user over the mTLS listener: ``kafka_acls.py BOOTSTRAP TLS_DIR USER``. Its topics
-(read, write, describe, create for ``topics create``), its consumer group, idempotent writes and describing the
-cluster; the same and deleting under the prefix ``ordersctl-test-`` that the secured tests use. Creating an
-ACL that exists is a no-op, so this runs on every ``up``."""
+(read, write, describe, create for ``topics create``); the groups whose names start with ``ordersctl``: its
+consumer group and the ones ordersctl derives from it (``ordersctl.observe`` for status, ``ordersctl.dlq-inspect``,
+``ordersctl.dlq-replay.<reason>`` for replay's progress) and ``ordersctl-admin`` (topics list); idempotent writes
+and describing the cluster; the topic rights and deleting under the prefix ``ordersctl-test-`` that the secured
+tests use. Creating an ACL that exists is a no-op, so this runs on every ``up``."""
 
 from __future__ import annotations
 
@@ -38,10 +40,9 @@ def bindings(principal: str) -> list[AclBinding]:
 
     literal, prefixed = ResourcePatternType.LITERAL, ResourcePatternType.PREFIXED
     found = [allow(ResourceType.TOPIC, t, literal, op) for t in TOPICS for op in TOPIC_OPS]
-    found += [allow(ResourceType.GROUP, GROUP, literal, op) for op in GROUP_OPS]
+    found += [allow(ResourceType.GROUP, GROUP, prefixed, op) for op in GROUP_OPS]
     found += [allow(ResourceType.BROKER, "kafka-cluster", literal, op) for op in CLUSTER_OPS]
     found += [allow(ResourceType.TOPIC, TEST_PREFIX, prefixed, op) for op in (*TOPIC_OPS, AclOperation.DELETE)]
-    found += [allow(ResourceType.GROUP, TEST_PREFIX, prefixed, op) for op in (*GROUP_OPS, AclOperation.DELETE)]
     return found
 
 
@@ -60,7 +61,7 @@ def main(bootstrap: str, tls_dir: str, user: str) -> int:
     for future in admin.create_acls(wanted, request_timeout=30).values():
         future.result()
     print(
-        f"kafka     ACLs     User:{user}: {len(wanted)} bindings (its topics, group {GROUP}, prefix {TEST_PREFIX})",
+        f"kafka     ACLs     User:{user}: {len(wanted)} bindings (its topics, groups {GROUP}*, topics {TEST_PREFIX}*)",
         file=sys.stderr,
     )
     return 0

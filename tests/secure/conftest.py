@@ -10,11 +10,11 @@ import os
 import socket
 import subprocess
 import sys
+import tomllib
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -38,9 +38,11 @@ class SecureClient:
     config: Path
     env: dict[str, str]
     settings: Settings
+    # Everything the commands run printed, to look for secrets in.
+    transcript: list[str] = field(default_factory=list)
 
     def run(self, *args: str, timeout: float = 180, **env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
+        done = subprocess.run(
             [sys.executable, "-m", "ordersctl", *args],
             env=self.env | env,
             capture_output=True,
@@ -49,6 +51,12 @@ class SecureClient:
             check=False,
             cwd=ROOT,
         )
+        self.transcript.extend((done.stdout, done.stderr))
+        return done
+
+    def secrets(self) -> list[str]:
+        """The secured stack's passwords, as its settings files name them."""
+        return [path.read_text().strip() for path in (SECURE / "secrets").iterdir()]
 
     def start(self, *args: str, log: Path) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
@@ -67,29 +75,9 @@ def _require(what: str, host: str | None, port: int | None) -> None:
         )
 
 
-def _with_userinfo(url: str, password: str | None, path: str) -> str:
+def _on_path(url: str, path: str) -> str:
     parts = urlsplit(url)
-    user = parts.username or ""
-    netloc = f"{user}:{password}@{parts.hostname}:{parts.port}" if password else parts.netloc
-    return urlunsplit((parts.scheme, netloc, path, parts.query, parts.fragment))
-
-
-def _inline_secrets(settings: Settings, dsn: str, redis_url: str) -> dict[str, str]:
-    """The secrets the settings file names by their files (``*_file`` keys), as variables, for settings that do
-    not read secret files: the branch that adds them (config) may land after this one. Empty once they do."""
-    postgres: Any = settings.postgres
-    if getattr(postgres, "password", None) is not None:
-        return {}
-    secret = {name: (SECURE / "secrets" / name).read_text().strip() for name in os.listdir(SECURE / "secrets")}
-    env = {
-        "ORDERS_POSTGRES__DSN": psycopg.conninfo.make_conninfo(dsn, password=secret["postgres_password"]),
-        "ORDERS_REDIS__URL": _with_userinfo(redis_url, secret["redis_password"], urlsplit(redis_url).path),
-    }
-    if settings.kafka.security_protocol == "SASL_SSL":
-        env["ORDERS_KAFKA__SASL_PASSWORD"] = secret["kafka_sasl_password"]
-    else:
-        env["ORDERS_KAFKA__SSL_KEY_PASSWORD"] = secret["kafka_ssl_key_password"]
-    return env
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
 
 
 def _load(config: Path, env: dict[str, str]) -> Settings:
@@ -109,11 +97,12 @@ def secure(request: pytest.FixtureRequest) -> Iterator[SecureClient]:
         pytest.fail(
             f"{config} is missing; start the secured stack: ORDERS_STACK_SECURE=1 scripts/stack up", pytrace=False
         )
-    given = _load(config, {})
+    written = tomllib.loads(config.read_text())
     names = f"{TEST_PREFIX}{uuid.uuid4().hex[:10]}"
-    # The tests' own database and Redis database; topics and a group of their own.
-    dsn = psycopg.conninfo.make_conninfo(given.postgres.dsn, dbname="orders_test")
-    redis_url = _with_userinfo(given.redis.url, None, "/1")
+    # The tests' own database and Redis database, with no password (it comes from the file the settings name);
+    # topics and a group of their own.
+    dsn = psycopg.conninfo.make_conninfo(written["postgres"]["dsn"], dbname="orders_test")
+    redis_url = _on_path(written["redis"]["url"], "/1")
     env = {
         "ORDERS_CONFIG": str(config),
         "ORDERS_LOG__FORMAT": "json",
@@ -124,7 +113,6 @@ def secure(request: pytest.FixtureRequest) -> Iterator[SecureClient]:
         "ORDERS_KAFKA__EVENTS_TOPIC": f"{names}.events",
         "ORDERS_KAFKA__GROUP_ID": names,
     }
-    env |= _inline_secrets(given, dsn, redis_url)
     settings = _load(config, env)
     pg = psycopg.conninfo.conninfo_to_dict(dsn)
     _require("PgBouncer", str(pg.get("host")), int(pg.get("port") or 5432))

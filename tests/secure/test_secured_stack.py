@@ -20,6 +20,9 @@ from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.secure, pytest.mark.e2e, pytest.mark.slow]
 VALID = 40
+ROLE_DEFAULTS = """SELECT s.setconfig FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
+                   WHERE s.setrole = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+                     AND d.datname = current_database()"""
 
 
 def _ok(done: object) -> None:
@@ -56,6 +59,10 @@ def test_every_command_over_tls_and_authentication(secure: SecureClient, tmp_pat
     migrate = secure.run("db", "migrate")
     _ok(migrate)
     assert "set as the defaults of role ordersctl in database orders_test" in migrate.stderr
+    with psycopg.connect(secure.settings.postgres.dsn, prepare_threshold=None, autocommit=True) as conn:
+        # Every session PgBouncer opens starts with them; sessions it opened before keep what they had.
+        (defaults,) = conn.execute(ROLE_DEFAULTS).fetchone() or ([],)
+    assert {"statement_timeout=60000", "lock_timeout=10000", "jit=off"} <= set(defaults), defaults
     _ok(secure.run("topics", "create", "--dlq", "--partitions", "2"))
     uids, violator = _orders_file(tmp_path / "orders.jsonl")
     _ok(secure.run("produce", "--file", str(tmp_path / "orders.jsonl")))
@@ -78,7 +85,7 @@ def test_every_command_over_tls_and_authentication(secure: SecureClient, tmp_pat
         assert _get(f"{base}/orders/{uids[1]}") == (200, "redis")
         # Through PgBouncer a server session shows the application_name of the client that used it last: the
         # processes name themselves (ordersctl-serve, ordersctl-consume-w0, ordersctl-cache, ...).
-        with psycopg.connect(secure.env["ORDERS_POSTGRES__DSN"], prepare_threshold=None, autocommit=True) as conn:
+        with psycopg.connect(secure.settings.postgres.dsn, prepare_threshold=None, autocommit=True) as conn:
             query = "SELECT application_name FROM pg_stat_activity WHERE datname = 'orders_test'"
             names = {str(row[0]) for row in conn.execute(query)}
         assert any(name.startswith("ordersctl-") for name in names), names
@@ -99,12 +106,14 @@ def test_every_command_over_tls_and_authentication(secure: SecureClient, tmp_pat
     _ok(secure.run("status", "--json"))
     _ok(secure.run("trace", uids[2], "--json"))  # exit 0: stored
     assert secure.run("trace", violator).returncode == 5  # only dead-lettered
+    printed = "".join(secure.transcript) + log.read_text()
+    assert not [secret for secret in secure.secrets() if secret in printed], "a password in the output"
 
 
 def test_wrong_credentials_fail_in_one_line(secure: SecureClient) -> None:
     """A wrong password: a non-zero exit and one line naming the service, no traceback, no password. (Today exit
     1; exit 2 and naming the cause, also in a running consume, are #21 item 3, another branch's.)"""
-    dsn = psycopg.conninfo.make_conninfo(secure.env["ORDERS_POSTGRES__DSN"], password="not-the-password")
+    dsn = psycopg.conninfo.make_conninfo(secure.settings.postgres.dsn, password="not-the-password")
     # The password in the DSN, and as postgres.password (which replaces the DSN's where settings have it).
     migrate = secure.run("db", "migrate", ORDERS_POSTGRES__DSN=dsn, ORDERS_POSTGRES__PASSWORD="not-the-password")
     assert migrate.returncode in (1, 2) and migrate.stderr.count("\n") == 1, migrate.stderr
