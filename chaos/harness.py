@@ -213,7 +213,3 @@ class Run:
         self.sampler.join(10)
         self.reader.join(10)
         self.fleet.stop()
-
-
-def cluster_size(bootstrap: str) -> int:
-    return len(AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=30).brokers)

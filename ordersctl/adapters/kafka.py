@@ -78,9 +78,8 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
 }
 CONSUMER_DEFAULTS: dict[str, Any] = {
     # Prefetch at most 12 MiB (default 64 MiB): about a second of orders at full speed, and a worker's memory
-    # stays flat however large the backlog is. Measured over a 1,000,000-order backlog: 16 MiB put a worker's
-    # peak RSS at 150.5 MiB, 12 MiB at 144.5; 8 MiB cost one worker ~10% of its orders/s (a pause() discards
-    # the prefetch, and a smaller one is refilled more often).
+    # stays flat however large the backlog is; less costs orders/s, since a pause() discards the prefetch
+    # (docs/performance.md has the figures).
     "queued.max.messages.kbytes": 12_288,
 }
 # The classic group protocol only: under group.protocol=consumer (KIP-848) the broker owns them, and librdkafka
