@@ -33,6 +33,7 @@ def ensure_nft() -> None:
     if shutil.which("nft"):
         return
     env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], env=env, check=True, capture_output=True)
     subprocess.run(["apt-get", "install", "-y", "-qq", "nftables"], env=env, check=True, capture_output=True)
 
 
