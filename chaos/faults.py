@@ -98,6 +98,8 @@ class Injector:
 
     def run(self, kind: str) -> Fault:
         action: Callable[[], tuple[str, float]] = getattr(self, "_" + kind.replace("-", "_"))
+        if kind in PARTITION_KINDS:
+            time.sleep(self.rng.uniform(0, 5))  # a random moment in the lane's turn
         start = time.time()
         target, end = action()
         return Fault(kind, target, start, end)
@@ -148,14 +150,13 @@ class Injector:
         return "postgres", time.time()
 
     def _partition(self, name: str, target: str, cut: Callable[[Partitions, StackPorts], None]) -> tuple[str, float]:
-        """A partition at a random moment within the lane's gap, for a random time in ``timing.partition``."""
+        """A partition for a random time in ``timing.partition`` (it starts at a random moment: ``run``)."""
         assert self.partitions is not None and self.ports is not None, "partitions need the stack's ports"
         partitions = self.partitions
-        time.sleep(self.rng.uniform(0, 5))
         seconds = self.rng.uniform(*self.timing.partition)
         cut(partitions, self.ports)
         self._hold(name, seconds, lambda: partitions.heal(name))
-        return f"{target} ({seconds:.0f} s)", time.time()
+        return target, time.time()
 
     def _pg_partition(self) -> tuple[str, float]:
         assert self.ports is not None

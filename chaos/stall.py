@@ -13,24 +13,21 @@ STALL_BOUND_SECONDS = LIVENESS_SECONDS + STALL_MARGIN_SECONDS
 
 
 def stall_seconds(fault: Fault, samples: list[dict[str, Any]]) -> float | None:
-    """Seconds from the partition's end until stores resumed: the stored count grew and the lag fell (or is 0).
-    0 when nothing waited at the end; None when stores never resumed within the run's samples."""
+    """Seconds from the partition's end until the stored count grew again: how long stores stopped after the
+    network healed. 0 when nothing waited at the end (no lag); None when stores never resumed in the run's samples.
+
+    The count of stored orders only, not the lag: faults of the other lanes run meanwhile (a broker paused holds
+    its partitions' lag up while the others store), and a partition that never stopped the stores (Redis's, one
+    worker's, one broker's) shows no stall."""
     before = [s for s in samples if s["t"] <= fault.end and s.get("stored") is not None]
     if not before:
         return None
     stored, lag = before[-1]["stored"], before[-1].get("lag")
     if lag == 0:
         return 0.0
-    grew = fell = None
     for s in samples:
-        if s["t"] <= fault.end:
-            continue
-        if grew is None and s.get("stored") is not None and s["stored"] > stored:
-            grew = s["t"]
-        if fell is None and s.get("lag") is not None and (s["lag"] == 0 or lag is None or s["lag"] < lag):
-            fell = s["t"]
-        if grew is not None and fell is not None:
-            return max(0.0, float(max(grew, fell)) - fault.end)
+        if s["t"] > fault.end and s.get("stored") is not None and s["stored"] > stored:
+            return max(0.0, float(s["t"]) - fault.end)
     return None
 
 

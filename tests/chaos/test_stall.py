@@ -1,20 +1,21 @@
-"""The stall after a partition heals, from the run's samples: until stores grew and the lag fell."""
+"""The stall after a partition heals, from the run's samples: until the stored count grew again."""
 
 from __future__ import annotations
 
 from chaos.run_files import Fault
 from chaos.stall import partition_stalls, stall_seconds
 
-PARTITION = Fault("pg-partition", "postgres :57329 (20 s)", 100.0, 120.0)
+PARTITION = Fault("pg-partition", "postgres :57329", 100.0, 120.0)
 
 
 def _samples(*rows: tuple[float, int, int]) -> list[dict[str, float | int]]:
     return [{"t": t, "stored": stored, "lag": lag} for t, stored, lag in rows]
 
 
-def test_the_stall_ends_when_stores_grow_and_the_lag_falls() -> None:
+def test_the_stall_ends_when_stores_grow_again_whatever_the_lag_does() -> None:
+    # the lag may go on growing meanwhile: another lane's fault (a broker paused) holds some partitions up
     samples = _samples((119, 500, 900), (121, 500, 950), (126, 500, 1000), (127, 600, 1100), (128, 900, 700))
-    assert stall_seconds(PARTITION, samples) == 8.0
+    assert stall_seconds(PARTITION, samples) == 7.0
 
 
 def test_nothing_waiting_at_the_heal_is_no_stall_and_no_resume_is_none() -> None:
