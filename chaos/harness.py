@@ -195,7 +195,10 @@ class Run:
         self.fleet.serve(self.o.port)
         self.sampler.start()
         self.reader.start()
-        fault_seconds = max(len(k) for k in plan.values()) * (self.o.timing.broker_pause + self.o.gap)
+        # Orders flow for as long as the faults last, so the last faults too meet a loaded pipeline: a fault takes
+        # about a broker pause, a partition its mean length (and its random wait).
+        per_fault = max(self.o.timing.broker_pause, sum(self.o.timing.partition) / 2 + 2.5) + self.o.gap
+        fault_seconds = max(len(k) for k in plan.values()) * per_fault
         rate = max(200.0, self.o.count / max(fault_seconds, 1.0))
         producer = threading.Thread(target=self.produce, args=(rate,), name="producer", daemon=True)
         producer.start()
