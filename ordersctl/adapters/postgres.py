@@ -10,6 +10,7 @@ import psycopg
 from psycopg import conninfo, sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from ordersctl.adapters.postgres_check import pool_check
 from ordersctl.config import PostgresSettings, Settings
 from ordersctl.errors import DataRejected, OrdersError, ServiceUnavailable, TransientError
 
@@ -142,7 +143,7 @@ def make_pool(settings: PostgresSettings) -> ConnectionPool:
         min_size=1,
         max_size=settings.pool_size,
         kwargs=connect_kwargs(settings),
-        check=ConnectionPool.check_connection,
+        check=pool_check(settings),
         timeout=settings.connect_timeout * 2,
         reconnect_timeout=0,  # never give up reconnecting: outages are survived without a restart
         open=False,

@@ -1,0 +1,46 @@
+"""A pooled connection to a server that stopped accepting writes is retired, not lent (a demoted primary behind
+the same address, as through a proxy or a virtual IP)."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from ordersctl.adapters.postgres import make_pool, pooled_connection
+from ordersctl.adapters.postgres_check import wants_writable
+from ordersctl.config import Settings
+from ordersctl.errors import ServiceUnavailable
+
+pytestmark = [pytest.mark.ha, pytest.mark.integration]
+
+
+def _read_only_by_default(dsn: str, on: bool) -> None:
+    """The whole server read-only for new and open sessions alike (a reload reaches open sessions)."""
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        if on:
+            admin.execute("ALTER SYSTEM SET default_transaction_read_only = on")
+        else:
+            admin.execute("ALTER SYSTEM RESET default_transaction_read_only")
+        admin.execute("SELECT pg_reload_conf()")
+
+
+def test_a_pooled_connection_to_a_server_that_no_longer_takes_writes_is_not_lent(ha_settings: Settings) -> None:
+    settings = ha_settings.postgres.model_copy(update={"pool_size": 1})
+    assert wants_writable(settings.dsn)
+    pool = make_pool(settings)
+    try:
+        with pooled_connection(pool, settings, timeout=10) as conn:
+            conn.execute("SELECT 1")  # the one connection, now in the pool, on the primary
+        _read_only_by_default(settings.dsn, on=True)
+        try:
+            # Lent as it was, it would fail the write with 25006; checked, it is closed, and libpq finds no
+            # writable host to connect to instead: the pool has nothing to lend.
+            with pytest.raises(ServiceUnavailable), pooled_connection(pool, settings, timeout=3) as conn:
+                conn.execute("CREATE TABLE IF NOT EXISTS written (x int)")
+        finally:
+            # Through a session that is not read-only by default: it may set the server back.
+            _read_only_by_default(psycopg.conninfo.make_conninfo(settings.dsn, target_session_attrs="any"), on=False)
+        with pooled_connection(pool, settings, timeout=15) as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS written (x int)")
+    finally:
+        pool.close()
