@@ -3,6 +3,8 @@ the same address, as through a proxy or a virtual IP)."""
 
 from __future__ import annotations
 
+import time
+
 import psycopg
 import pytest
 
@@ -22,6 +24,7 @@ def _read_only_by_default(dsn: str, on: bool) -> None:
         else:
             admin.execute("ALTER SYSTEM RESET default_transaction_read_only")
         admin.execute("SELECT pg_reload_conf()")
+    time.sleep(1)  # the postmaster passes the reload on to every session in its own time
 
 
 def test_a_pooled_connection_to_a_server_that_no_longer_takes_writes_is_not_lent(ha_settings: Settings) -> None:
