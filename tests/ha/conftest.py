@@ -4,10 +4,12 @@ it can be installed) with the plain stack's Kafka and Redis. Without the cluster
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
+from types import FrameType
 
 import psycopg
 import pytest
@@ -27,6 +29,17 @@ ADMIN_DSN = os.environ.get(
 )
 
 
+# What the failover tests measured, shown at the end of every run (not only with -s).
+FIGURES: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if FIGURES:
+        terminalreporter.section("PostgreSQL failover (tests/ha)")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
+
+
 def stack(*args: str, timeout: float = 360) -> str:
     """``ORDERS_STACK_PG=ha scripts/stack ARGS``; its stdout."""
     done = subprocess.run([STACK, *args], env=HA_ENV, capture_output=True, text=True, timeout=timeout, check=False)
@@ -34,14 +47,25 @@ def stack(*args: str, timeout: float = 360) -> str:
     return done.stdout
 
 
+def _interrupted(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @pytest.fixture(scope="session")
-def ha_cluster() -> None:
-    """The cluster answers; back to a primary and a synchronous secondary before the lane starts."""
+def ha_cluster() -> Iterator[None]:
+    """The cluster answers; back to a primary and a synchronous secondary before the lane starts. A SIGTERM
+    (CI's timeout, say) interrupts the run like Ctrl-C, so the clean-ups run: the nftables table is removed."""
     try:
         socket.create_connection(MONITOR, timeout=2).close()
     except OSError:
         pytest.skip("the HA stack is not running (ORDERS_STACK_PG=ha scripts/stack up): HA lane skipped")
-    stack("ha-heal")
+    previous = signal.signal(signal.SIGTERM, _interrupted)
+    try:
+        stack("ha-heal")
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        stack("ha-unblock")
 
 
 @pytest.fixture

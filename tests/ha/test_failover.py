@@ -1,7 +1,7 @@
 """The pipeline through a PostgreSQL failover (pg_auto_failover, a multi-host DSN with
 target_session_attrs=read-write), under 1,000 orders/s: the primary's postmaster killed (#23), and the primary's
 host lost without a reset (#25). consume rides it out without a restart; nothing lost, nothing duplicated, every
-event published. The figures are printed (pytest -s, and the lane's summary)."""
+event published. The figures are printed at the end of the run."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ordersctl.config import Settings
+from tests.ha.conftest import FIGURES
 from tests.ha.failover_run import Measured, Outcome, report, run_through_failover
 
 pytestmark = [pytest.mark.ha, pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
@@ -40,14 +41,14 @@ def test_the_primary_killed_under_load(ha_settings: Settings, tmp_path: Path) ->
     """kill -9 of the postmaster and of its keeper: a postmaster killed alone is often started again by its keeper
     (pg_autoctl) before the monitor gives up on it, and then there is no failover to test."""
     measured, outcome = run_through_failover(_with_liveness(ha_settings), "ha-crash-primary", tmp_path, seed=231)
-    print(report("primary killed -9", measured, outcome))
+    FIGURES.append(report("primary killed -9", measured, outcome))
     _nothing_lost_or_duplicated(outcome)
     _serve_answered_through_it(measured)
 
 
 def test_the_primarys_host_lost_without_reset_under_load(ha_settings: Settings, tmp_path: Path) -> None:
     measured, outcome = run_through_failover(_with_liveness(ha_settings), "ha-lose-primary", tmp_path, seed=251)
-    print(report("host lost without RST", measured, outcome))
+    FIGURES.append(report("host lost without RST", measured, outcome))
     _nothing_lost_or_duplicated(outcome)
     assert measured.stall_s <= LIVENESS_BOUND_S + 5, f"stores resumed {measured.stall_s:.1f}s after the failover"
 
