@@ -145,7 +145,11 @@ def make_pool(settings: PostgresSettings) -> ConnectionPool:
         kwargs=connect_kwargs(settings),
         check=pool_check(settings),
         timeout=settings.connect_timeout * 2,
-        reconnect_timeout=0,  # never give up reconnecting: outages are survived without a restart
+        # While a client waits for a connection (up to `timeout`), keep trying to connect (backoff 1, 2, 4 s): a
+        # failover or restart that ends meanwhile is noticed by the next attempt, not after the wait. (0 would give up
+        # after the second attempt, and the waiting client wait out its timeout for nothing.) After that the pool
+        # connects again at the next request: outages are survived without a restart.
+        reconnect_timeout=settings.connect_timeout * 2,
         open=False,
         name="ordersctl",
     )

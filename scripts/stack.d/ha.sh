@@ -39,7 +39,8 @@ ha_env() { # the keepers' environment: their files under ha_dir, PostgreSQL 15's
 ha_autoctl() {
   local env
   read -r -a env <<<"$(ha_env)"
-  as_pg_owner env "${env[@]}" pg_autoctl "$@"
+  # From its own folder: the caller's may be one the postgres user cannot enter (a checkout under /root).
+  (cd "$(ha_dir)" && as_pg_owner env "${env[@]}" pg_autoctl "$@")
 }
 
 ha_ensure_packages() {
@@ -75,7 +76,7 @@ ha_launch() { # name: start its keeper (which starts and supervises its PostgreS
   cmd=(env "${env[@]}" pg_autoctl run --pgdata "$(ha_data "$name")")
   [ "$(id -u)" != 0 ] || cmd=(runuser -u postgres -- "${cmd[@]}")
   # setsid: a keeper is a daemon of the stack, not of the shell or test that started it.
-  setsid -f "${cmd[@]}" >>"$log" 2>&1 </dev/null
+  (cd "$(ha_dir)" && setsid -f "${cmd[@]}" >>"$log" 2>&1 </dev/null)
   wait_for "the $name keeper" 30 ha_keeper_pid "$name"
 }
 
@@ -107,9 +108,13 @@ ha_create_node() { # name
   ha_autoctl config set --pgdata "$data" timeout.network_partition_timeout "$HA_PARTITION_S" >/dev/null
 }
 
-ha_wait_healthy() { wait_for "the HA cluster (a primary and a secondary)" "${1:-180}" ha_healthy; }
+ha_wait_healthy() { wait_for "the HA cluster (a primary and a secondary)" "${1:-180}" ha_healthy_or_hurry; }
+# A former primary that cannot be rewound (pg_rewind of pg_auto_failover 2.0 fails on PostgreSQL 15 here) is
+# copied again with pg_basebackup, which waits for a spread checkpoint: minutes. A CHECKPOINT on the primary makes
+# the one under way immediate.
+ha_healthy_or_hurry() { ha_healthy || { ha_node_sql "CHECKPOINT" >/dev/null 2>&1; false; }; }
 
-ha_node_sql() { PGPASSWORD=$PG_PASSWORD psql -X -q "$(ha_dsn postgres)" -tAc "$1"; }
+ha_node_sql() { PGCONNECT_TIMEOUT=3 PGPASSWORD=$PG_PASSWORD psql -X -q "$(ha_dsn postgres)" -tAc "$1"; }
 
 # The role and databases ordersctl uses, on the primary (the secondary replicates them).
 ha_provision() {

@@ -17,8 +17,9 @@ pytestmark = [pytest.mark.ha, pytest.mark.integration]
 
 
 def _read_only_by_default(dsn: str, on: bool) -> None:
-    """The whole server read-only for new and open sessions alike (a reload reaches open sessions)."""
-    with psycopg.connect(dsn, autocommit=True) as admin:
+    """The primary read-only by default for new and open sessions alike (a reload reaches open sessions); reached
+    as ``primary`` (not in recovery), which a server read-only by default still is."""
+    with psycopg.connect(dsn, target_session_attrs="primary", autocommit=True) as admin:
         if on:
             admin.execute("ALTER SYSTEM SET default_transaction_read_only = on")
         else:
@@ -41,8 +42,7 @@ def test_a_pooled_connection_to_a_server_that_no_longer_takes_writes_is_not_lent
             with pytest.raises(ServiceUnavailable), pooled_connection(pool, settings, timeout=3) as conn:
                 conn.execute("CREATE TABLE IF NOT EXISTS written (x int)")
         finally:
-            # Through a session that is not read-only by default: it may set the server back.
-            _read_only_by_default(psycopg.conninfo.make_conninfo(settings.dsn, target_session_attrs="any"), on=False)
+            _read_only_by_default(settings.dsn, on=False)
         with pooled_connection(pool, settings, timeout=15) as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS written (x int)")
     finally:
