@@ -6,13 +6,14 @@ HA_NFT_TABLE=ordersctl_ha
 
 ha_node_of_port() { # port -> node1 | node2
   local name
-  for name in "${HA_NODES[@]/#/node}"; do [ "$(ha_port "$name")" = "$1" ] && { echo "$name"; return; }; done
+  for name in "${HA_NODE_NAMES[@]}"; do [ "$(ha_port "$name")" = "$1" ] && { echo "$name"; return; }; done
   return 1
 }
 
 ha_primary_node() {
   local port
-  port="$(ha_primary_port)" && [ -n "$port" ] || die "the HA cluster has no primary now (scripts/stack status)"
+  port="$(ha_primary_port)"
+  [ -n "$port" ] || die "the HA cluster has no primary now (scripts/stack status)"
   ha_node_of_port "$port"
 }
 
@@ -84,7 +85,7 @@ ha_unblock() {
 ha_heal() {
   local name
   ha_unblock
-  for name in monitor node1 node2; do ha_launch "$name"; done
+  for name in monitor "${HA_NODE_NAMES[@]}"; do ha_launch "$name"; done
   ha_wait_healthy 300
   say "postgres  HA       healed: primary 127.0.0.1:$(ha_primary_port)"
 }

@@ -7,7 +7,7 @@
 # under <pg_home>/ha (the keepers' own files too: XDG_* point there). Fault injection: ha-faults.sh.
 HA_MONITOR_PORT="${ORDERS_STACK_HA_MONITOR_PORT:-56430}"
 HA_NODE_PORTS=("${ORDERS_STACK_HA_NODE1_PORT:-56431}" "${ORDERS_STACK_HA_NODE2_PORT:-56432}")
-HA_NODES=(1 2)
+HA_NODE_NAMES=(node1 node2)
 # Failure detection, shortened from pg_auto_failover's defaults (a 20 s silence, 5 s checks) so a failover takes
 # seconds, not a minute; kept above a few seconds, so a busy 2-core machine does not fail over for nothing. A
 # primary that cannot be reached must be given the time to demote itself before the secondary is promoted: its
@@ -45,12 +45,13 @@ ha_autoctl() {
 
 ha_ensure_packages() {
   local missing=()
-  command -v pg_autoctl >/dev/null || missing+=(postgresql-15-auto-failover)
+  # The extension of the PostgreSQL the stack runs (15 on Debian 12).
+  command -v pg_autoctl >/dev/null || missing+=("postgresql-$(basename "$(dirname "$(pg_bin)")")-auto-failover")
   command -v nft >/dev/null || missing+=(nftables)
   [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 }
 
-ha_monitor_sql() { psql -X -q "$(ha_monitor_uri)" -tAF ' ' -c "$1"; }
+ha_monitor_sql() { PGCONNECT_TIMEOUT=3 psql -X -q "$(ha_monitor_uri)" -tAF ' ' -c "$1"; }
 # One line per node: name port reported-state goal-state.
 ha_nodes() {
   ha_monitor_sql "SELECT nodename, nodeport, reportedstate, goalstate FROM pgautofailover.node ORDER BY nodeid"
@@ -138,7 +139,7 @@ ha_up() {
   ha_launch monitor
   wait_for "the HA monitor" 60 ha_monitor_sql "SELECT 1"
   # node1 first: the first node registered becomes the primary, the next one its secondary.
-  for name in node1 node2; do
+  for name in "${HA_NODE_NAMES[@]}"; do
     if [ ! -s "$(ha_data "$name")/PG_VERSION" ]; then
       ha_create_node "$name"
       ha_launch "$name"
@@ -163,7 +164,11 @@ ha_keeper_gone() { ! ha_keeper_pid "$1" >/dev/null; }
 
 ha_down() {
   ha_unblock
-  ha_stop node2; ha_stop node1; ha_stop monitor
+  local primary name
+  # The secondary first, the primary last: nothing to fail over on the way down.
+  primary="$(ha_node_of_port "$(ha_primary_port)" 2>/dev/null)" || primary=node1
+  for name in "${HA_NODE_NAMES[@]}"; do [ "$name" = "$primary" ] || ha_stop "$name"; done
+  ha_stop "$primary"; ha_stop monitor
   say "postgres  HA stopped"
 }
 
