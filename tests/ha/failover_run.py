@@ -24,6 +24,7 @@ from tests.helpers import create_topics, db_rows, finish, read_topic, start_orde
 ORDERS = 20_000
 RATE = 1_000  # orders/s: about 20 s of load
 FAULT_AFTER = 4_000  # stored orders before the fault
+NODE_PORTS = (56431, 56432)
 
 
 @dataclass
@@ -36,6 +37,8 @@ class Measured:
     resumed_at: float = 0.0
     statuses: Counter[int] = field(default_factory=Counter)
     longest_5xx_s: float = 0.0
+    primary_after: int = 0  # the first node that took writes after the fault
+    promoted: bool = False  # that node was the secondary
 
     @property
     def failover_s(self) -> float:
@@ -62,13 +65,18 @@ def primary_port(dsn: str) -> int:
     return int(row[0])
 
 
-def _takes_writes(dsn: str, port: int) -> bool:
-    """That node alone (no other host tried) accepts a read-write session."""
-    try:
-        with psycopg.connect(dsn, host="127.0.0.1", port=port, target_session_attrs="read-write", connect_timeout=1):
-            return True
-    except psycopg.OperationalError:
-        return False
+def _writable_node(dsn: str, measured: Measured) -> bool:
+    """A node, asked alone (no other host tried), accepts a read-write session: noted in ``measured``."""
+    for port in NODE_PORTS:
+        try:
+            with psycopg.connect(
+                dsn, host="127.0.0.1", port=port, target_session_attrs="read-write", connect_timeout=1
+            ):
+                measured.primary_after = port
+                return True
+        except psycopg.OperationalError:
+            continue
+    return False
 
 
 @contextmanager
@@ -122,9 +130,9 @@ def run_through_failover(settings: Settings, fault: str, tmp_path: Path, seed: i
             try:
                 stack(fault, timeout=60)
                 measured.fault_at = time.time()  # when the script returns, right after its kill -9
-                other = next(port for port in (56431, 56432) if port != before)
-                wait_for(lambda: _takes_writes(dsn, other), 180, "the secondary to take writes", interval=0.1)
+                wait_for(lambda: _writable_node(dsn, measured), 180, "a node to take writes", interval=0.1)
                 measured.ready_at = time.time()
+                measured.promoted = measured.primary_after != before
                 assert produce.wait(180) == 0, (tmp_path / "produce.log").read_text()[-2000:]
                 out = finish(consume, tmp_path / "consume.log", 300)
             finally:
@@ -147,8 +155,9 @@ def run_through_failover(settings: Settings, fault: str, tmp_path: Path, seed: i
 def report(name: str, measured: Measured, outcome: Outcome) -> str:
     """One line for the test's output (pytest -s, or the lane's summary)."""
     published = {uid for uid in outcome.events if uid}
+    writable = "the secondary promoted" if measured.promoted else "the same node back"
     return (
-        f"{name}: failover {measured.failover_s:.1f}s, stores resumed {measured.stall_s:.1f}s after it "
+        f"{name}: {writable} in {measured.failover_s:.1f}s, stores resumed {measured.stall_s:.1f}s after it "
         f"({measured.resumed_at - measured.fault_at:.1f}s after the fault); {len(outcome.stored)} stored of "
         f"{len(outcome.produced)} produced, lost {len(outcome.produced - set(outcome.stored))}, duplicated "
         f"{len(outcome.stored) - len(set(outcome.stored))}, events for {len(published)} orders "

@@ -39,9 +39,10 @@ def _nothing_lost_or_duplicated(outcome: Outcome) -> None:
 
 def test_the_primary_killed_under_load(ha_settings: Settings, tmp_path: Path) -> None:
     """kill -9 of the postmaster and of its keeper: a postmaster killed alone is often started again by its keeper
-    (pg_autoctl) before the monitor gives up on it, and then there is no failover to test."""
+    (pg_autoctl) before the monitor gives up on it (the next test), and then there is no failover."""
     measured, outcome = run_through_failover(_with_liveness(ha_settings), "ha-crash-primary", tmp_path, seed=231)
     FIGURES.append(report("primary killed -9", measured, outcome))
+    assert measured.promoted
     _nothing_lost_or_duplicated(outcome)
     # A worker waiting for a pooled connection when the new primary opens gets one at the pool's next attempt
     # (backoff 1, 2, 4 s), not at the end of its wait (10 s): before, stores resumed 9-10 s after the failover.
@@ -49,9 +50,18 @@ def test_the_primary_killed_under_load(ha_settings: Settings, tmp_path: Path) ->
     _serve_answered_through_it(measured)
 
 
+def test_the_primarys_postmaster_killed_under_load(ha_settings: Settings, tmp_path: Path) -> None:
+    """kill -9 of the postmaster alone: its keeper starts it again, or the monitor promotes the secondary first
+    (it demotes the old primary then). Either way the pipeline rides it out."""
+    measured, outcome = run_through_failover(_with_liveness(ha_settings), "ha-kill-primary", tmp_path, seed=241)
+    FIGURES.append(report("postmaster killed -9", measured, outcome))
+    _nothing_lost_or_duplicated(outcome)
+
+
 def test_the_primarys_host_lost_without_reset_under_load(ha_settings: Settings, tmp_path: Path) -> None:
     measured, outcome = run_through_failover(_with_liveness(ha_settings), "ha-lose-primary", tmp_path, seed=251)
     FIGURES.append(report("host lost without RST", measured, outcome))
+    assert measured.promoted
     _nothing_lost_or_duplicated(outcome)
     assert measured.stall_s <= LIVENESS_BOUND_S + 5, f"stores resumed {measured.stall_s:.1f}s after the failover"
 
