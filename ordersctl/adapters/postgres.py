@@ -31,13 +31,28 @@ _TRANSIENT_STATES = ("55P03", "25P03")
 
 
 def address(dsn: str) -> str:
-    """host:port/dbname of a DSN, without user or password."""
+    """host:port/dbname of a DSN, without user or password (hosts separated by commas)."""
     try:
         params = conninfo.conninfo_to_dict(dsn)
     except psycopg.ProgrammingError:
         return "<invalid DSN>"
-    host = str(params.get("host") or "localhost")
-    return f"{host}:{params.get('port') or 5432}/{params.get('dbname') or ''}"
+    where = ",".join(f"{host}:{port}" for host, port in _host_ports(params))
+    return f"{where}/{params.get('dbname') or ''}"
+
+
+def host_ports(dsn: str) -> list[tuple[str, str]]:
+    """(host, port) of each host of a DSN, in its order; empty for a DSN libpq cannot parse."""
+    try:
+        return _host_ports(conninfo.conninfo_to_dict(dsn))
+    except psycopg.ProgrammingError:
+        return []
+
+
+def _host_ports(params: dict[str, Any]) -> list[tuple[str, str]]:
+    # Several hosts (a primary and its standbys): each with its own port, or all with the one port given.
+    hosts = str(params.get("host") or "localhost").split(",")
+    ports = str(params.get("port") or 5432).split(",")
+    return [(host, ports[i] if len(ports) == len(hosts) else ports[0]) for i, host in enumerate(hosts)]
 
 
 def classify(exc: BaseException, settings: PostgresSettings) -> OrdersError | None:

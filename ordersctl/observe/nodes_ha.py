@@ -40,15 +40,8 @@ class NodeCheck:
 
 def node_addresses(dsn: str) -> list[tuple[str, str]]:
     """(host, port) of each host of the DSN; empty for a DSN with a single host (or one libpq cannot parse)."""
-    try:
-        params = conninfo.conninfo_to_dict(dsn)
-    except psycopg.ProgrammingError:
-        return []
-    hosts = str(params.get("host") or "").split(",")
-    if len(hosts) < 2:
-        return []
-    ports = str(params.get("port") or "5432").split(",")
-    return [(host, ports[i] if len(ports) > 1 else ports[0]) for i, host in enumerate(hosts)]
+    nodes = pg_adapter.host_ports(dsn)
+    return nodes if len(nodes) > 1 else []
 
 
 def _ask(settings: PostgresSettings, host: str, port: str) -> NodeCheck:
