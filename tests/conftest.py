@@ -97,9 +97,14 @@ def _delete_topics(prefix: str) -> None:
 @pytest.fixture
 def settings(migrated_db: str, topic_prefix: str) -> Settings:
     """Settings wired to this test's database and topics on the real stack."""
+    return settings_for(migrated_db, topic_prefix)
+
+
+def settings_for(dsn: str, topic_prefix: str) -> Settings:
+    """Settings for a test: this database, topics under this prefix, the stack's Redis and Kafka, quick retries."""
     return load_settings(
         overrides={
-            "postgres": {"dsn": migrated_db, "pool_size": 4},
+            "postgres": {"dsn": dsn, "pool_size": 4},
             "redis": {"url": REDIS_URL},
             "kafka": {
                 "bootstrap_servers": KAFKA,

@@ -1,8 +1,8 @@
-"""PostgreSQL: connections, the pool, and the one place SQLSTATE classes become our error classes."""
+"""PostgreSQL: connections, their liveness and session settings, the pool; their failures come out as our error
+classes (adapters/postgres_errors.py)."""
 
 from __future__ import annotations
 
-import select
 import threading
 import time
 from collections.abc import Iterator
@@ -13,108 +13,14 @@ import psycopg
 from psycopg import conninfo, sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from ordersctl.adapters.postgres_check import pool_check
+from ordersctl.adapters.postgres_errors import SERVICE, access_denied, address, classify, first_line, refused_access
 from ordersctl.config import PostgresSettings, Settings
 from ordersctl.errors import (
     AccessDenied,
-    DataRejected,
     OrdersError,
-    QueryRefused,
     ServiceUnavailable,
-    TransientError,
 )
-
-SERVICE = "PostgreSQL"
-
-# SQLSTATE classes that mean "this value is bad" (data exception, integrity constraint violation).
-_DATA_CLASSES = ("22", "23")
-# Classes that mean "try again": connection exception, insufficient resources, operator intervention
-# (admin shutdown, crash recovery, statement_timeout), transaction rollback (serialization failure,
-# deadlock), system error.
-_TRANSIENT_CLASSES = ("08", "40", "53", "57", "58")
-# read_only_sql_transaction: a write reached a server that is a read-only standby, as after a failover until the
-# address (DNS, PgBouncer, a proxy) points at the new primary: transient.
-_READ_ONLY_STATE = "25006"
-# Single states of other classes that mean the same: lock_timeout (lock_not_available) and
-# idle_in_transaction_session_timeout, which end a wait or a session, not a bad value.
-_TRANSIENT_STATES = ("55P03", "25P03")
-# Fatal (retrying cannot heal): invalid authorization specification (28000 role, 28P01 password), and the
-# statement refused as unsupported (0A) or invalid (42: syntax error, undefined table or column, ...); of these,
-# insufficient privilege (42501) is an access error.
-_ACCESS_CLASSES = ("28",)
-_ACCESS_STATES = ("42501",)
-_REFUSED_CLASSES = ("0A", "42")
-# A refused connection carries no SQLSTATE (libpq reports the server's FATAL message as text): these phrases of
-# libpq and the server mean that the credentials, the certificate or pg_hba.conf refuse us, not an outage. An
-# outage reads "connection refused", "timeout expired", "server closed the connection", "SSL SYSCALL error".
-_ACCESS_PHRASES = (
-    "password authentication failed",
-    "authentication failed for user",
-    "no pg_hba.conf entry",
-    "pg_hba.conf rejects connection",
-    'role "',  # role "x" does not exist; `role "x" is not permitted to log in`
-    "permission denied for database",
-    "password is required but not provided",
-    "fe_sendauth: no password supplied",
-    "certificate verify failed",
-    "does not match host name",
-    "certificate has expired",
-    "server does not support ssl",
-    "ssl is not enabled on the server",
-)
-
-
-def address(dsn: str) -> str:
-    """host:port/dbname of a DSN, without user or password."""
-    try:
-        params = conninfo.conninfo_to_dict(dsn)
-    except psycopg.ProgrammingError:
-        return "<invalid DSN>"
-    host = str(params.get("host") or "localhost")
-    return f"{host}:{params.get('port') or 5432}/{params.get('dbname') or ''}"
-
-
-def classify(exc: BaseException, settings: PostgresSettings) -> OrdersError | None:
-    """Map a psycopg error to Transient/Poison; None for an error that is a bug (let it crash)."""
-    if isinstance(exc, PoolTimeout):
-        return ServiceUnavailable(SERVICE, address(settings.dsn), "no connection available")
-    if not isinstance(exc, psycopg.Error):
-        return None
-    state = exc.sqlstate or ""
-    if state[:2] in _ACCESS_CLASSES or state in _ACCESS_STATES or (not state and refused_access(exc)):
-        return _access_denied(settings, exc)
-    if state[:2] in _REFUSED_CLASSES:
-        return QueryRefused(SERVICE, f"query refused ({state} {type(exc).__name__}: {_first_line(exc)})")
-    if isinstance(exc, psycopg.OperationalError) and not state:
-        return ServiceUnavailable(SERVICE, address(settings.dsn), _first_line(exc))
-    if state[:2] in _TRANSIENT_CLASSES or state in _TRANSIENT_STATES or state == _READ_ONLY_STATE:
-        return TransientError(f"{SERVICE} transient error {state}: {_first_line(exc)}")
-    if is_data_error(exc):
-        return DataRejected(f"{SERVICE} rejected a value ({state} {type(exc).__name__})")
-    if isinstance(exc, psycopg.InterfaceError | psycopg.OperationalError):
-        return ServiceUnavailable(SERVICE, address(settings.dsn), _first_line(exc))
-    return None
-
-
-def refused_access(exc: BaseException) -> bool:
-    """A connection refused for its credentials, certificate or pg_hba.conf rules (no SQLSTATE on those)."""
-    text = str(exc).lower()
-    return any(phrase in text for phrase in _ACCESS_PHRASES)
-
-
-def came_from_postgres(exc: BaseException) -> bool:
-    """``exc`` is one of ours that ``translated`` made from a PostgreSQL or pool failure."""
-    return isinstance(exc.__cause__, psycopg.Error | PoolTimeout)
-
-
-def is_data_error(exc: BaseException) -> bool:
-    """PostgreSQL rejected a value (data exception, integrity constraint violation): the order is bad, not the
-    server, so retrying cannot help."""
-    return isinstance(exc, psycopg.Error) and (exc.sqlstate or "")[:2] in _DATA_CLASSES
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
 
 
 def session_settings(settings: PostgresSettings) -> dict[str, str]:
@@ -207,8 +113,8 @@ def connect(settings: PostgresSettings, *, autocommit: bool = False) -> psycopg.
         return psycopg.connect(settings.dsn, autocommit=autocommit, **connect_kwargs(settings))
     except psycopg.Error as exc:
         if refused_access(exc):
-            raise _access_denied(settings, exc) from None
-        raise ServiceUnavailable(SERVICE, address(settings.dsn), _first_line(exc)) from None
+            raise access_denied(settings, exc) from None
+        raise ServiceUnavailable(SERVICE, address(settings.dsn), first_line(exc)) from None
 
 
 class _Probes:
@@ -260,23 +166,6 @@ def check_access(settings: PostgresSettings) -> None:
         connect(settings).close()
 
 
-def _access_denied(settings: PostgresSettings, exc: BaseException) -> AccessDenied:
-    return AccessDenied(SERVICE, f"access denied at {address(settings.dsn)} ({_first_line(exc)})")
-
-
-def check_alive(conn: psycopg.Connection[Any]) -> None:
-    """The pool's check of a connection it hands out: a round trip only when its socket has something to say (the
-    server's close, an error that keepalives or ``tcp_user_timeout`` left after a lost peer, a notice); a quiet one
-    is handed out as it is. ``ConnectionPool.check_connection`` (a round trip on every checkout) cost 57 µs more
-    per checkout and ``SELECT 1`` than no check (best of 5 rounds of 1,000 on the local stack: 87 µs, 144 with
-    it), this one 3 µs. A connection to a peer lost without a word stays quiet until its keepalives give up
-    (``LIVENESS_SECONDS``); a statement sent on it meanwhile fails within the same bound, and is retried."""
-    poller = select.poll()
-    poller.register(conn.pgconn.socket, select.POLLIN | select.POLLERR | select.POLLHUP)
-    if poller.poll(0):
-        ConnectionPool.check_connection(conn)
-
-
 def make_pool(settings: PostgresSettings) -> ConnectionPool:
     """A pool that opens lazily and checks connections, so it heals after a PostgreSQL restart."""
     pool: ConnectionPool = ConnectionPool(
@@ -284,9 +173,13 @@ def make_pool(settings: PostgresSettings) -> ConnectionPool:
         min_size=1,
         max_size=settings.pool_size,
         kwargs=connect_kwargs(settings),
-        check=check_alive,
+        check=pool_check(settings),
         timeout=settings.connect_timeout * 2,
-        reconnect_timeout=0,  # never give up reconnecting: outages are survived without a restart
+        # While a client waits for a connection (up to `timeout`), keep trying to connect (backoff 1, 2, 4 s): a
+        # failover or restart that ends meanwhile is noticed by the next attempt, not after the wait. (0 would give up
+        # after the second attempt, and the waiting client wait out its timeout for nothing.) After that the pool
+        # connects again at the next request: outages are survived without a restart.
+        reconnect_timeout=settings.connect_timeout * 2,
         open=False,
         name="ordersctl",
     )

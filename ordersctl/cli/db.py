@@ -29,7 +29,8 @@ def migrate(
     Example: ordersctl db migrate            (then: ordersctl db migrate --status)
     """
     from ordersctl.adapters.migrations import Migrator, default_directory, load
-    from ordersctl.adapters.postgres import address, set_role_defaults
+    from ordersctl.adapters.postgres import set_role_defaults
+    from ordersctl.adapters.postgres_errors import address
 
     settings = app_context(ctx).settings
     migrations = load(directory or default_directory())

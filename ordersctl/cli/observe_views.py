@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ordersctl.domain.times import utc_z
+from ordersctl.observe.nodes_ha import nodes_view
 from ordersctl.observe.status import EXIT_DEGRADED, PipelineStatus
 from ordersctl.observe.trace_model import MEMORY_CACHE_NOTE, OrderTrace
 from ordersctl.output import plain
@@ -85,8 +86,8 @@ def _stored(status: PipelineStatus) -> list[RenderableType]:
 
 def status_view(status: PipelineStatus) -> Group:
     """Services, the orders topic and its group, the DLQ, the outbox, the orders table, then the verdict."""
-    parts: list[RenderableType] = [*_services(status), *_orders(status), *_dlq(status), *_outbox(status),
-                                   *_stored(status)]  # fmt: skip
+    parts: list[RenderableType] = [*_services(status), *nodes_view(status.nodes), *_orders(status), *_dlq(status),
+                                   *_outbox(status), *_stored(status)]  # fmt: skip
     problems = status.problems()
     for problem in problems:
         parts.append(_line(f"[red]✗[/red] {escape(problem)}"))

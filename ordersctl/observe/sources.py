@@ -13,8 +13,8 @@ import psycopg
 import redis
 from confluent_kafka import KafkaException
 
-from ordersctl.adapters import postgres as pg_adapter
 from ordersctl.adapters.kafka_observer import KafkaView
+from ordersctl.adapters.postgres_errors import address
 from ordersctl.config import Settings
 from ordersctl.dlq.reader import DlqReader
 from ordersctl.errors import OrdersError, ServiceUnavailable
@@ -76,7 +76,7 @@ class Sources:
         if not self.settings.redis.enabled:
             redis_at = OFF
         return {
-            "PostgreSQL": pg_adapter.address(self.settings.postgres.dsn),
+            "PostgreSQL": address(self.settings.postgres.dsn),
             "Redis": redis_at,
             "Kafka": self.settings.kafka.bootstrap_servers,
         }

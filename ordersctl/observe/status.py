@@ -20,6 +20,7 @@ from ordersctl.adapters.pipeline_queries import (
 )
 from ordersctl.domain.times import utc_z
 from ordersctl.observe.dead_letters import DlqWindow, dlq_window
+from ordersctl.observe.nodes_ha import NodeCheck, check_nodes
 from ordersctl.observe.services import ServiceCheck, check_services
 from ordersctl.observe.sources import Sources, attempt
 from ordersctl.observe.stall import CommitWatch, StallCheck, check_stall
@@ -106,6 +107,7 @@ class PipelineStatus:
     unread: dict[str, str] = field(default_factory=dict)
     stored: StoredOrdersEstimate | None = None  # PostgreSQL's statistics of the orders table
     stall: StallCheck | None = None  # the pipeline rules: lag with nobody consuming, or not moving
+    nodes: tuple[NodeCheck, ...] = ()  # the PostgreSQL nodes of a multi-host DSN (nodes_ha.py)
 
     def outbox_behind(self) -> bool:
         age = self.outbox.oldest_age_seconds if self.outbox else None
@@ -164,6 +166,7 @@ class PipelineStatus:
             "outbox": outbox,
             "stored_orders": stored_json(self.stored),
             "stall": self.stall.as_json() if self.stall else None,
+            "postgres_nodes": [n.as_json() for n in self.nodes],
             "unread": dict(self.unread),
             "thresholds": {
                 "max_lag": self.thresholds.max_lag,
@@ -220,4 +223,5 @@ def read_status(
         stored = attempt("stored", unread, estimate)
     else:
         unread["outbox"] = unread["stored"] = "PostgreSQL down"
-    return PipelineStatus(checked_at, thresholds, tuple(services), orders, dlq, outbox, unread, stored, stall)
+    nodes = check_nodes(src.settings.postgres)
+    return PipelineStatus(checked_at, thresholds, tuple(services), orders, dlq, outbox, unread, stored, stall, nodes)

@@ -15,7 +15,7 @@ from typing import Any
 
 from ordersctl.adapters.kafka import ConfirmedSender, Outgoing, SendingProducer
 from ordersctl.adapters.order_store.outbox import Outbox
-from ordersctl.adapters.postgres import came_from_postgres
+from ordersctl.adapters.postgres_errors import came_from_postgres
 from ordersctl.errors import ClientFailed, FatalError, TransientError
 from ordersctl.pipeline.backoff import Backoff
 

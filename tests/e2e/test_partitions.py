@@ -126,7 +126,7 @@ def test_a_partition_under_load_loses_nothing_and_stores_resume_within_the_bound
 ) -> None:
     create_topics(settings, partitions=2)
     consume = start_ordersctl(settings, "consume", "--workers", "2", log=tmp_path / "consume.log")
-    with running_serve(settings, tmp_path / "serve.log", failures_logged=True) as base:
+    with running_serve(settings, tmp_path / "serve.log", dependency_failures=True) as base:
         load = Load(settings, base)
         threads = [threading.Thread(target=fn, daemon=True) for fn in (load.produce, load.read)]
         threads[0].start()

@@ -58,11 +58,11 @@ def _terminate(proc: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def running_serve(
-    settings: Settings, log: Path, *args: str, failures_logged: bool = False, **env: str
+    settings: Settings, log: Path, *args: str, dependency_failures: bool = False, **env: str
 ) -> Iterator[str]:
     """``ordersctl serve`` on a free port until the block ends (SIGTERM, no drain unless ``env`` asks for one);
-    yields its base URL once it is ready, and requires a clean exit (code 0, no traceback in its log unless
-    ``failures_logged``: a dependency failure is logged with its traceback)."""
+    yields its base URL once it is ready, and requires a clean exit (code 0, no traceback in its log; with
+    ``dependency_failures``, tracebacks are expected there: serve logs each dependency failure with its own)."""
     port = _free_port()
     proc = start_ordersctl(settings, "serve", "--port", str(port), *args, log=log, **(NO_DRAIN | env))
     base = f"http://127.0.0.1:{port}"
@@ -79,7 +79,7 @@ def running_serve(
     finally:
         _terminate(proc)
     text = log.read_text(errors="replace")
-    assert proc.returncode == 0 and (failures_logged or "Traceback" not in text), text[-2000:]
+    assert proc.returncode == 0 and (dependency_failures or "Traceback" not in text), text[-2000:]
 
 
 @pytest.fixture

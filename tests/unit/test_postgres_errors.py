@@ -8,7 +8,8 @@ import pytest
 from psycopg import errors
 
 from ordersctl.adapters import postgres
-from ordersctl.adapters.postgres import classify, is_data_error, session_options, why_no_connection
+from ordersctl.adapters.postgres import session_options, why_no_connection
+from ordersctl.adapters.postgres_errors import classify, is_data_error
 from ordersctl.config import PostgresSettings
 from ordersctl.errors import AccessDenied, DataRejected, FatalError, QueryRefused, ServiceUnavailable, TransientError
 

@@ -7,7 +7,8 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from ordersctl.adapters.postgres import classify, connect_kwargs, for_process
+from ordersctl.adapters.postgres import connect_kwargs, for_process
+from ordersctl.adapters.postgres_errors import address, classify
 from ordersctl.config import PostgresSettings, Settings
 from ordersctl.errors import DataRejected, ServiceUnavailable, TransientError
 
@@ -36,3 +37,11 @@ def test_each_process_names_itself_unless_the_user_did() -> None:
     assert connect_kwargs(for_process(chosen, "ordersctl-serve").postgres)["application_name"] == "billing"
     in_dsn = PostgresSettings(dsn="postgresql://u@h/db?application_name=mine")
     assert "application_name" not in connect_kwargs(in_dsn)
+
+
+def test_the_address_of_a_multi_host_dsn_pairs_each_host_with_its_port() -> None:
+    assert address("postgresql://u:secret@db-a:5433,db-b:5434/orders?target_session_attrs=read-write") == (
+        "db-a:5433,db-b:5434/orders"
+    )
+    assert address("host=db-a,db-b port=6432 dbname=orders") == "db-a:6432,db-b:6432/orders"
+    assert address("postgresql://u@db-a/orders") == "db-a:5432/orders"

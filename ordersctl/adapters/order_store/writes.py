@@ -16,7 +16,7 @@ from pydantic_core import to_json
 
 from ordersctl.adapters.order_store.outbox import COPY_OUTBOX, OUTBOX_TYPES, event_payload
 from ordersctl.adapters.order_store.reads import OrderReads
-from ordersctl.adapters.postgres import is_data_error
+from ordersctl.adapters.postgres_errors import is_data_error
 from ordersctl.domain.order import Order
 from ordersctl.domain.rows import (
     DELIVERY_COLUMNS,
