@@ -13,7 +13,7 @@ import falcon
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ordersctl.api import server
+from ordersctl.api.serving import server
 from ordersctl.config import load_settings
 from ordersctl.logs import setup_logging
 from ordersctl.runtime import Runtime

@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "check":
         return _check(args.folder, args.json)
-    timing = Timing(broker_down=8, broker_pause=15, pg_down=3, redis_down=4, host_down=5) if args.short else Timing()
+    timing = (Timing(broker_down=8, broker_pause=15, pg_down=3, redis_down=4, host_down=5, partition=(8, 15))
+              if args.short else Timing())  # fmt: skip
     opts = Options(out=args.out, seed=args.seed, count=args.count, per_kind=args.per_kind, dsn=args.dsn,
                    bootstrap=args.bootstrap, redis=args.redis, prefix=args.prefix, partitions=args.partitions,
                    port=args.port, recreate_db=args.recreate_db, timing=timing,

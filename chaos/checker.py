@@ -13,9 +13,10 @@ import psycopg
 
 from chaos.orders import messages
 from chaos.run_files import Fault, RunFiles
+from chaos.stall import STALL_BOUND_SECONDS, partition_stalls
 from chaos.topics import read_all
 
-PG_DOWN_KINDS = ("pg-crash",)
+PG_DOWN_KINDS = ("pg-crash", "pg-partition")
 GRACE_SECONDS = 15.0  # after PostgreSQL is back, the pool reconnects and a read may still fail once
 
 
@@ -74,7 +75,21 @@ def check(run: RunFiles) -> Report:
     _check_offsets(run, spec.bootstrap, spec.orders_topic, valid, stored, report)
     _check_reads(run, report)
     _check_faults(run, report)
+    _check_stalls(run, report)
     return report
+
+
+def _check_stalls(run: RunFiles, report: Report) -> None:
+    """After each partition heals, stores resume within the clients' liveness bound plus a margin."""
+    stalls = partition_stalls(run.faults(), run.lines("samples"))
+    if not stalls:
+        return
+    report.figures["partitions"] = stalls
+    slow = [s for s in stalls if s["stall"] is None or s["stall"] > STALL_BOUND_SECONDS]
+    worst = max((s["stall"] for s in stalls if s["stall"] is not None), default=0.0)
+    report.add(f"stores resumed within {STALL_BOUND_SECONDS:.0f} s of every partition healing", not slow,
+               f"{len(stalls)} partitions, longest stall {worst:.1f} s"
+               + (f"; first too slow: {slow[0]}" if slow else ""))  # fmt: skip
 
 
 def _check_faults(run: RunFiles, report: Report) -> None:

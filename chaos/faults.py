@@ -17,15 +17,29 @@ from dataclasses import dataclass
 from confluent_kafka.admin import AdminClient
 
 from chaos.controls import Controls
+from chaos.partitions import Partitions
 from chaos.processes import Fleet
 from chaos.run_files import Fault
 
 LANES: dict[str, tuple[str, ...]] = {
-    "processes": ("worker-kill", "host-loss", "worker-zombie"),
-    "brokers": ("leader-kill", "broker-pause", "relay-broker-loss"),
-    "infrastructure": ("pg-crash", "redis-restart"),
+    "processes": ("worker-kill", "host-loss", "worker-zombie", "worker-partition"),
+    "brokers": ("leader-kill", "broker-pause", "relay-broker-loss", "broker-partition"),
+    "infrastructure": ("pg-crash", "redis-restart", "pg-partition", "redis-partition"),
 }
 KINDS = tuple(kind for kinds in LANES.values() for kind in kinds)
+PARTITION_KINDS = ("worker-partition", "broker-partition", "pg-partition", "redis-partition")
+
+
+@dataclass(frozen=True)
+class StackPorts:
+    """The stack's own ports on this machine, which partitions drop (never any other)."""
+
+    postgres: int
+    redis: int
+    brokers: dict[int, int]  # node id -> its client port; its controller listens on the next one up
+
+    def every(self) -> list[int]:
+        return [self.postgres, self.redis, *self.brokers.values()]
 
 
 @dataclass(frozen=True)
@@ -38,6 +52,7 @@ class Timing:
     pg_down: float = 5.0
     redis_down: float = 8.0
     host_down: float = 10.0
+    partition: tuple[float, float] = (30.0, 60.0)  # a partition lasts a random time in this range
 
 
 def schedule(seed: int, per_kind: int) -> dict[str, list[str]]:
@@ -55,7 +70,9 @@ class Injector:
     """Runs one fault to its end and says what it did."""
 
     def __init__(self, controls: Controls, fleet: Fleet, bootstrap: str, topics: tuple[str, str], timing: Timing,
-                 rng: random.Random) -> None:  # fmt: skip
+                 rng: random.Random, partitions: Partitions | None = None, ports: StackPorts | None = None,
+                 ) -> None:  # fmt: skip
+        self.partitions, self.ports = partitions, ports
         self.controls = controls
         self.fleet = fleet
         self.bootstrap = bootstrap
@@ -81,6 +98,8 @@ class Injector:
 
     def run(self, kind: str) -> Fault:
         action: Callable[[], tuple[str, float]] = getattr(self, "_" + kind.replace("-", "_"))
+        if kind in PARTITION_KINDS:
+            time.sleep(self.rng.uniform(0, 5))  # a random moment in the lane's turn
         start = time.time()
         target, end = action()
         return Fault(kind, target, start, end)
@@ -129,6 +148,37 @@ class Injector:
         self.controls.run("pg_crash")
         self._hold("pg", self.timing.pg_down, lambda: self.controls.run("pg_start"))
         return "postgres", time.time()
+
+    def _partition(self, name: str, target: str, cut: Callable[[Partitions, StackPorts], None]) -> tuple[str, float]:
+        """A partition for a random time in ``timing.partition`` (it starts at a random moment: ``run``)."""
+        assert self.partitions is not None and self.ports is not None, "partitions need the stack's ports"
+        partitions = self.partitions
+        seconds = self.rng.uniform(*self.timing.partition)
+        cut(partitions, self.ports)
+        self._hold(name, seconds, lambda: partitions.heal(name))
+        return target, time.time()
+
+    def _pg_partition(self) -> tuple[str, float]:
+        assert self.ports is not None
+        return self._partition("pg", f"postgres :{self.ports.postgres}",
+                               lambda p, ports: p.drop_ports("pg", [ports.postgres]))  # fmt: skip
+
+    def _redis_partition(self) -> tuple[str, float]:
+        assert self.ports is not None
+        return self._partition("redis", f"redis :{self.ports.redis}",
+                               lambda p, ports: p.drop_ports("redis", [ports.redis]))  # fmt: skip
+
+    def _broker_partition(self) -> tuple[str, float]:
+        assert self.ports is not None
+        node = self._leader(self.orders_topic)
+        port = self.ports.brokers[node]
+        return self._partition("broker", f"broker {node} :{port},{port + 1}",
+                               lambda p, _ports: p.drop_ports("broker", [port, port + 1]))  # fmt: skip
+
+    def _worker_partition(self) -> tuple[str, float]:
+        pid = self.fleet.any_worker(self.rng)
+        return self._partition("worker", f"worker pid {pid}",
+                               lambda p, ports: p.isolate("worker", pid, ports.every()))  # fmt: skip
 
     def _redis_restart(self) -> tuple[str, float]:
         self.controls.run("redis_stop")

@@ -13,6 +13,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 from confluent_kafka import KafkaError, Message, Producer
@@ -20,9 +21,10 @@ from confluent_kafka.admin import AdminClient
 from psycopg import sql
 
 from chaos.controls import Controls
-from chaos.faults import Injector, Timing, schedule
+from chaos.faults import PARTITION_KINDS, Injector, StackPorts, Timing, schedule
 from chaos.observers import Reader, Sampler
 from chaos.orders import messages
+from chaos.partitions import Partitions
 from chaos.processes import Fleet
 from chaos.run_files import RunFiles, RunSpec
 
@@ -95,6 +97,7 @@ class Run:
         self.sampler = Sampler(self.spec, self.files, self.stop)
         self.reader = Reader(self.spec, self.files, opts.port, self.stop)
         self.produced = 0
+        self.partitions = Partitions()
 
     def _ordersctl(self, *args: str) -> None:
         subprocess.run([sys.executable, "-m", "ordersctl", *args], env=self.env, check=True, timeout=300)
@@ -168,22 +171,41 @@ class Run:
         return s.get("lag") == 0 and s.get("outbox") == 0 and self.fleet.alive()
 
     def execute(self) -> None:
+        """The run, with the partitions' nftables table always deleted at its end (also when interrupted)."""
+        try:
+            self._execute()
+        finally:
+            self.partitions.close()
+
+    def stack_ports(self) -> StackPorts:
+        pg = psycopg.conninfo.conninfo_to_dict(self.o.dsn)
+        brokers = AdminClient({"bootstrap.servers": self.o.bootstrap}).list_topics(timeout=30).brokers
+        return StackPorts(postgres=int(str(pg.get("port") or 5432)), redis=urlsplit(self.o.redis).port or 6379,
+                          brokers={node: b.port for node, b in brokers.items()})  # fmt: skip
+
+    def _execute(self) -> None:
         plan = schedule(self.o.seed, self.o.per_kind)
         _log(f"seed {self.o.seed}; schedule: " + "; ".join(f"{lane}: {', '.join(k)}" for lane, k in plan.items()))
         self.prepare()
+        if any(kind in PARTITION_KINDS for kinds in plan.values() for kind in kinds):
+            self.partitions.open()  # deletes what an interrupted run left behind
+        ports = self.stack_ports()
         self.files.append("schedule", {"planned": sum(len(kinds) for kinds in plan.values()), "lanes": plan})
         self.fleet.start()
         self.fleet.serve(self.o.port)
         self.sampler.start()
         self.reader.start()
-        fault_seconds = max(len(k) for k in plan.values()) * (self.o.timing.broker_pause + self.o.gap)
+        # Orders flow for as long as the faults last, so the last faults too meet a loaded pipeline: a fault takes
+        # about a broker pause, a partition its mean length (and its random wait).
+        per_fault = max(self.o.timing.broker_pause, sum(self.o.timing.partition) / 2 + 2.5) + self.o.gap
+        fault_seconds = max(len(k) for k in plan.values()) * per_fault
         rate = max(200.0, self.o.count / max(fault_seconds, 1.0))
         producer = threading.Thread(target=self.produce, args=(rate,), name="producer", daemon=True)
         producer.start()
         topics = (self.spec.orders_topic, self.spec.events_topic)
         lanes_args = [
             (lane, kinds, Injector(self.o.controls, self.fleet, self.o.bootstrap, topics, self.o.timing,
-                                   random.Random(f"{self.o.seed}-{lane}")))
+                                   random.Random(f"{self.o.seed}-{lane}"), self.partitions, ports))
             for lane, kinds in plan.items()
         ]  # fmt: skip
         lanes = [threading.Thread(target=self.lane, name=a[0], args=a, daemon=True) for a in lanes_args]
@@ -213,7 +235,3 @@ class Run:
         self.sampler.join(10)
         self.reader.join(10)
         self.fleet.stop()
-
-
-def cluster_size(bootstrap: str) -> int:
-    return len(AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=30).brokers)

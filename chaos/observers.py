@@ -18,8 +18,8 @@ from chaos.run_files import RunFiles, RunSpec
 
 
 def connect(dsn: str) -> psycopg.Connection[tuple[object, ...]]:
-    """A short-lived connection that gives up quickly: PostgreSQL may be down on purpose."""
-    return psycopg.connect(dsn, connect_timeout=2, options="-c statement_timeout=5000")
+    """A short-lived connection that gives up quickly: PostgreSQL may be down, or cut off, on purpose."""
+    return psycopg.connect(dsn, connect_timeout=2, tcp_user_timeout=3000, options="-c statement_timeout=5000")
 
 
 class Sampler(threading.Thread):
@@ -93,6 +93,11 @@ class Sampler(threading.Thread):
         return total
 
 
+# A read sent on a connection to PostgreSQL when a partition began is answered (503) once the connection's liveness
+# bound (10 s) ends it: a reader waits a little longer than that.
+READ_TIMEOUT = 15.0
+
+
 class Reader(threading.Thread):
     """A steady read load on the API: ids of stored orders, each answer written down for the checker."""
 
@@ -121,7 +126,7 @@ class Reader(threading.Thread):
         started = time.time()
         status, cache = 0, None
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/orders/{uid}", timeout=10) as answer:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/orders/{uid}", timeout=READ_TIMEOUT) as answer:
                 status, cache = answer.status, answer.headers.get("X-Cache")
                 json.loads(answer.read())
         except urllib.error.HTTPError as exc:

@@ -52,11 +52,14 @@ def summarize(run: RunFiles, checked: Report) -> dict[str, Any]:
 def human(summary: dict[str, Any]) -> str:
     lines = [f"chaos run, seed {summary['seed']}: {'PASSED' if summary['ok'] else 'FAILED'}"]
     figures = summary["figures"]
-    lines.append("  " + ", ".join(f"{k}={v}" for k, v in figures.items()))
+    lines.append("  " + ", ".join(f"{k}={v}" for k, v in figures.items() if k != "partitions"))
     lines.append("  faults: " + ", ".join(f"{k} {summary['faults'].get(k, 0)}" for k in KINDS))
     rec = summary["recovery_seconds"]
     if rec["median"] is not None:
         lines.append(f"  recovery: median {rec['median']:.1f} s, max {rec['max']:.1f} s")
+    for p in figures.get("partitions", []):
+        stall = "never resumed" if p["stall"] is None else f"stores resumed {p['stall']:.1f} s after healing"
+        lines.append(f"  {p['kind']} on {p['target']}: {stall}")
     for line in summary["lines"]:
         lines.append(f"  [{'ok' if line['ok'] else 'FAIL'}] {line['name']}: {line['detail']}")
     return "\n".join(lines)

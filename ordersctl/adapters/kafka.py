@@ -43,7 +43,7 @@ def _config(
     """ordersctl's defaults, then the connection settings, the caller's properties and the member's name, and
     ``kafka.extra`` last: the user's word is the last one (what would break the guarantee is refused when the
     settings are loaded)."""
-    conf: dict[str, Any] = {**defaults, **settings.connection_config(), **overrides}
+    conf: dict[str, Any] = {**LIVENESS_DEFAULTS, **defaults, **settings.connection_config(), **overrides}
     conf["client.id"] = (member or Member()).client_id()
     conf.update(settings.extra)
     conf["logger"] = _rdkafka_log
@@ -78,10 +78,18 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
 }
 CONSUMER_DEFAULTS: dict[str, Any] = {
     # Prefetch at most 12 MiB (default 64 MiB): about a second of orders at full speed, and a worker's memory
-    # stays flat however large the backlog is. Measured over a 1,000,000-order backlog: 16 MiB put a worker's
-    # peak RSS at 150.5 MiB, 12 MiB at 144.5; 8 MiB cost one worker ~10% of its orders/s (a pause() discards
-    # the prefetch, and a smaller one is refilled more often).
+    # stays flat however large the backlog is; less costs orders/s, since a pause() discards the prefetch
+    # (docs/performance.md has the figures).
     "queued.max.messages.kbytes": 12_288,
+}
+# Every client's liveness (kafka.extra may change them): a broker that vanishes without a word (a host lost, a
+# firewall dropping packets) is noticed within 10 s, as PostgreSQL's connections are (adapters/postgres.py), not
+# after TCP's retransmission limit or librdkafka's 60 s request timeout. A request unanswered for 10 s ends its
+# connection and is retried on a new one (produce is idempotent, so a retried send never duplicates).
+LIVENESS_DEFAULTS: dict[str, Any] = {
+    "socket.keepalive.enable": True,
+    "socket.timeout.ms": 10_000,
+    "socket.connection.setup.timeout.ms": 10_000,
 }
 # The classic group protocol only: under group.protocol=consumer (KIP-848) the broker owns them, and librdkafka
 # refuses a consumer that sets them.

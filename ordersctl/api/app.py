@@ -12,12 +12,14 @@ from typing import Any
 import falcon
 from swagger_ui_bundle import swagger_ui_path
 
-from ordersctl.api import failures, health, pipeline, resources
-from ordersctl.api.cursor import CURSOR_MAX_LENGTH, CURSOR_PATTERN
+from ordersctl.api import failures, health
+from ordersctl.api.dashboard import resources as dashboard
 from ordersctl.api.metrics import ApiMetrics
 from ordersctl.api.middleware import AccessLog, BearerAuth
 from ordersctl.api.openapi import add_models, add_route, new_spec
-from ordersctl.api.schemas import ErrorBody, Health, OrderPage
+from ordersctl.api.orders import resources
+from ordersctl.api.orders.cursor import CURSOR_MAX_LENGTH, CURSOR_PATTERN
+from ordersctl.api.orders.schemas import ErrorBody, Health, OrderPage
 from ordersctl.cache.memory import MemoryLRU
 from ordersctl.cache.read_through import OrderCache
 from ordersctl.cache.redis_connections import ThreadConnections
@@ -103,7 +105,7 @@ def create_app(runtime: Runtime, *, extra_routes: list[tuple[str, object]] | Non
     docs = resources.DocsResource(_swagger_html(), assets)
     spec = new_spec()
     _components(spec, sorted(assets))
-    pipeline.add_components(spec)
+    dashboard.add_components(spec)
     ready = health.ReadyResource(runtime.pg_connection, cache, parts.warmed, parts.draining)
     routes: list[tuple[str, object, str | None]] = [
         ("/", resources.PageResource((STATIC / "index.html").read_bytes()), None),
@@ -114,7 +116,7 @@ def create_app(runtime: Runtime, *, extra_routes: list[tuple[str, object]] | Non
         ("/metrics", health.MetricsResource(metrics.registry), None),
         ("/docs", docs, None),
         ("/docs/static/{name}", docs, "asset"),
-        *pipeline.routes(runtime),
+        *dashboard.routes(runtime),
     ]
     routes += [(uri, res, None) for uri, res in extra_routes or []]
     for uri, resource, suffix in routes:

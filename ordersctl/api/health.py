@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from ordersctl.api import failures
 from ordersctl.api.metrics import MULTIPROC_ENV
-from ordersctl.api.resources import Connect, write_json
+from ordersctl.api.orders.resources import Connect, write_json
 from ordersctl.cache.read_through import OrderCache
 from ordersctl.logs import RateLimit
 

@@ -5,8 +5,7 @@ connection out of the pool and back under the pool's lock, a readiness poll, the
 hooks). In the server the larger cost is elsewhere: each socket call with a Python-level timeout is two system
 calls (a poll, then the call), and each lets go of the interpreter lock, which under load means handing it to
 another thread and waiting to get it back. Here a GET is one ``send`` and one ``recv`` on a socket whose
-timeouts the kernel enforces (SO_SNDTIMEO, SO_RCVTIMEO), parsed by hiredis; bench/serve.py measured the
-server's CPU per Redis hit about a fifth lower than through the client.
+timeouts the kernel enforces (SO_SNDTIMEO, SO_RCVTIMEO), parsed by hiredis (docs/performance.md: what it saves).
 
 redis-py still makes the connections (address, AUTH, SELECT, TLS, the protocol from the URL) and owns them:
 they are taken from the client's pool once per thread and never given back, so closing the client closes them.

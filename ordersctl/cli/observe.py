@@ -11,9 +11,9 @@ import typer
 from rich.live import Live
 
 from ordersctl.cli.context import app_context
+from ordersctl.cli.observe_views import status_view, trace_view
 from ordersctl.dlq.reader import parse_since
 from ordersctl.domain.order import is_order_uid
-from ordersctl.observe.formatting import status_view, trace_view
 from ordersctl.observe.sources import Sources
 from ordersctl.observe.stall import DEFAULT_STALL_SECONDS, CommitWatch
 from ordersctl.observe.status import DEFAULT_MAX_OUTBOX_AGE_SECONDS, PipelineStatus, Thresholds, read_status

@@ -37,7 +37,7 @@ def serve(
     """
     from ordersctl.access_watch import AccessWatch
     from ordersctl.adapters.postgres import check_access
-    from ordersctl.api import server  # the web stack loads only for this command
+    from ordersctl.api.serving import server  # the web stack loads only for this command
 
     app = app_context(ctx)
     app.override("api", host=host, port=port, threads=threads, processes=processes, warm_limit=warm_limit)

@@ -14,9 +14,10 @@ import redis
 from confluent_kafka import KafkaException
 
 from ordersctl.adapters import postgres as pg_adapter
+from ordersctl.adapters.kafka_observer import KafkaView
 from ordersctl.config import Settings
+from ordersctl.dlq.reader import DlqReader
 from ordersctl.errors import OrdersError, ServiceUnavailable
-from ordersctl.observe.kafka_view import KafkaView
 
 if TYPE_CHECKING:
     from ordersctl.runtime import Runtime
@@ -63,6 +64,10 @@ class Sources:
 
         redis = rt.redis if rt.settings.redis.enabled else None
         return cls(rt.settings, KafkaView(rt.kafka_admin, consumer, timeout), connect, redis)
+
+    def dlq_reader(self, topic: str) -> DlqReader:
+        """The DLQ through the observer's consumer (assign only, never a member of any group)."""
+        return DlqReader(self.kafka.consumer, topic, timeout=self.kafka.timeout * 2)
 
     def addresses(self) -> dict[str, str]:
         """Where each service is, without user or password."""

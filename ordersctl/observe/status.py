@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ordersctl.adapters.kafka_observer import GroupInfo
 from ordersctl.adapters.pipeline_queries import (
     OutboxBacklog,
     StoredOrdersEstimate,
@@ -19,7 +20,6 @@ from ordersctl.adapters.pipeline_queries import (
 )
 from ordersctl.domain.times import utc_z
 from ordersctl.observe.dead_letters import DlqWindow, dlq_window
-from ordersctl.observe.kafka_view import GroupInfo
 from ordersctl.observe.services import ServiceCheck, check_services
 from ordersctl.observe.sources import Sources, attempt
 from ordersctl.observe.stall import CommitWatch, StallCheck, check_stall
@@ -203,7 +203,7 @@ def read_status(
         judged = attempt("orders", unread, progress_and_stall)
         if judged is not None:
             orders, stall = judged
-        dlq = attempt("dlq", unread, lambda: dlq_window(src.kafka.dlq_reader(src.settings.kafka.dlq_topic), since))
+        dlq = attempt("dlq", unread, lambda: dlq_window(src.dlq_reader(src.settings.kafka.dlq_topic), since))
     else:
         unread["orders"] = unread["dlq"] = "Kafka down"
     if up["PostgreSQL"]:

@@ -105,7 +105,7 @@ def trace_order(src: Sources, order_uid: str, since: datetime) -> OrderTrace:
     orders = dlq = None
     if "kafka" not in unread:
         orders = attempt("orders", unread, lambda: orders_trail(src, order_uid, since))
-        reader = src.kafka.dlq_reader(k.dlq_topic)
+        reader = src.dlq_reader(k.dlq_topic)
         dlq = attempt("dlq", unread, lambda: tuple(dead_letters_of(reader, order_uid, since)))
     pg = attempt("postgres", unread, lambda: postgres_facts(src, order_uid))
     stored = pg[0] if pg is not None else None

@@ -12,8 +12,8 @@ def tune_interpreter() -> None:
     # their wake-ups waits behind the CPU-bound decoding of the main thread (a GIL convoy).
     sys.setswitchinterval(0.0005)
     # Decoding a batch makes ~20 container objects per order that live until the batch is committed. With the
-    # default threshold (700) the cyclic collector ran ~50 times per 1,000 orders and, measured in a worker,
-    # took over a third of the main thread's time re-scanning the live batches. Nearly all of it is freed by
+    # default threshold (700) the cyclic collector keeps re-scanning the live batches (docs/performance.md:
+    # what that cost). Nearly all of it is freed by
     # reference counting, so collect rarely: after 100,000 net new objects, and never re-scan what was
     # imported at start-up (frozen). Cyclic garbage is still collected, just in larger, rarer passes.
     gc.freeze()

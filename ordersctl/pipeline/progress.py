@@ -28,9 +28,15 @@ class LagSource(Protocol):
     def committed(self, partitions: list[TopicPartition], timeout: float = -1) -> list[TopicPartition]: ...
 
 
+# How long each question to the broker may take while reporting: a broker that does not answer (a partition)
+# costs the loop at most this much per report, after which the lag keeps its last known value.
+LAG_QUERY_SECONDS = 0.5
+
+
 class Progress:
-    """Reports the worker's counters every ``every`` seconds; lag comes from local state, so reporting never
-    slows the batch loop down."""
+    """Reports the worker's counters every ``every`` seconds, and what it is blocked on and for how long. Its lag is
+    the group's: the broker's end offsets of its partitions minus the offsets committed for them (a round trip or
+    two per report), so it grows while a store is stuck, whatever was fetched meanwhile."""
 
     def __init__(
         self,
@@ -54,6 +60,11 @@ class Progress:
         # them away as lost; and it reaches PostgreSQL (its outbox relay's last page did), once the relay runs.
         self.joined = False
         self.postgres: threading.Event | None = None
+        self._blocked: tuple[str, float] | None = None  # (operation, since when)
+
+    def blocked(self, operation: str | None) -> None:
+        """The worker now waits on ``operation`` (``store``, ``dlq``, ``commit``) to complete; None: no longer."""
+        self._blocked = None if operation is None else (operation, self._clock())
 
     def report_if_due(self) -> None:
         now = self._clock()
@@ -63,8 +74,10 @@ class Progress:
 
     def report(self) -> None:
         stats = self._counters.stats
-        with contextlib.suppress(KafkaException):  # lag is informative only; the broker may be away
+        with contextlib.suppress(KafkaException):  # the broker may be away: the lag keeps its last known value
             stats.lag = self._assignment_lag()
+        blocked = self._blocked
+        stats.blocked = f"{blocked[0]} {self._clock() - blocked[1]:.0f}s" if blocked is not None else ""
         if self._report is not None:
             postgres = self.postgres is not None and self.postgres.is_set()
             self._report(stats.as_dict() | {"joined": self.joined, "postgres": postgres})
@@ -85,16 +98,18 @@ class Progress:
             return False
 
     def _assignment_lag(self) -> int:
-        """Lag of our own partitions from cached high watermarks and positions: no round trip."""
-        total = 0
+        """The group's lag on our own partitions: fresh end offsets minus committed offsets. Not the fetch
+        positions: while a store is stuck the worker goes on fetching (and a paused partition's cached end offset
+        stops moving), which made the lag read 0 with thousands of orders waiting."""
         assignment = self.consumer.assignment()
         if not assignment:
             return 0
-        for tp in self.consumer.position(assignment):
-            _low, high = self.consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), cached=True)
-            if high < 0 or tp.offset < 0:
-                continue  # nothing fetched yet for this partition
-            lag = max(0, high - tp.offset)
+        total = 0
+        for tp in self.consumer.committed(assignment, timeout=LAG_QUERY_SECONDS):
+            low, high = self.consumer.get_watermark_offsets(
+                TopicPartition(tp.topic, tp.partition), timeout=LAG_QUERY_SECONDS
+            )
+            lag = max(0, high - (tp.offset if tp.offset >= 0 else low))
             self._counters.partition_lag(tp.topic, tp.partition, lag)
             total += lag
         return total

@@ -3,6 +3,7 @@ it stays in the group, serves rebalances, and resumes by itself once the depende
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import threading
 import time
@@ -18,6 +19,7 @@ from ordersctl.pipeline.fetch_buffer import FetchBuffer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+REPORT_SLICE_SECONDS = 0.5  # while waiting for a store in flight, the progress reports come at least this often
 
 
 class Abandoned(Exception):
@@ -41,6 +43,7 @@ class RetryPolicy:
         counters: PipelineCounters,
         while_waiting: Callable[[], None],
         clock: Callable[[], float] = time.monotonic,
+        blocked: Callable[[str | None], None] = lambda operation: None,
     ) -> None:
         self._buffer = buffer
         self._stop = stop
@@ -48,16 +51,19 @@ class RetryPolicy:
         self._counters = counters
         self._while_waiting = while_waiting
         self._clock = clock
+        self._blocked = blocked
 
     def until_done(self, operation: str, fn: Callable[[], T], first: Future[T] | None = None) -> T:
-        """``fn()`` until it stops failing transiently; ``first`` is an attempt already running elsewhere."""
+        """``fn()`` until it stops failing transiently; ``first`` is an attempt already running elsewhere, waited
+        for while the progress reports go on (saying what the worker is blocked on, ``blocked``)."""
         backoff = Backoff(self._settings.retry_initial_seconds, self._settings.retry_max_seconds)
+        self._blocked(operation)
         try:
             while True:
                 try:
                     if first is not None:
                         attempt, first = first, None
-                        return attempt.result()
+                        return self._result(attempt)
                     return fn()
                 except TransientError as exc:
                     if self._stop.is_set():
@@ -71,7 +77,15 @@ class RetryPolicy:
                     )  # fmt: skip
                     self._wait(delay)
         finally:
+            self._blocked(None)
             self._buffer.resume_all()
+
+    def _result(self, attempt: Future[T]) -> T:
+        while True:
+            try:
+                return attempt.result(timeout=REPORT_SLICE_SECONDS)
+            except concurrent.futures.TimeoutError:
+                self._while_waiting()
 
     def _wait(self, seconds: float) -> None:
         """Wait, polling so the group keeps us; anything fetched meanwhile is kept for the next batch."""

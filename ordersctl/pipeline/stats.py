@@ -16,6 +16,7 @@ class WorkerStats:
     retries: int = 0
     events: int = 0
     lag: int = 0
+    blocked: str = ""  # what the worker waits on and for how long, e.g. "store 12s"; empty while it works
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: dict(self.dlq) if f.name == "dlq" else getattr(self, f.name) for f in fields(self)}
@@ -27,6 +28,8 @@ class WorkerStats:
             for f in fields(out):
                 if f.name == "dlq":
                     out.dlq.update(snapshot["dlq"])
+                elif f.name == "blocked":
+                    continue  # a state, not a count: the supervisor shows each worker's latest (``totals``)
                 else:
                     setattr(out, f.name, getattr(out, f.name) + snapshot[f.name])
         return out
@@ -34,4 +37,6 @@ class WorkerStats:
     def line(self) -> str:
         counts = {**self.as_dict(), "dlq": sum(self.dlq.values())}
         order = ("consumed", "stored", "duplicates", "dlq", "events", "retries", "lag")
-        return " ".join(f"{name}={counts[name]}" for name in order)
+        return " ".join(f"{name}={counts[name]}" for name in order) + (
+            f" blocked={self.blocked}" if self.blocked else ""
+        )

@@ -214,9 +214,12 @@ class Supervisor:
             self._last_progress = time.monotonic()
 
     def totals(self) -> WorkerStats:
-        """Counts summed over every incarnation of every worker; lag from each worker's latest one."""
+        """Counts summed over every incarnation of every worker; lag and what blocks each worker (``w0:store 12s``)
+        from each one's latest report."""
         total = WorkerStats.total(list(self._latest.values()))
-        total.lag = sum(self._latest[(w, pid)]["lag"] for w, pid in self._current.items())
+        latest = [(w, self._latest[(w, pid)]) for w, pid in sorted(self._current.items())]
+        total.lag = sum(snapshot["lag"] for _w, snapshot in latest)
+        total.blocked = ",".join(f"w{w}:{s['blocked']}" for w, s in latest if s.get("blocked"))
         return total
 
     def run(self) -> WorkerStats:

@@ -67,7 +67,7 @@ def build_worker(
         clock=clock,
         counters=counters,
         buffer=buffer,
-        retry=RetryPolicy(buffer, stop, s.pipeline, counters, progress.report_if_due, clock),
+        retry=RetryPolicy(buffer, stop, s.pipeline, counters, progress.report_if_due, clock, progress.blocked),
         progress=progress,
         executor=ThreadPoolExecutor(max_workers=s.pipeline.batches_in_flight, thread_name_prefix="store"),
     )

@@ -204,13 +204,6 @@ def test_status_with_redis_stopped_shows_it_down_and_exits_6_degraded(
     assert "Traceback" not in table.stderr
 
 
-def _conflicting(order: dict[str, Any]) -> bytes:
-    changed = json.loads(json.dumps(order))
-    changed["payment"]["custom_fee"] += 10
-    changed["payment"]["amount"] += 10
-    return dump(changed)
-
-
 def _messages(stored: dict[str, Any], poison: dict[str, Any], original: dict[str, Any]) -> list[Generated]:
     """A valid order, a dead-lettered one, and a valid one followed by a conflicting copy."""
     poison["payment"]["amount"] += 1  # breaks the totals rule: dead-lettered as rule_violation

@@ -13,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from ordersctl.api.app import ApiParts, create_app
-from ordersctl.api.cursor import CURSOR_PATTERN
+from ordersctl.api.orders.cursor import CURSOR_PATTERN
 from ordersctl.cache.memory import MemoryLRU
 from ordersctl.cache.warmup import RecentOrders, warm
 from ordersctl.config import Settings

@@ -15,7 +15,7 @@ import pytest
 from pydantic import SecretStr
 
 from ordersctl.api.app import create_app
-from ordersctl.api.pipeline_schemas import DeadLettersOut, PipelineStatusOut
+from ordersctl.api.dashboard.schemas import DeadLettersOut, PipelineStatusOut
 from ordersctl.config import Settings
 from ordersctl.domain.generator import OrderGenerator
 from ordersctl.runtime import Runtime

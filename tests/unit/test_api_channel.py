@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import waitress
 
-from ordersctl.api.channel import FlushAwareChannel, use_flush_aware_channels
+from ordersctl.api.serving.channel import FlushAwareChannel, use_flush_aware_channels
 
 
 def _channel() -> FlushAwareChannel:

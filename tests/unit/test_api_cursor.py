@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
 from ordersctl.adapters.order_store.reads import OrderSummary
-from ordersctl.api.cursor import CURSOR_MAX_LENGTH, CURSOR_PATTERN, decode_cursor, encode_cursor
+from ordersctl.api.orders.cursor import CURSOR_MAX_LENGTH, CURSOR_PATTERN, decode_cursor, encode_cursor
 from ordersctl.domain.order import ORDER_UID_MAX_LENGTH, ORDER_UID_PATTERN, OrderUid, is_order_uid
 
 

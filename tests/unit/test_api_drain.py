@@ -15,8 +15,8 @@ from typing import Any
 import waitress
 from waitress import wasyncore
 
-from ordersctl.api.channel import use_flush_aware_channels
-from ordersctl.api.server import Drain, run_until_drained
+from ordersctl.api.serving.channel import use_flush_aware_channels
+from ordersctl.api.serving.server import Drain, run_until_drained
 from tests.waiting import wait_for
 
 SLOW_SECONDS = 1.0

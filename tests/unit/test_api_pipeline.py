@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 
+from ordersctl.adapters.kafka_observer import GroupInfo, GroupMember
 from ordersctl.adapters.pipeline_queries import OutboxBacklog, StoredOrdersEstimate
-from ordersctl.api.pipeline_reads import SharedReads, public_status
-from ordersctl.api.pipeline_schemas import PipelineStatusOut
-from ordersctl.observe.kafka_view import GroupInfo, GroupMember
+from ordersctl.api.dashboard.reads import SharedReads, public_status
+from ordersctl.api.dashboard.schemas import PipelineStatusOut
 from ordersctl.observe.services import ServiceCheck
 from ordersctl.observe.status import OrdersProgress, PartitionLag, PipelineStatus, Thresholds
 from tests.fakes import FakeClock

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from ordersctl.api.server import FINISH_SECONDS
+from ordersctl.api.serving.server import FINISH_SECONDS
 from ordersctl.config import ApiSettings
 
 COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"

@@ -18,7 +18,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from ordersctl.api.server import FINISH_SECONDS
+from ordersctl.api.serving.server import FINISH_SECONDS
 from ordersctl.config import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]

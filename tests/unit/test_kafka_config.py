@@ -79,3 +79,15 @@ def test_each_worker_has_its_own_client_id_and_static_membership_is_opt_in(built
     assert "group.instance.id" not in plain
     assert static["group.instance.id"] == "node7-w3"
     assert "group.instance.id" not in other_group  # only the orders group's consumer is a static member
+
+
+def test_every_kafka_client_has_keepalive_and_ten_second_timeouts_unless_extra_says(
+    built: list[dict[str, Any]],
+) -> None:
+    k = KafkaSettings(bootstrap_servers=DOWN)
+    make_producer(k), make_consumer(k), make_admin(k)
+    for conf in built:
+        assert conf["socket.keepalive.enable"] is True
+        assert conf["socket.timeout.ms"] == conf["socket.connection.setup.timeout.ms"] == 10_000
+    make_consumer(KafkaSettings(bootstrap_servers=DOWN, extra={"socket.timeout.ms": "30000"}))
+    assert built[-1]["socket.timeout.ms"] == "30000"

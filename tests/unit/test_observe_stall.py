@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from ordersctl.observe.kafka_view import GroupInfo, GroupMember
+from ordersctl.adapters.kafka_observer import GroupInfo, GroupMember
 from ordersctl.observe.services import ServiceCheck
 from ordersctl.observe.stall import CommitWatch, check_stall
 from ordersctl.observe.status import OrdersProgress, PipelineStatus, Thresholds, partition_lag

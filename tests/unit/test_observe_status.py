@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import pytest
 from rich.console import Console
 
+from ordersctl.adapters.kafka_observer import GroupInfo, GroupMember
 from ordersctl.adapters.pipeline_queries import OutboxBacklog, StoredOrdersEstimate
+from ordersctl.cli.observe_views import status_view
 from ordersctl.observe.dead_letters import DlqWindow
-from ordersctl.observe.formatting import status_view
-from ordersctl.observe.kafka_view import GroupInfo, GroupMember
 from ordersctl.observe.services import ServiceCheck
 from ordersctl.observe.status import OrdersProgress, PipelineStatus, Thresholds, partition_lag
 

@@ -11,11 +11,11 @@ from confluent_kafka import Message
 from rich.console import Console
 
 from ordersctl.adapters.pipeline_queries import PendingEvent
+from ordersctl.cli.observe_views import trace_view
 from ordersctl.dlq import format as fmt
 from ordersctl.dlq.reader import DlqReader, Selection
 from ordersctl.dlq.records import DeadLetterRecord
 from ordersctl.observe.dead_letters import DeadLetterSummary, dead_letters_of, dlq_window, latest_dead_letters
-from ordersctl.observe.formatting import trace_view
 from ordersctl.observe.trace_model import (
     CacheFacts,
     EventTrail,

@@ -1,14 +1,22 @@
-"""The worker's progress: report cadence, lag from local state, and when an idle worker may stop."""
+"""The worker's progress: report cadence, the group's lag, what a blocked worker waits on, and when an idle worker
+may stop."""
 
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future
 from typing import Any
 
+import pytest
 from confluent_kafka import TopicPartition
 
+from ordersctl.config import PipelineSettings
+from ordersctl.pipeline import retry_policy
 from ordersctl.pipeline.counters import PipelineCounters
+from ordersctl.pipeline.fetch_buffer import FetchBuffer
 from ordersctl.pipeline.progress import Progress
+from ordersctl.pipeline.retry_policy import RetryPolicy
+from ordersctl.pipeline.stats import WorkerStats
 from tests.fakes import FakeClock, FakeConsumer, message
 
 
@@ -36,13 +44,36 @@ def test_reports_come_every_interval_with_the_counts() -> None:
     assert len(reports) == 1 and reports[0]["consumed"] == 0
 
 
-def test_lag_of_the_assignment_comes_from_positions_and_cached_watermarks() -> None:
-    consumer = _consumer({})
+def test_lag_is_the_groups_committed_lag_not_how_far_the_worker_fetched() -> None:
+    # A worker stuck on a store goes on fetching: its positions reach the end while nothing is committed. Its lag
+    # read 0 then (from positions and cached end offsets), with every fetched order still waiting.
+    consumer = _consumer({0: 2})  # partition 1: nothing committed yet, its 5 messages wait
     consumer.assign([TopicPartition("orders", 0), TopicPartition("orders", 1)])
-    consumer.positions = {0: 2, 1: 2}
+    consumer.positions = {0: 5, 1: 5}
     progress, reports = _progress(consumer)
     progress.report()
-    assert reports[-1]["lag"] == 2 * (5 - 2)
+    assert reports[-1]["lag"] == (5 - 2) + 5
+
+
+def test_a_worker_waiting_on_a_store_says_on_what_and_for_how_long(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(retry_policy, "REPORT_SLICE_SECONDS", 0.01)
+    consumer = _consumer({})
+    progress, reports = _progress(consumer)
+    store: Future[str] = Future()
+
+    def meanwhile() -> None:  # the store hangs (a lost PostgreSQL host) for three reports
+        consumer.clock.advance(2.0)
+        progress.report_if_due()
+        if len(reports) == 3:
+            store.set_result("stored")
+
+    policy = RetryPolicy(FetchBuffer(consumer, 10), threading.Event(), PipelineSettings(), PipelineCounters(),
+                         meanwhile, consumer.clock, progress.blocked)  # fmt: skip
+    assert policy.until_done("store", lambda: "a second attempt", first=store) == "stored"
+    assert [r["blocked"] for r in reports] == ["store 2s", "store 4s", "store 6s"]
+    progress.report()
+    assert reports[-1]["blocked"] == ""
+    assert WorkerStats(lag=7, blocked="w0:store 6s").line().endswith(" lag=7 blocked=w0:store 6s")
 
 
 def test_an_idle_worker_stops_only_after_the_idle_time_with_the_topic_drained_and_the_relay_idle() -> None:

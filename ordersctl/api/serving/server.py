@@ -30,8 +30,8 @@ from waitress import wasyncore
 from waitress.channel import HTTPChannel
 
 from ordersctl.api.app import ApiParts, create_app
-from ordersctl.api.channel import use_flush_aware_channels
 from ordersctl.api.metrics import MULTIPROC_ENV
+from ordersctl.api.serving.channel import use_flush_aware_channels
 from ordersctl.cache.warmup import RecentOrders, warm
 from ordersctl.errors import OrdersError
 from ordersctl.logs import EarlyRateLimitedWarnings

@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING
 import falcon
 from apispec import APISpec
 
+from ordersctl.api.dashboard.reads import PipelineReads
+from ordersctl.api.dashboard.schemas import DeadLettersOut, PipelineStatusOut
 from ordersctl.api.openapi import add_models
-from ordersctl.api.pipeline_reads import PipelineReads
-from ordersctl.api.pipeline_schemas import DeadLettersOut, PipelineStatusOut
 
 if TYPE_CHECKING:
     from ordersctl.runtime import Runtime
 
-STATIC = Path(__file__).parent / "static"
+STATIC = Path(__file__).parent.parent / "static"  # the page's files, beside the app
 # The view's own files; the page itself is index.html, served at /.
 ASSETS = {"pipeline.js": "text/javascript", "pipeline.css": "text/css"}
 

@@ -15,7 +15,6 @@ from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, 
 from confluent_kafka.admin import AdminClient
 
 from ordersctl.adapters.kafka_scan import scan_partition
-from ordersctl.dlq.reader import DlqReader
 from ordersctl.errors import OrdersError
 
 
@@ -117,5 +116,7 @@ class KafkaView:
         """Records ``start <= offset < end`` of one partition."""
         return scan_partition(self._consumer, topic, partition, start, end, self.timeout * 2)
 
-    def dlq_reader(self, topic: str) -> DlqReader:
-        return DlqReader(self._consumer, topic, timeout=self.timeout * 2)
+    @property
+    def consumer(self) -> Consumer:
+        """The consumer it reads with (assign only): the DLQ is read through it too."""
+        return self._consumer

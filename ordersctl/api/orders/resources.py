@@ -16,8 +16,8 @@ import falcon
 
 from ordersctl.adapters.order_store.reads import OrderReads
 from ordersctl.api import failures
-from ordersctl.api.cursor import decode_cursor, encode_cursor
 from ordersctl.api.metrics import ApiMetrics
+from ordersctl.api.orders.cursor import decode_cursor, encode_cursor
 from ordersctl.cache.read_through import OrderCache
 from ordersctl.domain.order import ORDER_UID_MAX_LENGTH, is_order_uid
 from ordersctl.domain.times import utc_z

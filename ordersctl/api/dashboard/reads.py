@@ -130,7 +130,7 @@ class PipelineReads:
         attempt("kafka", unread, lambda: src.kafka.ping(topic))
         items = None
         if not unread:
-            reader = src.kafka.dlq_reader(topic)
+            reader = src.dlq_reader(topic)
             found = attempt("dlq", unread, lambda: latest_dead_letters(reader, LATEST_DEAD_LETTERS))
             items = None if found is None else [d.as_json() for d in found]
         self._log("dead letters", [f"{section} not read: {why}" for section, why in unread.items()])

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ordersctl.api.pipeline_reads import LATEST_DEAD_LETTERS
+from ordersctl.api.dashboard.reads import LATEST_DEAD_LETTERS
 
 
 class ServiceOut(BaseModel):

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, StringConstraints
 
-from ordersctl.api.cursor import CURSOR_MAX_LENGTH, CURSOR_PATTERN
+from ordersctl.api.orders.cursor import CURSOR_MAX_LENGTH, CURSOR_PATTERN
 from ordersctl.domain.order import OrderUid
 
 Cursor = Annotated[str, StringConstraints(max_length=CURSOR_MAX_LENGTH, pattern=CURSOR_PATTERN)]

@@ -1,0 +1,1 @@
+"""The Pipeline view of the web page: status and the latest dead letters, read for it and served."""
