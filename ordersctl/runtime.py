@@ -21,6 +21,7 @@ from confluent_kafka.admin import AdminClient
 from psycopg_pool import ConnectionPool
 
 from ordersctl.adapters import kafka as kafka_adapter
+from ordersctl.adapters import kafka_errors
 from ordersctl.adapters import postgres as pg_adapter
 from ordersctl.adapters import redis as redis_adapter
 from ordersctl.adapters.order_store import OrderStore
@@ -105,8 +106,10 @@ class Runtime:
         return finishes_within(timeout, self._close, "close-clients")
 
     def _close(self) -> None:
+        # After an error that cannot heal (refused credentials) nothing will be delivered: no 10 s wait for it.
+        flush_seconds = 0 if kafka_errors.fatal_raised() else 10
         for name, producer in self._producers.items():
-            left = producer.flush(10)
+            left = producer.flush(flush_seconds)
             if left:
                 log.warning("producer closed with undelivered messages", extra={"producer": name, "left": left})
         self._producers.clear()

@@ -88,6 +88,10 @@ class FatalErrorWatch:
         self._mismatch_last = 0.0
         self._mismatches = 0
 
+    @property
+    def raised(self) -> bool:
+        return self._raised
+
     def check(self, err: KafkaError, address: str) -> FatalError | None:
         """The fatal error to raise now for ``err``, if any (None as well once one was raised)."""
         fatal = fatal_error(err, address)
@@ -113,6 +117,12 @@ class FatalErrorWatch:
 
 
 _watch = FatalErrorWatch()
+
+
+def fatal_raised() -> bool:
+    """Whether a client of this process raised an error that cannot heal: the process is stopping, and a producer
+    has nothing to wait for (its messages cannot be delivered with these credentials)."""
+    return _watch.raised
 
 
 def stop_on_fatal(address: str) -> Callable[[KafkaError], None]:

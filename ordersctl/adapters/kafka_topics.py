@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -16,6 +17,8 @@ from confluent_kafka.cimpl import NewTopic
 from ordersctl.adapters.kafka import unavailable
 from ordersctl.config import KafkaSettings
 from ordersctl.errors import TopicError
+
+ATTEMPT_SECONDS = 1.0  # one metadata request's wait, before the error callback is looked at
 
 
 @dataclass(frozen=True)
@@ -57,15 +60,21 @@ class TopicAdmin:
         self._timeout = timeout
 
     def _metadata(self) -> ClusterMetadata:
-        try:
-            return self._admin.list_topics(timeout=self._timeout)
-        except KafkaException as exc:
-            # An admin client hears of refused credentials only through its error callback, served by poll: it
-            # raises them (AccessDenied, kafka_errors) rather than this vaguer "unreachable".
-            poll = getattr(self._admin, "poll", None)
-            if poll is not None:
-                poll(0)
-            raise unavailable(self._settings, str(exc.args[0].str() if exc.args else exc)) from None
+        """The cluster's metadata, asked for ``ATTEMPT_SECONDS`` at a time until ``timeout``. An admin client hears
+        of refused credentials only through its error callback, served by poll: between two attempts it raises
+        them (AccessDenied, kafka_errors) at once, rather than this vaguer "unreachable" after the whole timeout
+        and hundreds of librdkafka's lines."""
+        deadline = time.monotonic() + self._timeout
+        poll = getattr(self._admin, "poll", None)
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                return self._admin.list_topics(timeout=max(0.1, min(ATTEMPT_SECONDS, left)))
+            except KafkaException as exc:
+                if poll is not None:
+                    poll(0)
+                if left <= ATTEMPT_SECONDS:
+                    raise unavailable(self._settings, str(exc.args[0].str() if exc.args else exc)) from None
 
     def partitions(self) -> dict[str, int]:
         """Partition count of every topic; raises ServiceUnavailable when no broker answers."""

@@ -43,8 +43,7 @@ _REFUSED_CLASSES = ("0A", "42")
 # libpq and the server mean that the credentials, the certificate or pg_hba.conf refuse us, not an outage. An
 # outage reads "connection refused", "timeout expired", "server closed the connection", "SSL SYSCALL error".
 _ACCESS_PHRASES = (
-    "password authentication failed",
-    "authentication failed for user",
+    "authentication failed",  # password, SCRAM or SASL (PgBouncer's), for user "x"
     "no pg_hba.conf entry",
     "pg_hba.conf rejects connection",
     'role "',  # role "x" does not exist; `role "x" is not permitted to log in`

@@ -111,19 +111,17 @@ def test_every_command_over_tls_and_authentication(secure: SecureClient, tmp_pat
 
 
 def test_wrong_credentials_fail_in_one_line(secure: SecureClient) -> None:
-    """A wrong password: a non-zero exit and one line naming the service, no traceback, no password. (Today exit
-    1; exit 2 and naming the cause, also in a running consume, are #21 item 3, another branch's.)"""
+    """A wrong password: exit 2 and one line naming the service and the cause, no traceback, no password (a running
+    consume, a refused ACL, an untrusted certificate: test_access_errors.py)."""
     dsn = psycopg.conninfo.make_conninfo(secure.settings.postgres.dsn, password="not-the-password")
     # The password in the DSN, and as postgres.password (which replaces the DSN's where settings have it).
     migrate = secure.run("db", "migrate", ORDERS_POSTGRES__DSN=dsn, ORDERS_POSTGRES__PASSWORD="not-the-password")
-    assert migrate.returncode in (1, 2) and migrate.stderr.count("\n") == 1, migrate.stderr
+    assert migrate.returncode == 2 and migrate.stderr.count("\n") == 1, migrate.stderr
     assert "PostgreSQL" in migrate.stderr and "authentication failed" in migrate.stderr
     if secure.settings.kafka.security_protocol == "SASL_SSL":
         topics = secure.run("topics", "list", timeout=120, ORDERS_KAFKA__SASL_PASSWORD="not-the-password")
     else:
         topics = secure.run("topics", "list", timeout=120, ORDERS_KAFKA__SSL_KEY_PASSWORD="not-the-password")
-        if "Traceback" in topics.stderr:
-            pytest.xfail("a wrong ssl.key.password is a traceback from the Kafka client's constructor (#21 item 3)")
-    assert topics.returncode in (1, 2) and "Kafka" in topics.stderr.splitlines()[-1], topics.stderr
+    assert topics.returncode == 2 and "Kafka" in topics.stderr.splitlines()[-1], topics.stderr
     for done in (migrate, topics):
         assert "Traceback" not in done.stderr and "not-the-password" not in done.stderr + done.stdout

@@ -70,6 +70,7 @@ def test_what_cannot_heal_is_fatal_never_retried_nor_dead_lettered(
       'for user "ordersctl"', True),
      ('connection failed: FATAL:  no pg_hba.conf entry for host "10.0.0.1", user "u", database "d"', True),
      ('connection failed: FATAL:  role "nobody" does not exist', True),
+     ("connection failed: ERROR:  SASL authentication failed", True),
      ("connection failed: SSL error: certificate verify failed", True),
      ('connection failed: server certificate for "db.example" does not match host name "db"', True),
      ('connection failed: connection to server at "127.0.0.1", port 54329 failed: Connection refused', False),
