@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
 
 from pydantic import (
     BaseModel,
@@ -33,197 +31,15 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from ordersctl import masking
 from ordersctl.errors import ConfigError
 from ordersctl.masking import MASK, mask_url
-from ordersctl.settings_sources import CONFIG_ENV, DEFAULT, Catalog, gather, is_url_setting
+from ordersctl.settings_kafka import KafkaSettings
+from ordersctl.settings_sources import CONFIG_ENV, DEFAULT, Catalog, gather, is_url_setting, lower_choice, upper_choice
+from ordersctl.settings_urls import dsn_problem, redis_url_problem, with_password
 
-__all__ = ["MASK", "Settings", "load_settings", "mask_url", "masked_settings", "settings_env"]
-
-
-def _upper(value: object) -> object:
-    return value.upper() if isinstance(value, str) else value
+__all__ = ["MASK", "KafkaSettings", "Settings", "load_settings", "mask_url", "settings_env"]
 
 
-def _lower(value: object) -> object:
-    return value.lower() if isinstance(value, str) else value
-
-
-# Choices are case-insensitive: "sasl_ssl" is SASL_SSL.
-SecurityProtocol = Annotated[Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"], BeforeValidator(_upper)]
-SaslMechanism = Annotated[
-    Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER"], BeforeValidator(_upper)
-]
-LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)]
-LogFormat = Annotated[Literal["auto", "json", "console"], BeforeValidator(_lower)]
-
-_DELIVERY = "offsets are committed by ordersctl only after the batch is stored and its dead letters confirmed"
-# librdkafka properties that would break the delivery guarantee, or that other settings own, and why: refused
-# in kafka.extra (exit 2) rather than silently overridden.
-REFUSED_KAFKA_PROPERTIES: dict[str, str] = {
-    "enable.auto.commit": _DELIVERY,
-    "auto.commit.enable": _DELIVERY,
-    "enable.auto.offset.store": _DELIVERY,
-    "isolation.level": "the consumer reads committed records only (read_committed): an aborted one is never stored",
-    "auto.offset.reset": "a new group starts at the earliest offset: 'latest' would skip the orders sent before it",
-    "enable.partition.eof": "the worker reads messages and errors only; end-of-partition events would be taken "
-    "for errors",
-    "enable.idempotence": "producers are idempotent: a retried send never duplicates or reorders a message",
-    "acks": "a send is confirmed once every in-sync replica has it (acks=all), so losing a broker loses nothing",
-    "request.required.acks": "a send is confirmed once every in-sync replica has it (acks=all)",
-    "transactional.id": "ordersctl's producers are idempotent, not transactional: they never begin a transaction",
-    "group.id": "set kafka.group_id: status, trace and dlq read the group by that name",
-    "group.instance.id": "set kafka.static_membership: one id for every worker would fence all of them but one",
-}
-# Under the consumer group protocol of KIP-848 the broker owns these; librdkafka refuses them.
-BROKER_OWNED_WITH_CONSUMER_PROTOCOL = ("session.timeout.ms", "heartbeat.interval.ms", "partition.assignment.strategy")
-
-
-def _property_text(value: object) -> object:
-    """A librdkafka property as text: TOML and JSON numbers and booleans are accepted (10000, true)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value) if isinstance(value, int | float) else value
-
-
-class KafkaSettings(BaseModel):
-    """Kafka connection, security pass-through to librdkafka, topic names and the consumer group."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    bootstrap_servers: str = "127.0.0.1:19092"
-    security_protocol: SecurityProtocol = "PLAINTEXT"
-    sasl_mechanism: SaslMechanism | None = None
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
-    ssl_ca_location: str | None = None
-    ssl_certificate_location: str | None = None
-    ssl_key_location: str | None = None
-    ssl_key_password: SecretStr | None = None
-    # Any other librdkafka property, e.g. {"socket.timeout.ms": "10000"}; applied after ordersctl's own defaults,
-    # so it has the last word, except for REFUSED_KAFKA_PROPERTIES.
-    extra: dict[str, str] = Field(default_factory=dict)
-    orders_topic: str = "orders"
-    dlq_topic: str = "orders.dlq"
-    events_topic: str = "orders.events"
-    group_id: str = "ordersctl"
-    # Each consume worker joins with group.instance.id <host>-w<N>: a worker restarted within the session
-    # timeout gets its partitions back without a rebalance. The host name must differ between consume processes.
-    static_membership: bool = False
-
-    @field_validator("extra", mode="before")
-    @classmethod
-    def _extra_as_text(cls, value: object) -> object:
-        if isinstance(value, Mapping):
-            return {str(k): _property_text(v) for k, v in value.items()}
-        return value
-
-    @field_validator("extra")
-    @classmethod
-    def _refuse_what_breaks_the_guarantee(cls, extra: dict[str, str]) -> dict[str, str]:
-        for name in extra:
-            why = REFUSED_KAFKA_PROPERTIES.get(name.strip().lower())
-            if why is not None:
-                raise ValueError(f"{name} is refused: {why}")
-        if extra.get("group.protocol", "").strip().lower() == "consumer":
-            for name in extra:
-                if name.strip().lower() in BROKER_OWNED_WITH_CONSUMER_PROTOCOL:
-                    raise ValueError(
-                        f"{name} is refused with group.protocol=consumer (KIP-848): the broker owns it"
-                        " (group.consumer.* broker settings), and librdkafka refuses it"
-                    )
-        return extra
-
-    @property
-    def consumer_group_protocol(self) -> bool:
-        """The consumer group protocol of KIP-848 (``group.protocol=consumer``): the broker assigns partitions,
-        and session timeout, heartbeat and assignor are the broker's."""
-        return self.extra.get("group.protocol", "").strip().lower() == "consumer"
-
-    @property
-    def incremental_rebalance(self) -> bool:
-        """Whether partitions come and go incrementally (cooperative-sticky, or the consumer group protocol):
-        then a rebalance callback must call ``incremental_assign``/``incremental_unassign`` with the partitions
-        it is given, never ``assign``/``unassign``."""
-        strategies = [s.strip().lower() for s in self.extra.get("partition.assignment.strategy", "").split(",")]
-        return self.consumer_group_protocol or "cooperative-sticky" in strategies
-
-    def connection_config(self) -> dict[str, str]:
-        """Address and security: the librdkafka properties of every client, before ``extra``."""
-        conf: dict[str, str] = {
-            "bootstrap.servers": self.bootstrap_servers,
-            "security.protocol": self.security_protocol.lower(),
-        }
-        optional = {
-            "sasl.mechanism": self.sasl_mechanism,
-            "sasl.username": self.sasl_username,
-            "sasl.password": self.sasl_password.get_secret_value() if self.sasl_password else None,
-            "ssl.ca.location": self.ssl_ca_location,
-            "ssl.certificate.location": self.ssl_certificate_location,
-            "ssl.key.location": self.ssl_key_location,
-            "ssl.key.password": self.ssl_key_password.get_secret_value() if self.ssl_key_password else None,
-        }
-        conf.update({k: v for k, v in optional.items() if v is not None})
-        return conf
-
-    def client_config(self) -> dict[str, str]:
-        """The librdkafka properties shared by every client: connection and security, then ``extra``."""
-        return self.connection_config() | self.extra
-
-
-def _ports_problem(hosts: str) -> str | None:
-    """What is wrong with the ports of ``host[:port][,host[:port]...]``, or None."""
-    for host in hosts.split(","):
-        port = host.rpartition("]")[2] if host.startswith("[") else host
-        _name, sep, number = port.rpartition(":") if ":" in port else ("", "", "")
-        if sep and number and not (number.isdigit() and 0 < int(number) < 65536):
-            return f"port {number!r} is not a port number"
-    return None
-
-
-def _url_hosts(url: str) -> str:
-    """The ``host:port`` part of ``scheme://[userinfo@]hosts[/path][?query]``, found as masking finds it."""
-    rest = url.split("://", 1)[1]
-    rest = rest[rest.rfind("@") + 1 :] if "@" in rest else rest
-    return re.split(r"[/?#]", rest, maxsplit=1)[0]
-
-
-def _dsn_problem(dsn: str) -> str | None:
-    """Why libpq would refuse a DSN (URL or key=value), or None; never quotes its password."""
-    if not dsn.strip():
-        return "it is empty"
-    if "://" in dsn:
-        scheme = dsn.split("://", 1)[0].lower()
-        if scheme not in ("postgresql", "postgres"):
-            return f"the scheme {scheme}:// is not postgresql://"
-        problem = _ports_problem(_url_hosts(dsn))
-        if problem:
-            return problem
-    from psycopg import ProgrammingError, conninfo  # only when a DSN is checked: the import takes a while
-
-    try:
-        params = conninfo.conninfo_to_dict(dsn)
-    except ProgrammingError as exc:
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else "it does not parse"
-        for secret in masking.secrets_in_url(dsn):
-            text = text.replace(secret, MASK)
-        return text.removeprefix('missing "=" after ').strip() or "it does not parse"
-    return _ports_problem(f"x:{params['port']}") if params.get("port") else None
-
-
-def _quote_conninfo(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _with_password(url: str, password: str, *, conninfo: bool) -> str:
-    """``url`` carrying ``password`` (instead of its own): in the userinfo of a URL, or as ``password=``."""
-    if "://" not in url and conninfo:
-        without = masking.KV_PASSWORD.sub("", url).strip()
-        return f"{without} password={_quote_conninfo(password)}"
-    # A password in the query would win over the userinfo's (libpq reads the query last): drop it.
-    url = re.sub(r"[?&](?=#|$)", "", re.sub(r"([?&])password=[^&#]*&?", r"\1", url, flags=re.IGNORECASE))
-    span = masking.userinfo_span(url)
-    scheme_end = url.index("://") + 3
-    user = url[scheme_end : span[1]].partition(":")[0] if span else ""
-    after = url[span[1] + 1 :] if span else url[scheme_end:]
-    return f"{url[:scheme_end]}{user}:{quote(password, safe='')}@{after}"
+LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(upper_choice)]
+LogFormat = Annotated[Literal["auto", "json", "console"], BeforeValidator(lower_choice)]
 
 
 class PostgresSettings(BaseModel):
@@ -252,7 +68,7 @@ class PostgresSettings(BaseModel):
     @field_validator("dsn")
     @classmethod
     def _dsn_parses(cls, dsn: str) -> str:
-        problem = _dsn_problem(dsn)
+        problem = dsn_problem(dsn)
         if problem:
             raise ValueError(f"{problem}: {mask_url(dsn)}")
         return dsn
@@ -261,27 +77,8 @@ class PostgresSettings(BaseModel):
     def _password_in_the_dsn(self) -> PostgresSettings:
         # Folded into the DSN, so that every connection (pooled, dedicated, in any module) carries it.
         if self.password is not None:
-            self.dsn = _with_password(self.dsn, self.password.get_secret_value(), conninfo=True)
+            self.dsn = with_password(self.dsn, self.password.get_secret_value(), conninfo=True)
         return self
-
-
-def _redis_url_problem(url: str) -> str | None:
-    scheme, sep, _rest = url.partition("://")
-    if not sep or scheme.lower() not in ("redis", "rediss", "unix"):
-        return "not a redis://, rediss:// or unix:// URL (or empty, for no Redis)"
-    if scheme.lower() == "unix":
-        return None
-    hosts = _url_hosts(url)
-    if not hosts or "," in hosts:
-        return "one host is needed"
-    problem = _ports_problem(hosts)
-    if problem:
-        return problem
-    path = re.split(r"[?#]", url.split("://", 1)[1], maxsplit=1)[0]
-    database = path[len(path.split("/", 1)[0]) :].strip("/") if "/" in path else ""
-    if database and not database.isdigit():
-        return f"the database {database!r} is not a number"
-    return None
 
 
 class RedisSettings(BaseModel):
@@ -302,7 +99,7 @@ class RedisSettings(BaseModel):
     @classmethod
     def _url_parses(cls, url: str) -> str:
         url = url.strip()
-        problem = _redis_url_problem(url) if url else None
+        problem = redis_url_problem(url) if url else None
         if problem:
             raise ValueError(f"{problem}: {mask_url(url)}")
         return url
@@ -310,7 +107,7 @@ class RedisSettings(BaseModel):
     @model_validator(mode="after")
     def _password_in_the_url(self) -> RedisSettings:
         if self.password is not None and self.url:
-            self.url = _with_password(self.url, self.password.get_secret_value(), conninfo=False)
+            self.url = with_password(self.url, self.password.get_secret_value(), conninfo=False)
         return self
 
 
@@ -489,17 +286,3 @@ def secret_values(settings: Settings) -> list[str]:
     # it by value would blank out every "ordersctl" in the logs and hide nothing.
     published = set(masking.secrets_in_url(PostgresSettings.model_fields["dsn"].default))
     return [value for value in found if value not in published]
-
-
-def masked_settings(settings: Settings) -> dict[str, Any]:
-    """The settings as plain data with every secret, every password in a URL and every secret-bearing property
-    masked (by name: masking by value would also blank a setting that merely equals a password)."""
-    data: dict[str, Any] = settings.model_dump(mode="json")
-    for section, model in settings:
-        for name, value in model:
-            if isinstance(value, SecretStr):
-                data[section][name] = MASK
-            elif isinstance(value, str) and is_url_setting(name):
-                data[section][name] = mask_url(value)
-    data["kafka"]["extra"] = {k: (MASK if masking.is_secret_key(k) else v) for k, v in settings.kafka.extra.items()}
-    return data

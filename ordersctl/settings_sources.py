@@ -237,3 +237,12 @@ def gather(
     _environment(catalog, environ, gathered)
     _flags(catalog, overrides, gathered)
     return gathered
+
+
+# Choices are case-insensitive ("sasl_ssl" is SASL_SSL): these normalize a choice before it is checked.
+def upper_choice(value: object) -> object:
+    return value.upper() if isinstance(value, str) else value
+
+
+def lower_choice(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value

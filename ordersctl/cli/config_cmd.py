@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from pydantic import SecretStr
 from rich.table import Table
 from rich.text import Text
 
+from ordersctl import masking
 from ordersctl.cli.context import app_context
-from ordersctl.config import masked_settings
+from ordersctl.masking import MASK, mask_url
 from ordersctl.output import out_console, print_json
+from ordersctl.settings_sources import is_url_setting
+
+if TYPE_CHECKING:
+    from ordersctl.config import Settings
 
 app = typer.Typer(help="Effective settings.\n\nExample: ordersctl config show --json", no_args_is_help=True)
 
@@ -39,3 +45,17 @@ def show(
             shown = value if isinstance(value, str) else json.dumps(value)
             table.add_row(Text(key), Text(shown), Text(configuration.sources.get(key, "")))
     out_console.print(table)
+
+
+def masked_settings(settings: Settings) -> dict[str, Any]:
+    """The settings as plain data with every secret, every password in a URL and every secret-bearing property
+    masked (by name: masking by value would also blank a setting that merely equals a password)."""
+    data: dict[str, Any] = settings.model_dump(mode="json")
+    for section, model in settings:
+        for name, value in model:
+            if isinstance(value, SecretStr):
+                data[section][name] = MASK
+            elif isinstance(value, str) and is_url_setting(name):
+                data[section][name] = mask_url(value)
+    data["kafka"]["extra"] = {k: (MASK if masking.is_secret_key(k) else v) for k, v in settings.kafka.extra.items()}
+    return data

@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from ordersctl.config import load_settings, mask_url, masked_settings
+from ordersctl.cli.config_cmd import masked_settings
+from ordersctl.config import load_settings, mask_url
 from ordersctl.errors import ConfigError
 
 

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from ordersctl import masking
-from ordersctl.config import Configuration, KafkaSettings, load_configuration, masked_settings
+from ordersctl.cli.config_cmd import masked_settings
+from ordersctl.config import Configuration, KafkaSettings, load_configuration
 from ordersctl.errors import ConfigError
 
 
