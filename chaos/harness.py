@@ -183,6 +183,19 @@ class Run:
         return StackPorts(postgres=int(str(pg.get("port") or 5432)), redis=urlsplit(self.o.redis).port or 6379,
                           brokers={node: b.port for node, b in brokers.items()})  # fmt: skip
 
+    def _rate(self, plan: dict[str, list[str]]) -> float:
+        """Orders/s so that orders flow for as long as the faults last, and the last faults too meet a loaded
+        pipeline: a fault takes about a broker pause, a partition its mean length (and its random wait)."""
+        per_fault = max(self.o.timing.broker_pause, sum(self.o.timing.partition) / 2 + 2.5) + self.o.gap
+        fault_seconds = max(len(k) for k in plan.values()) * per_fault
+        return max(200.0, self.o.count / max(fault_seconds, 1.0))
+
+    def _wait_drained(self) -> None:
+        deadline = time.monotonic() + self.o.drain_timeout
+        while not self.drained() and time.monotonic() < deadline:
+            time.sleep(1)
+        _log("drained" if self.drained() else f"not drained within {self.o.drain_timeout:.0f} s")
+
     def _execute(self) -> None:
         plan = schedule(self.o.seed, self.o.per_kind)
         _log(f"seed {self.o.seed}; schedule: " + "; ".join(f"{lane}: {', '.join(k)}" for lane, k in plan.items()))
@@ -195,12 +208,7 @@ class Run:
         self.fleet.serve(self.o.port)
         self.sampler.start()
         self.reader.start()
-        # Orders flow for as long as the faults last, so the last faults too meet a loaded pipeline: a fault takes
-        # about a broker pause, a partition its mean length (and its random wait).
-        per_fault = max(self.o.timing.broker_pause, sum(self.o.timing.partition) / 2 + 2.5) + self.o.gap
-        fault_seconds = max(len(k) for k in plan.values()) * per_fault
-        rate = max(200.0, self.o.count / max(fault_seconds, 1.0))
-        producer = threading.Thread(target=self.produce, args=(rate,), name="producer", daemon=True)
+        producer = threading.Thread(target=self.produce, args=(self._rate(plan),), name="producer", daemon=True)
         producer.start()
         topics = (self.spec.orders_topic, self.spec.events_topic)
         lanes_args = [
@@ -225,10 +233,7 @@ class Run:
             raise
         finally:
             signal.signal(signal.SIGTERM, previous)
-        deadline = time.monotonic() + self.o.drain_timeout
-        while not self.drained() and time.monotonic() < deadline:
-            time.sleep(1)
-        _log("drained" if self.drained() else f"not drained within {self.o.drain_timeout:.0f} s")
+        self._wait_drained()
         self.sampler.snapshot_now.set()
         time.sleep(2)
         self.stop.set()

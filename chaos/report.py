@@ -79,8 +79,7 @@ def timeline(run: RunFiles, path: Path) -> Path | None:
     if len(samples) < 2:
         return None
     t0 = every[0]["t"]
-    times = [s["t"] - t0 for s in samples[1:]]
-    rates = [max(0, b["stored"] - a["stored"]) / max(b["t"] - a["t"], 1e-3) for a, b in pairwise(samples)]
+    times, rates = _rates(samples, t0)
     lagged = [s for s in every if s.get("lag") is not None]
     fig, (top, middle, bottom) = plt.subplots(
         3, 1, sharex=True, figsize=(14, 8), gridspec_kw={"height_ratios": [3, 3, 2]}
@@ -89,14 +88,7 @@ def timeline(run: RunFiles, path: Path) -> Path | None:
     top.set_ylabel("stored orders/s")
     middle.plot([s["t"] - t0 for s in lagged], [s["lag"] for s in lagged], color="tab:red", linewidth=0.8)
     middle.set_ylabel("total lag")
-    palette = plt.get_cmap("tab10")
-    colors = {kind: palette(i) for i, kind in enumerate(KINDS)}
-    for row, kind in enumerate(KINDS):
-        spans = [(f.start - t0, max(f.end - f.start, 0.5)) for f in run.faults() if f.kind == kind]
-        bottom.broken_barh(spans, (row - 0.4, 0.8), color=colors[kind])
-        for start, width in spans:  # each fault also as a faint band over the curves, to read them together
-            for ax in (top, middle):
-                ax.axvspan(start, start + width, color=colors[kind], alpha=0.12, lw=0)
+    _fault_bands(run, t0, plt.get_cmap("tab10"), bottom, (top, middle))
     bottom.set_yticks(range(len(KINDS)), KINDS, fontsize=7)
     bottom.invert_yaxis()
     bottom.set_xlabel("seconds since start")
@@ -104,6 +96,24 @@ def timeline(run: RunFiles, path: Path) -> Path | None:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _rates(samples: list[dict[str, Any]], t0: float) -> tuple[list[float], list[float]]:
+    """Stored orders/s between successive samples, at the later sample's time since ``t0``."""
+    times = [s["t"] - t0 for s in samples[1:]]
+    rates = [max(0, b["stored"] - a["stored"]) / max(b["t"] - a["t"], 1e-3) for a, b in pairwise(samples)]
+    return times, rates
+
+
+def _fault_bands(run: RunFiles, t0: float, palette: Any, rows: Any, curves: tuple[Any, ...]) -> None:
+    """Each fault as a bar in its kind's row, and as a faint band over the curves, to read them together."""
+    for row, kind in enumerate(KINDS):
+        color = palette(row)
+        spans = [(f.start - t0, max(f.end - f.start, 0.5)) for f in run.faults() if f.kind == kind]
+        rows.broken_barh(spans, (row - 0.4, 0.8), color=color)
+        for start, width in spans:
+            for ax in curves:
+                ax.axvspan(start, start + width, color=color, alpha=0.12, lw=0)
 
 
 def write(run: RunFiles, checked: Report) -> dict[str, Any]:

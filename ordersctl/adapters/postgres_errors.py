@@ -90,19 +90,27 @@ def classify(exc: BaseException, settings: PostgresSettings) -> OrdersError | No
     if not isinstance(exc, psycopg.Error):
         return None
     state = exc.sqlstate or ""
-    if state[:2] in _ACCESS_CLASSES or state in _ACCESS_STATES or (not state and refused_access(exc)):
+    if _is_access_error(state, exc):
         return access_denied(settings, exc)
     if state[:2] in _REFUSED_CLASSES:
         return QueryRefused(SERVICE, f"query refused ({state} {type(exc).__name__}: {first_line(exc)})")
     if isinstance(exc, psycopg.OperationalError) and not state:
         return ServiceUnavailable(SERVICE, address(settings.dsn), first_line(exc))
-    if state[:2] in _TRANSIENT_CLASSES or state in _TRANSIENT_STATES or state == _READ_ONLY_STATE:
+    if _is_transient(state):
         return TransientError(f"{SERVICE} transient error {state}: {first_line(exc)}")
     if is_data_error(exc):
         return DataRejected(f"{SERVICE} rejected a value ({state} {type(exc).__name__})")
     if isinstance(exc, psycopg.InterfaceError | psycopg.OperationalError):
         return ServiceUnavailable(SERVICE, address(settings.dsn), first_line(exc))
     return None
+
+
+def _is_access_error(state: str, exc: BaseException) -> bool:
+    return state[:2] in _ACCESS_CLASSES or state in _ACCESS_STATES or (not state and refused_access(exc))
+
+
+def _is_transient(state: str) -> bool:
+    return state[:2] in _TRANSIENT_CLASSES or state in _TRANSIENT_STATES or state == _READ_ONLY_STATE
 
 
 def refused_access(exc: BaseException) -> bool:

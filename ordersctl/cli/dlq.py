@@ -12,7 +12,7 @@ from ordersctl.cli.context import app_context
 from ordersctl.dlq.formatting import Summary, dead_letter_table, print_payloads
 from ordersctl.dlq.reader import DlqMissing, DlqReader, Selection, parse_since
 from ordersctl.dlq.records import DeadLetterRecord
-from ordersctl.dlq.replay import DEFAULT_REPLAY_LIMIT, Replayer, ReplayRequest, replay_group
+from ordersctl.dlq.replay import DEFAULT_REPLAY_LIMIT, Replayer, ReplayRequest, ReplayResult, replay_group
 from ordersctl.output import info, out_console, print_json, print_json_line, progress
 
 if TYPE_CHECKING:
@@ -126,14 +126,7 @@ def replay(
     reader = _reader(rt, f"{k.group_id}.dlq-inspect")
     producer = None if dry_run else rt.producer("replay")
     replayer = Replayer(reader, rt.consumer(group_id=progress_group), producer, replay_limit=replay_limit, rate=rate)
-    try:
-        parts = [partition] if partition is not None else reader.partitions()
-    except DlqMissing:
-        raise _missing(k.dlq_topic) from None
-    if to_topic is not None and to_topic not in TopicAdmin(rt.kafka_admin, k).partitions():
-        # Without this, every message would wait out its delivery timeout for a topic that never appears.
-        info(f"dlq replay: topic {to_topic} does not exist (create it first)")
-        raise typer.Exit(1)
+    parts = _replay_partitions(rt, reader, partition, to_topic)
 
     def would_send(r: DeadLetterRecord) -> None:
         target = to_topic or r.original_topic or "?"
@@ -143,6 +136,24 @@ def replay(
     with progress() as bar:
         task = bar.add_task("dlq replay" + (" (dry run)" if dry_run else ""), total=total)
         result = replayer.run(req, on_progress=lambda n: bar.advance(task, n), on_would_send=would_send)
+    _report(result, progress_group, dry_run=dry_run, as_json=as_json)
+
+
+def _replay_partitions(rt: Runtime, reader: DlqReader, partition: int | None, to_topic: str | None) -> list[int]:
+    """The DLQ partitions to replay from; exit 1 with one line when the DLQ or the target topic is missing."""
+    k = rt.settings.kafka
+    try:
+        parts = [partition] if partition is not None else reader.partitions()
+    except DlqMissing:
+        raise _missing(k.dlq_topic) from None
+    if to_topic is not None and to_topic not in TopicAdmin(rt.kafka_admin, k).partitions():
+        # Without this, every message would wait out its delivery timeout for a topic that never appears.
+        info(f"dlq replay: topic {to_topic} does not exist (create it first)")
+        raise typer.Exit(1)
+    return parts
+
+
+def _report(result: ReplayResult, progress_group: str, *, dry_run: bool, as_json: bool) -> None:
     summary = {"replayed": result.replayed, "would_send": result.would_send, "skipped": dict(result.skipped),
                "failed": result.failed, "group": progress_group, "dry_run": dry_run}  # fmt: skip
     if as_json:
