@@ -17,7 +17,8 @@ from ordersctl.pipeline.fetch_buffer import FetchBuffer
 from ordersctl.pipeline.progress import Progress
 from ordersctl.pipeline.retry_policy import RetryPolicy
 from ordersctl.pipeline.stats import WorkerStats
-from tests.fakes import FakeClock, FakeConsumer, message
+from tests.fake_consumer import FakeConsumer
+from tests.fakes import FakeClock, message
 
 
 def _progress(consumer: FakeConsumer, idle: float | None = 3.0) -> tuple[Progress, list[dict[str, Any]]]:

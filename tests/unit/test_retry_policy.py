@@ -11,7 +11,8 @@ from ordersctl.errors import TransientError
 from ordersctl.pipeline.counters import PipelineCounters
 from ordersctl.pipeline.fetch_buffer import FetchBuffer
 from ordersctl.pipeline.retry_policy import Abandoned, RetryPolicy, once
-from tests.fakes import FakeClock, FakeConsumer, message
+from tests.fake_consumer import FakeConsumer
+from tests.fakes import FakeClock, message
 
 SETTINGS = PipelineSettings(retry_initial_seconds=0.2, retry_max_seconds=1.0)
 

@@ -22,17 +22,8 @@ from ordersctl.pipeline.progress import Progress
 from ordersctl.pipeline.retry_policy import RetryPolicy
 from ordersctl.pipeline.worker import ConsumeWorker
 from tests.conftest import FIXTURE
-from tests.fakes import (
-    FakeClock,
-    FakeConsumer,
-    FakeDeadLetters,
-    FakeRelay,
-    FakeStore,
-    NeverFuture,
-    Script,
-    StepExecutor,
-    message,
-)
+from tests.fake_consumer import FakeConsumer, Script
+from tests.fakes import FakeClock, FakeDeadLetters, FakeRelay, FakeStore, NeverFuture, StepExecutor, message
 
 CANONICAL = FIXTURE.read_bytes()
 CANONICAL_UID = b"b563feb7b2b84b6test"
