@@ -4,16 +4,14 @@ client or logging a Redis error per request, status is healthy, cache warm says 
 from __future__ import annotations
 
 import json
-import signal
-import time
 from pathlib import Path
 
 import pytest
 
 from ordersctl.config import Settings
 from ordersctl.domain.generator import OrderGenerator
-from tests.e2e.test_serve import _free_port, _get
-from tests.helpers import create_topics, ordersctl, send, start_ordersctl
+from tests.e2e.test_serve import _get, running_serve
+from tests.helpers import create_topics, ordersctl, send
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
@@ -27,6 +25,11 @@ def test_every_command_runs_without_redis(settings: Settings, tmp_path: Path) ->
     assert consumed.returncode == 0, consumed.stderr[-2000:]
     uid = next(m.order_uid for m in messages if m.kind == "valid")
 
+    _commands_without_redis(settings, uid)
+    _serve_without_redis(settings, uid, tmp_path / "serve.log")
+
+
+def _commands_without_redis(settings: Settings, uid: str) -> None:
     status = ordersctl(settings, "status", "--json", timeout=120)
     assert status.returncode == 0, status.stdout + status.stderr[-2000:]
     redis = next(s for s in json.loads(status.stdout)["services"] if s["name"] == "Redis")
@@ -41,26 +44,13 @@ def test_every_command_runs_without_redis(settings: Settings, tmp_path: Path) ->
     assert trace.returncode == 0, trace.stdout + trace.stderr[-2000:]
     assert json.loads(trace.stdout)["unread"] == {}
 
-    port = _free_port()
-    log = tmp_path / "serve.log"
-    proc = start_ordersctl(settings, "serve", "--port", str(port), "--warm-limit", "0", log=log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        ready: tuple[int, dict[str, str], bytes] = (0, {}, b"")
-        while time.monotonic() < deadline and ready[0] != 200:
-            try:
-                ready = _get(f"{base}/health/ready")
-            except OSError:
-                time.sleep(0.3)
-        assert ready[0] == 200, log.read_text()[-2000:]
+
+def _serve_without_redis(settings: Settings, uid: str, log: Path) -> None:
+    with running_serve(settings, log, "--warm-limit", "0") as base:
+        ready = _get(f"{base}/health/ready")
         assert json.loads(ready[2]) == {"status": "ok", "postgres": "up", "redis": "disabled"}
         for expected_layer in ("db", "memory"):
             code, headers, body = _get(f"{base}/orders/{uid}")
             assert code == 200 and json.loads(body)["order_uid"] == uid
             assert headers["X-Cache"] == expected_layer
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=20)
-    assert proc.returncode == 0
     assert "redis" not in log.read_text().lower()  # no client, no error, not a word about it
