@@ -31,17 +31,11 @@ def _replay(settings: Settings, *args: str, **env: str) -> dict[str, object]:
     return summary
 
 
-def test_inspect_shows_exactly_the_consumers_dead_letters(settings: Settings) -> None:
-    create_topics(settings)
-    messages = list(OrderGenerator(seed=12).messages(300, invalid_ratio=0.15))
-    expected = Counter((m.key.decode(), m.kind) for m in messages if m.kind in POISON_REASONS)
-    send(settings, messages)
-    _consume(settings, "--workers", "2")
-
+def _assert_json_lines(settings: Settings, expected: Counter[tuple[str, str]]) -> None:
+    """--json: one valid object per dead letter, with its origin and group, the payload only when asked."""
     as_json = ordersctl(settings, "dlq", "inspect", "--json", "--limit", "1000")
     assert as_json.returncode == 0, as_json.stderr
-    lines = as_json.stdout.splitlines()
-    records = [json.loads(line) for line in lines]  # every line is valid JSON
+    records = [json.loads(line) for line in as_json.stdout.splitlines()]  # every line is valid JSON
     assert Counter((r["key"]["data"], r["reason"]) for r in records) == expected
     for r in records:
         assert r["original"]["topic"] == settings.kafka.orders_topic
@@ -52,6 +46,9 @@ def test_inspect_shows_exactly_the_consumers_dead_letters(settings: Settings) ->
     for r in map(json.loads, with_payload.stdout.splitlines()):
         assert r["payload"]["encoding"] == ("base64" if r["reason"] == "decode_error" else "utf-8")
 
+
+def _assert_table(settings: Settings, expected: Counter[tuple[str, str]]) -> None:
+    """The table: a row per dead letter, and the summary by reason on stderr."""
     table = ordersctl(settings, "dlq", "inspect", "--limit", "1000")
     assert table.returncode == 0, table.stderr
     for reason, count in Counter(kind for _, kind in expected.elements()).items():
@@ -59,6 +56,16 @@ def test_inspect_shows_exactly_the_consumers_dead_letters(settings: Settings) ->
         assert f"{reason}={count}" in table.stderr  # the summary
     assert f"{sum(expected.values())} dead letters" in table.stderr
 
+
+def test_inspect_shows_exactly_the_consumers_dead_letters(settings: Settings) -> None:
+    create_topics(settings)
+    messages = list(OrderGenerator(seed=12).messages(300, invalid_ratio=0.15))
+    expected = Counter((m.key.decode(), m.kind) for m in messages if m.kind in POISON_REASONS)
+    send(settings, messages)
+    _consume(settings, "--workers", "2")
+
+    _assert_json_lines(settings, expected)
+    _assert_table(settings, expected)
     only = ordersctl(settings, "dlq", "inspect", "--json", "--reason", "conflict")
     assert {json.loads(line)["reason"] for line in only.stdout.splitlines()} == {"conflict"}
 
@@ -94,15 +101,18 @@ def test_replay_after_relaxing_a_rule_stores_the_orders_exactly_once(settings: S
 
     after = _consume(settings)  # the rule is relaxed: default maximum of items
     assert after["stored"] == 8 and after["dlq"] == {}
-    assert stored_count(settings.postgres.dsn) == 20
-    uids = {o["order_uid"] for o in big + small}
-    assert {r[0] for r in db_rows(settings.postgres.dsn, "SELECT order_uid FROM orders")} == uids
-    assert db_rows(settings.postgres.dsn, "SELECT count(*) FROM items") == [(8 * 5 + 12 * 2,)]
+    _assert_all_stored_once(settings, {o["order_uid"] for o in big + small}, items=8 * 5 + 12 * 2)
     # The replayed copies carry the replay count and where they came from.
     everything = read_topic(settings, settings.kafka.orders_topic, expect=28)
     replayed = [m for m in everything if headers(m).get(fmt.REPLAY_COUNT)]
     assert len(replayed) == 8
     assert all(headers(m)[fmt.REPLAY_FROM_TOPIC] == settings.kafka.dlq_topic for m in replayed)
+
+
+def _assert_all_stored_once(settings: Settings, uids: set[str], items: int) -> None:
+    assert stored_count(settings.postgres.dsn) == len(uids)
+    assert {r[0] for r in db_rows(settings.postgres.dsn, "SELECT order_uid FROM orders")} == uids
+    assert db_rows(settings.postgres.dsn, "SELECT count(*) FROM items") == [(items,)]
 
 
 def test_a_replay_loop_stops_at_the_replay_limit(settings: Settings) -> None:
