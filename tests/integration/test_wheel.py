@@ -75,17 +75,22 @@ def test_the_installed_wheel_migrates_from_any_directory(empty_db: str, tmp_path
     where = _run(python, "-c", "import ordersctl; print(ordersctl.__file__)", cwd=elsewhere, env=env).stdout
     assert Path(where.strip()).is_relative_to(venv), f"imported {where.strip()}, not the installed wheel"
 
+    _assert_migrates(ordersctl, empty_db, elsewhere, env)
+
+
+def _assert_migrates(ordersctl: Path, dsn: str, cwd: Path, env: dict[str, str]) -> None:
+    """The installed ordersctl applies every migration the wheel carries, and says so."""
     expected = sorted(p.stem for p in (ROOT / "sql").glob("*.sql"))
-    applied = json.loads(_run(ordersctl, "db", "migrate", "--json", cwd=elsewhere, env=env).stdout)
+    applied = json.loads(_run(ordersctl, "db", "migrate", "--json", cwd=cwd, env=env).stdout)
     assert applied["applied"] == expected
 
-    status = _run(ordersctl, "db", "migrate", "--status", cwd=elsewhere, env=env)
+    status = _run(ordersctl, "db", "migrate", "--status", cwd=cwd, env=env)
     for name in expected:
         assert f"{name}  applied" in status.stderr
     assert "up to date" in status.stderr
-    as_json = json.loads(_run(ordersctl, "db", "migrate", "--status", "--json", cwd=elsewhere, env=env).stdout)
+    as_json = json.loads(_run(ordersctl, "db", "migrate", "--status", "--json", cwd=cwd, env=env).stdout)
     assert [(m["version"], m["applied"]) for m in as_json["migrations"]] == [(n[:4], True) for n in expected]
 
-    with psycopg.connect(empty_db) as conn:
+    with psycopg.connect(dsn) as conn:
         tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
     assert {"orders", "deliveries", "payments", "items", "outbox", "schema_migrations"} <= tables

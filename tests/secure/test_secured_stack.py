@@ -72,8 +72,28 @@ def test_every_command_over_tls_and_authentication(secure: SecureClient, tmp_pat
     summary = json.loads(consume.stdout.strip().splitlines()[-1])
     assert summary["stored"] == VALID and sum(summary["dlq"].values()) == 2, summary
 
-    port = _free_port()
     log = tmp_path / "serve.log"
+    _serve_from_postgres_and_redis(secure, uids, log)
+
+    inspect = secure.run("dlq", "inspect", "--json")
+    _ok(inspect)
+    assert len(inspect.stdout.strip().splitlines()) == 2, inspect.stdout
+    replay = secure.run("dlq", "replay", "--limit", "1")
+    _ok(replay)
+    # The replayed message is back on the orders topic: until it is consumed (and dead-lettered again), status
+    # rightly calls the pipeline stopped (lag with no member in the group).
+    assert secure.run("status", "--json").returncode == 1
+    _ok(secure.run("consume", "--stop-when-idle", "3", "--json"))
+    _ok(secure.run("status", "--json"))
+    _ok(secure.run("trace", uids[2], "--json"))  # exit 0: stored
+    assert secure.run("trace", violator).returncode == 5  # only dead-lettered
+    printed = "".join(secure.transcript) + log.read_text()
+    assert not [secret for secret in secure.secrets() if secret in printed], "a password in the output"
+
+
+def _serve_from_postgres_and_redis(secure: SecureClient, uids: list[str], log: Path) -> None:
+    """serve over TLS: an order from PostgreSQL through PgBouncer, then, after cache warm, one from Redis."""
+    port = _free_port()
     server = secure.start("serve", "--port", str(port), "--warm-limit", "0", log=log)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -93,21 +113,6 @@ def test_every_command_over_tls_and_authentication(secure: SecureClient, tmp_pat
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=20)
     assert server.returncode == 0, log.read_text()[-3000:]
-
-    inspect = secure.run("dlq", "inspect", "--json")
-    _ok(inspect)
-    assert len(inspect.stdout.strip().splitlines()) == 2, inspect.stdout
-    replay = secure.run("dlq", "replay", "--limit", "1")
-    _ok(replay)
-    # The replayed message is back on the orders topic: until it is consumed (and dead-lettered again), status
-    # rightly calls the pipeline stopped (lag with no member in the group).
-    assert secure.run("status", "--json").returncode == 1
-    _ok(secure.run("consume", "--stop-when-idle", "3", "--json"))
-    _ok(secure.run("status", "--json"))
-    _ok(secure.run("trace", uids[2], "--json"))  # exit 0: stored
-    assert secure.run("trace", violator).returncode == 5  # only dead-lettered
-    printed = "".join(secure.transcript) + log.read_text()
-    assert not [secret for secret in secure.secrets() if secret in printed], "a password in the output"
 
 
 def test_wrong_credentials_fail_in_one_line(secure: SecureClient) -> None:

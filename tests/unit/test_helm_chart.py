@@ -10,6 +10,7 @@ import re
 import socket
 import subprocess
 import tomllib
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -253,14 +254,19 @@ def test_production_values_scale_and_turn_on_the_servicemonitor() -> None:
     monitors = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ServiceMonitor"}
     assert set(monitors) == {"orders-ordersctl-serve", "orders-ordersctl-consume"}
     for name, monitor in monitors.items():
-        assert monitor["apiVersion"] == "monitoring.coreos.com/v1" and monitor["metadata"]["labels"]["release"]
-        selected = monitor["spec"]["selector"]["matchLabels"]
-        services = [d for d in docs if d["kind"] == "Service" and d["spec"]["selector"] == selected]
-        assert len(services) == 1, name
-        service_ports = {p["name"] for p in services[0]["spec"]["ports"]}
-        assert {e["port"] for e in monitor["spec"]["endpoints"]} == service_ports, name
-        assert all(e["path"] == "/metrics" for e in monitor["spec"]["endpoints"])
+        _assert_monitor_scrapes_its_service(docs, name, monitor)
     assert len(monitors["orders-ordersctl-consume"]["spec"]["endpoints"]) == 4, "one per worker"
+
+
+def _assert_monitor_scrapes_its_service(docs: Sequence[dict[str, Any]], name: str, monitor: dict[str, Any]) -> None:
+    """A ServiceMonitor selects exactly one Service and scrapes /metrics on each of its ports."""
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1" and monitor["metadata"]["labels"]["release"]
+    selected = monitor["spec"]["selector"]["matchLabels"]
+    services = [d for d in docs if d["kind"] == "Service" and d["spec"]["selector"] == selected]
+    assert len(services) == 1, name
+    service_ports = {p["name"] for p in services[0]["spec"]["ports"]}
+    assert {e["port"] for e in monitor["spec"]["endpoints"]} == service_ports, name
+    assert all(e["path"] == "/metrics" for e in monitor["spec"]["endpoints"])
 
 
 def _compose_services() -> dict[str, Any]:
