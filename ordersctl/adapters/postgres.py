@@ -10,6 +10,7 @@ import psycopg
 from psycopg import conninfo, sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from ordersctl.adapters import citus
 from ordersctl.config import PostgresSettings, Settings
 from ordersctl.errors import DataRejected, OrdersError, ServiceUnavailable, TransientError
 
@@ -60,7 +61,9 @@ def classify(exc: BaseException, settings: PostgresSettings) -> OrdersError | No
 def is_data_error(exc: BaseException) -> bool:
     """PostgreSQL rejected a value (data exception, integrity constraint violation): the order is bad, not the
     server, so retrying cannot help."""
-    return isinstance(exc, psycopg.Error) and (exc.sqlstate or "")[:2] in _DATA_CLASSES
+    if not isinstance(exc, psycopg.Error):
+        return False
+    return (exc.sqlstate or "")[:2] in _DATA_CLASSES or citus.worker_copy_error(exc) == "data"
 
 
 def _first_line(exc: BaseException) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ordersctl.adapters.citus import stored_orders_on_shards
 from ordersctl.adapters.pipeline_queries import (
     OutboxBacklog,
     StoredOrdersEstimate,
@@ -20,6 +21,7 @@ from ordersctl.adapters.pipeline_queries import (
 from ordersctl.domain.times import utc_z
 from ordersctl.observe.dead_letters import DlqWindow, dlq_window
 from ordersctl.observe.kafka_view import GroupInfo
+from ordersctl.observe.nodes_citus import CitusNodes, read_citus_nodes
 from ordersctl.observe.services import ServiceCheck, check_services
 from ordersctl.observe.sources import Sources, attempt
 from ordersctl.observe.stall import CommitWatch, StallCheck, check_stall
@@ -106,6 +108,7 @@ class PipelineStatus:
     unread: dict[str, str] = field(default_factory=dict)
     stored: StoredOrdersEstimate | None = None  # PostgreSQL's statistics of the orders table
     stall: StallCheck | None = None  # the pipeline rules: lag with nobody consuming, or not moving
+    citus: CitusNodes | None = None  # the Citus cluster's nodes (None on plain PostgreSQL)
 
     def outbox_behind(self) -> bool:
         age = self.outbox.oldest_age_seconds if self.outbox else None
@@ -125,6 +128,8 @@ class PipelineStatus:
         else:
             found = [f"{s.name} down" for s in down]
             found += [f"{section} not read" for section in self.unread]
+        if self.citus is not None:
+            found += self.citus.problems()
         if self.outbox_behind() and self.outbox is not None:
             found.append(f"outbox: oldest pending event is {self.outbox.oldest_age_seconds:.0f} s old"
                          f" (more than {self.thresholds.max_outbox_age_seconds:.0f} s)")  # fmt: skip
@@ -145,6 +150,8 @@ class PipelineStatus:
             return EXIT_UNHEALTHY
         if self.stall is not None and self.stall.unhealthy:
             return EXIT_UNHEALTHY
+        if self.citus is not None and self.citus.problems():
+            return EXIT_UNHEALTHY
         if self.lagging():
             return EXIT_LAGGING
         return EXIT_DEGRADED if self.cache_down() else EXIT_HEALTHY
@@ -164,6 +171,7 @@ class PipelineStatus:
             "outbox": outbox,
             "stored_orders": stored_json(self.stored),
             "stall": self.stall.as_json() if self.stall else None,
+            **({"citus_nodes": self.citus.as_json()} if self.citus else {}),
             "unread": dict(self.unread),
             "thresholds": {
                 "max_lag": self.thresholds.max_lag,
@@ -191,7 +199,7 @@ def read_status(
     services = check_services(src)
     up = {s.name: s.up for s in services}
     unread: dict[str, str] = {}
-    orders = dlq = outbox = stored = None
+    orders = dlq = outbox = stored = citus = None
     stall: StallCheck | None = None
     if up["Kafka"]:
 
@@ -212,12 +220,14 @@ def read_status(
             with src.connect() as conn:
                 return outbox_backlog(conn)
 
+        citus = attempt("citus", unread, lambda: read_citus_nodes(src))
+
         def estimate() -> StoredOrdersEstimate:
             with src.connect() as conn:
-                return stored_orders_estimate(conn)
+                return stored_orders_on_shards(conn) if citus else stored_orders_estimate(conn)
 
         outbox = attempt("outbox", unread, backlog)
         stored = attempt("stored", unread, estimate)
     else:
         unread["outbox"] = unread["stored"] = "PostgreSQL down"
-    return PipelineStatus(checked_at, thresholds, tuple(services), orders, dlq, outbox, unread, stored, stall)
+    return PipelineStatus(checked_at, thresholds, tuple(services), orders, dlq, outbox, unread, stored, stall, citus)
