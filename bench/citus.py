@@ -20,7 +20,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from bench.common import bench_settings, env_for, fresh_database, postmaster_pid
 from bench.measure import run_measured
@@ -42,17 +41,13 @@ WORKERS = os.environ.get("ORDERS_BENCH_CITUS_WORKERS", "127.0.0.1:55432,127.0.0.
 def citus_database() -> Iterator[str]:
     """A fresh database on every node of the Citus stack, migrated (hence distributed); yields its DSN."""
     name = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(COORDINATOR, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     dsn = psycopg.conninfo.make_conninfo(COORDINATOR, dbname=name)
     try:
-        create_database(COORDINATOR, name, WORKERS)
+        create_database(COORDINATOR, name, WORKERS, shards=None)  # Citus's default shard count
         with psycopg.connect(dsn, autocommit=True) as conn:
             Migrator(conn, load(default_directory())).apply()
         yield dsn
     finally:
-        with psycopg.connect(COORDINATOR, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         drop_database(COORDINATOR, name, WORKERS)
 
 

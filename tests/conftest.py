@@ -58,17 +58,20 @@ def empty_db(services: None) -> Iterator[str]:
     """A brand-new empty database, dropped afterwards; yields its DSN. In the Citus lane it exists on every node
     and the coordinator knows the workers (tests/citus_nodes.py)."""
     name = f"t_{uuid.uuid4().hex[:12]}"
+    if citus_nodes.on_citus():
+        citus_nodes.create_database(ADMIN_DSN, name)
+        try:
+            yield _dsn_for(name)
+        finally:
+            citus_nodes.drop_database(ADMIN_DSN, name)
+        return
     with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
-        if citus_nodes.on_citus():
-            citus_nodes.create_database(ADMIN_DSN, name)
         yield _dsn_for(name)
     finally:
         with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        if citus_nodes.on_citus():
-            citus_nodes.drop_database(ADMIN_DSN, name)
 
 
 @pytest.fixture

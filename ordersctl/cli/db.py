@@ -73,7 +73,10 @@ def _show_status(
     if not any(t.kind != "local" for t in layout):
         layout = []
     if as_json:
-        tables = [{"table": t.table, "kind": t.kind, "column": t.column, "shards": t.shards} for t in layout]
+        tables = [
+            {"table": t.table, "kind": t.kind, "column": t.column, "shards": t.shards, "colocation": t.colocation}
+            for t in layout
+        ]
         print_json({"database": where, "migrations": rows} | ({"tables": tables} if tables else {}))
         return
     for row in rows:
