@@ -73,8 +73,7 @@ test: install stack-up stack-up-secure lint typecheck
 # workers (ORDERS_STACK_PG=citus scripts/stack up; Citus is built once from ORDERS_STACK_CITUS_SRC when it is not
 # installed), plus the worker-node kill (tests/e2e/test_citus_faults.py). Left out: the tests of other services
 # (Kafka topics and cluster, Redis connections, the wheel, the browser page, the API tests that never reach
-# PostgreSQL) and those that stop the plain stack's
-# services.
+# PostgreSQL) and those that stop the plain stack's services.
 CITUS_TESTS := tests/integration/test_outbox_relay.py tests/integration/test_order_store.py \
 	tests/integration/test_migrations.py tests/integration/test_api.py tests/integration/test_cache.py \
 	tests/e2e/test_ingest.py tests/e2e/test_dlq.py tests/e2e/test_cli_ops.py tests/e2e/test_status_trace.py \
