@@ -52,9 +52,9 @@ class TableDistribution:
 def worker_copy_error(exc: BaseException) -> str | None:
     """What a worker's COPY error that Citus re-raised as XX000 was: ``duplicate`` (a unique violation: another
     writer stored the key first), ``data`` (the worker rejected a value), or None (anything else)."""
-    if not isinstance(exc, psycopg.Error) or exc.sqlstate != _INTERNAL_ERROR or exc.diag.message_primary is None:
+    if not isinstance(exc, psycopg.Error) or exc.sqlstate != _INTERNAL_ERROR:
         return None
-    message = exc.diag.message_primary
+    message = exc.diag.message_primary or str(exc).partition("\n")[0]
     if _REMOTE_DUPLICATE.search(message):
         return "duplicate"
     return "data" if _REMOTE_DATA_ERROR.search(message) else None
