@@ -73,13 +73,15 @@ test: install stack-up stack-up-secure lint typecheck
 # workers (ORDERS_STACK_PG=citus scripts/stack up; Citus is built once from ORDERS_STACK_CITUS_SRC when it is not
 # installed), plus the worker-node kill (tests/e2e/test_citus_faults.py). Left out: the tests of other services
 # (Kafka topics and cluster, Redis connections, the wheel, the browser page, the API tests that never reach
-# PostgreSQL) and those that stop the plain stack's services.
+# PostgreSQL, the DLQ replay's limits, the consumer group's view in status) and those that stop the plain stack's
+# services.
 CITUS_TESTS := tests/integration/test_outbox_relay.py tests/integration/test_order_store.py \
 	tests/integration/test_migrations.py tests/integration/test_api.py tests/integration/test_cache.py \
 	tests/e2e/test_ingest.py tests/e2e/test_dlq.py tests/e2e/test_cli_ops.py tests/e2e/test_status_trace.py \
 	tests/e2e/test_citus_faults.py tests/e2e/test_citus_cli.py
 CITUS_DESELECT := not outage and not redis_stopped and not postgres_down and not errors_are_json and not openapi \
-	and not swagger and not method_not_allowed and not bearer
+	and not swagger and not method_not_allowed and not bearer and not replay_loop_stops and not replay_limit_counts \
+	and not nobody_consuming and not members_of_a_running_group
 test-citus: install
 	ORDERS_STACK_PG=citus scripts/stack up
 	ORDERS_TEST_ADMIN_DSN=postgresql://ordersctl:ordersctl@127.0.0.1:55431/orders_test \
