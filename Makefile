@@ -16,7 +16,7 @@ LOCK_ARGS ?=
 UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 --generate-hashes \
 	--custom-compile-command 'make lock' $(LOCK_ARGS)
 
-.PHONY: demo test unit install lock stack-up stack-up-secure stack-up-ha stack-down lint typecheck bench chaos clean
+.PHONY: demo test test-citus unit install lock stack-up stack-up-secure stack-up-ha stack-down lint typecheck bench chaos clean
 
 # The locked dependencies, then the project itself (editable) without resolving anything: the lock is the
 # whole environment, and pip check proves it satisfies every requirement.
@@ -74,6 +74,28 @@ test: install stack-up stack-up-secure stack-up-ha lint typecheck
 	scripts/ensure-test-tools
 	scripts/ensure-helm >/dev/null
 	$(BIN)/pytest $(PYTEST_ARGS)
+	@if ORDERS_STACK_PG=citus scripts/stack available; then $(MAKE) --no-print-directory test-citus; \
+	else echo "make test: the Citus lane (make test-citus) did not run: Citus is not installed and ORDERS_STACK_CITUS_SRC names no source tarball"; fi
+
+# The Citus lane: the integration and end-to-end tests that concern PostgreSQL, against a coordinator and two
+# workers (ORDERS_STACK_PG=citus scripts/stack up; Citus is built once from ORDERS_STACK_CITUS_SRC when it is not
+# installed), plus the worker-node kill (tests/e2e/test_citus_faults.py). Left out: the tests of other services
+# (Kafka topics and cluster, Redis connections, the wheel, the browser page, the API tests that never reach
+# PostgreSQL, the DLQ replay's limits, the consumer group's view in status) and those that stop the plain stack's
+# services.
+CITUS_TESTS := tests/integration/test_outbox_relay.py tests/integration/test_order_store.py \
+	tests/integration/test_migrations.py tests/integration/test_api.py tests/integration/test_cache.py \
+	tests/e2e/test_ingest.py tests/e2e/test_ingest_faults.py tests/e2e/test_dlq.py tests/e2e/test_cli_ops.py \
+	tests/e2e/test_status_trace.py \
+	tests/e2e/test_citus_faults.py tests/e2e/test_citus_cli.py
+CITUS_DESELECT := not outage and not redis_stopped and not postgres_down and not errors_are_json and not openapi \
+	and not swagger and not method_not_allowed and not bearer and not replay_loop_stops and not replay_limit_counts \
+	and not nobody_consuming and not members_of_a_running_group
+test-citus: install
+	ORDERS_STACK_PG=citus scripts/stack up
+	ORDERS_TEST_ADMIN_DSN=postgresql://ordersctl:ordersctl@127.0.0.1:55431/orders_test \
+	ORDERS_TEST_CITUS_WORKERS=127.0.0.1:55432,127.0.0.1:55433 \
+	$(BIN)/pytest -p no:cacheprovider $(CITUS_TESTS) -k "$(CITUS_DESELECT)" $(PYTEST_ARGS)
 
 # Everyday work: the unit tier (tests/unit) in seconds, with the stack down or up (it talks to no service). The
 # few unit tests marked slow, which wait out a client's timeout against an address where nothing listens, run

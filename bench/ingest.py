@@ -13,6 +13,7 @@ broker; bench/measure.py says exactly what each figure holds. The peak RSS of ev
 
     python bench/ingest.py [--orders 100000] [--workers 1,2] [--backlog 1000000] [--json]
     python bench/ingest.py --latency [--rate 2000] [--seconds 30]    (produce -> "order saved" event latency)
+    python bench/ingest.py --citus --orders 20000 --json    (the Citus stack beside the single node: bench/citus.py)
 
 --json prints one JSON document on stdout; the table (without --json) goes to stdout too; progress to stderr.
 """
@@ -163,6 +164,7 @@ def main() -> None:
     parser.add_argument("--latency", action="store_true", help="latency mode: see bench/latency.py")
     parser.add_argument("--rate", type=float, default=2000.0, help="latency mode: orders/s produced")
     parser.add_argument("--seconds", type=float, default=30.0, help="latency mode: how long to produce")
+    parser.add_argument("--citus", action="store_true", help="the Citus stack beside the single node: bench/citus.py")
     args = parser.parse_args()
     profile = pg_profile()
     progress(f"PostgreSQL profile: {profile}")
@@ -173,6 +175,12 @@ def main() -> None:
         return
     progress(f"generating {args.orders} orders ...")
     values = [m.value for m in OrderGenerator(seed=2024).messages(args.orders)]
+    if args.citus:
+        from bench import citus
+
+        on_citus = citus.run(args, profile, values, lambda settings: produce(settings, keyed(values), args.partitions))
+        report.emit(on_citus, True, report.ingest_table)  # JSON only: its figures do not fit the table
+        return
     items = sum(len(decode_order(v).items) for v in values[:2000]) / min(2000, len(values))
     # The ceiling is noisy on a small machine: the faster of two runs (the stricter ratio).
     progress("ceiling: psql \\copy, twice ...")

@@ -16,6 +16,7 @@ from psycopg import sql
 
 from ordersctl.adapters.migrations import Migrator, default_directory, load
 from ordersctl.config import Settings, load_settings
+from tests import citus_nodes
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "canonical-order.json"
@@ -54,8 +55,16 @@ def _dsn_for(dbname: str) -> str:
 
 @pytest.fixture
 def empty_db(services: None) -> Iterator[str]:
-    """A brand-new empty database, dropped afterwards; yields its DSN."""
+    """A brand-new empty database, dropped afterwards; yields its DSN. In the Citus lane it exists on every node
+    and the coordinator knows the workers (tests/citus_nodes.py)."""
     name = f"t_{uuid.uuid4().hex[:12]}"
+    if citus_nodes.on_citus():
+        citus_nodes.create_database(ADMIN_DSN, name)
+        try:
+            yield _dsn_for(name)
+        finally:
+            citus_nodes.drop_database(ADMIN_DSN, name)
+        return
     with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:

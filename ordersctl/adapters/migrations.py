@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psycopg
 
+from ordersctl.adapters import citus
 from ordersctl.errors import MigrationError
 
 # Any constant works; it only has to be the same for every ordersctl process.
@@ -80,6 +81,7 @@ class Migrator:
             raise ValueError("Migrator needs an autocommit connection (it manages transactions itself)")
         self._conn = conn
         self._migrations = migrations
+        self.distributed: list[str] = []  # the tables the last apply() distributed (Citus)
 
     def _applied(self) -> dict[str, str]:
         exists = self._conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
@@ -134,4 +136,16 @@ class Migrator:
             except psycopg.Error as exc:
                 raise MigrationError(f"{migration.version}_{migration.name}.sql failed: {exc}") from exc
             done.append(migration)
+        self.distribute()
         return done
+
+    def distribute(self) -> list[str]:
+        """On a Citus coordinator, distribute the tables not distributed yet (see ``adapters/citus.py``); on
+        plain PostgreSQL, nothing. Under the migrations' lock, so two migrators never distribute a table twice."""
+        with self._locked():
+            self.distributed = citus.distribute(self._conn)
+        return self.distributed
+
+    def layout(self) -> list[citus.TableDistribution]:
+        """Read-only: how each table is distributed (``local`` for all on plain PostgreSQL)."""
+        return citus.layout(self._conn)

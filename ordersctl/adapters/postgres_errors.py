@@ -9,6 +9,7 @@ import psycopg
 from psycopg import conninfo
 from psycopg_pool import PoolTimeout
 
+from ordersctl.adapters import citus
 from ordersctl.config import PostgresSettings
 from ordersctl.errors import (
     AccessDenied,
@@ -127,7 +128,9 @@ def came_from_postgres(exc: BaseException) -> bool:
 def is_data_error(exc: BaseException) -> bool:
     """PostgreSQL rejected a value (data exception, integrity constraint violation): the order is bad, not the
     server, so retrying cannot help."""
-    return isinstance(exc, psycopg.Error) and (exc.sqlstate or "")[:2] in _DATA_CLASSES
+    if not isinstance(exc, psycopg.Error):
+        return False
+    return (exc.sqlstate or "")[:2] in _DATA_CLASSES or citus.worker_copy_error(exc) == "data"
 
 
 def first_line(exc: BaseException) -> str:

@@ -76,6 +76,10 @@ def _outbox(status: PipelineStatus) -> list[RenderableType]:
     return [_line(f"outbox: {status.outbox.pending} pending{oldest}")]
 
 
+def _citus(status: PipelineStatus) -> list[RenderableType]:
+    return [_line(line) for line in status.citus.lines()] if status.citus else []
+
+
 def _stored(status: PipelineStatus) -> list[RenderableType]:
     if status.stored is None:
         return []
@@ -86,8 +90,8 @@ def _stored(status: PipelineStatus) -> list[RenderableType]:
 
 def status_view(status: PipelineStatus) -> Group:
     """Services, the orders topic and its group, the DLQ, the outbox, the orders table, then the verdict."""
-    parts: list[RenderableType] = [*_services(status), *nodes_view(status.nodes), *_orders(status), *_dlq(status),
-                                   *_outbox(status), *_stored(status)]  # fmt: skip
+    parts: list[RenderableType] = [*_services(status), *nodes_view(status.nodes), *_citus(status), *_orders(status),
+                                   *_dlq(status), *_outbox(status), *_stored(status)]  # fmt: skip
     problems = status.problems()
     for problem in problems:
         parts.append(_line(f"[red]✗[/red] {escape(problem)}"))

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ordersctl.adapters.citus import stored_orders_on_shards
 from ordersctl.adapters.kafka_observer import GroupInfo
 from ordersctl.adapters.pipeline_queries import (
     OutboxBacklog,
@@ -20,6 +21,7 @@ from ordersctl.adapters.pipeline_queries import (
 )
 from ordersctl.domain.times import utc_z
 from ordersctl.observe.dead_letters import DlqWindow, dlq_window
+from ordersctl.observe.nodes_citus import CitusNodes, read_citus_nodes
 from ordersctl.observe.nodes_ha import NodeCheck, check_nodes
 from ordersctl.observe.services import ServiceCheck, check_services
 from ordersctl.observe.sources import Sources, attempt
@@ -108,6 +110,7 @@ class PipelineStatus:
     stored: StoredOrdersEstimate | None = None  # PostgreSQL's statistics of the orders table
     stall: StallCheck | None = None  # the pipeline rules: lag with nobody consuming, or not moving
     nodes: tuple[NodeCheck, ...] = ()  # the PostgreSQL nodes of a multi-host DSN (nodes_ha.py)
+    citus: CitusNodes | None = None  # the Citus cluster's nodes (None on plain PostgreSQL)
 
     def outbox_behind(self) -> bool:
         age = self.outbox.oldest_age_seconds if self.outbox else None
@@ -127,6 +130,8 @@ class PipelineStatus:
         else:
             found = [f"{s.name} down" for s in down]
             found += [f"{section} not read" for section in self.unread]
+        if self.citus is not None:
+            found += self.citus.problems()
         if self.outbox_behind() and self.outbox is not None:
             found.append(f"outbox: oldest pending event is {self.outbox.oldest_age_seconds:.0f} s old"
                          f" (more than {self.thresholds.max_outbox_age_seconds:.0f} s)")  # fmt: skip
@@ -146,6 +151,8 @@ class PipelineStatus:
         if self.unread or self.outbox_behind() or not all(s.up for s in self.services if s.name != CACHE):
             return EXIT_UNHEALTHY
         if self.stall is not None and self.stall.unhealthy:
+            return EXIT_UNHEALTHY
+        if self.citus is not None and self.citus.problems():
             return EXIT_UNHEALTHY
         if self.lagging():
             return EXIT_LAGGING
@@ -167,6 +174,7 @@ class PipelineStatus:
             "stored_orders": stored_json(self.stored),
             "stall": self.stall.as_json() if self.stall else None,
             "postgres_nodes": [n.as_json() for n in self.nodes],
+            **({"citus_nodes": self.citus.as_json()} if self.citus else {}),
             "unread": dict(self.unread),
             "thresholds": {
                 "max_lag": self.thresholds.max_lag,
@@ -194,7 +202,7 @@ def read_status(
     services = check_services(src)
     up = {s.name: s.up for s in services}
     unread: dict[str, str] = {}
-    orders = dlq = outbox = stored = None
+    orders = dlq = outbox = stored = citus = None
     stall: StallCheck | None = None
     if up["Kafka"]:
 
@@ -215,13 +223,17 @@ def read_status(
             with src.connect() as conn:
                 return outbox_backlog(conn)
 
+        citus = attempt("citus", unread, lambda: read_citus_nodes(src))
+
         def estimate() -> StoredOrdersEstimate:
             with src.connect() as conn:
-                return stored_orders_estimate(conn)
+                return stored_orders_on_shards(conn) if citus else stored_orders_estimate(conn)
 
         outbox = attempt("outbox", unread, backlog)
         stored = attempt("stored", unread, estimate)
     else:
         unread["outbox"] = unread["stored"] = "PostgreSQL down"
     nodes = check_nodes(src.settings.postgres)
-    return PipelineStatus(checked_at, thresholds, tuple(services), orders, dlq, outbox, unread, stored, stall, nodes)
+    return PipelineStatus(
+        checked_at, thresholds, tuple(services), orders, dlq, outbox, unread, stored, stall, nodes, citus
+    )

@@ -118,10 +118,10 @@ def test_a_relay_stuck_on_kafka_holds_no_row_lock_past_its_timeout(settings: Set
             deadline = time.monotonic() + 20
             claimed = 0
             while time.monotonic() < deadline and not claimed:
-                with other.transaction():
-                    claimed = len(other.execute("SELECT id FROM outbox FOR UPDATE SKIP LOCKED").fetchall())
+                with other.transaction():  # another relay's claim: row locks, or Citus's one-claimer lock
+                    claimed = len(order_store().outbox.claim_unpublished(other, 10))
                 time.sleep(0.2)
-        assert claimed == 3, "the stuck relay still holds its rows' locks"
+        assert claimed == 3, "the stuck relay still holds its claim"
     finally:
         producer.release.set()
         stuck.join(10)
@@ -152,3 +152,18 @@ def test_a_woken_relay_publishes_at_once_instead_of_at_its_next_poll(
         relay.wake()
         thread.join(5)
     assert not thread.is_alive(), "a stop and a wake end the relay's wait"
+
+
+def test_two_relays_never_hold_the_same_event_at_once(settings: Settings) -> None:
+    """Row locks on plain PostgreSQL, the one-claimer lock on Citus (which refuses FOR UPDATE across shards):
+    while one relay holds its page, another claims none of it, and claims it once the first is done."""
+    uids = _store_orders(settings, 3)
+    outbox = order_store().outbox
+    with psycopg.connect(settings.postgres.dsn) as first, psycopg.connect(settings.postgres.dsn) as second:
+        with first.transaction():
+            held = outbox.claim_unpublished(first, 10)
+            with second.transaction():
+                assert outbox.claim_unpublished(second, 10) == []
+        assert sorted(uid for _, uid, _ in held) == sorted(uids)
+        with second.transaction():
+            assert len(outbox.claim_unpublished(second, 10)) == 3

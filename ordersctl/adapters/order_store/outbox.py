@@ -8,12 +8,21 @@ from typing import Any
 
 import psycopg
 
+from ordersctl.adapters import citus
 from ordersctl.domain.rows import OrderRows
 from ordersctl.domain.times import utc_z
 
 Conn = psycopg.Connection[Any]
 COPY_OUTBOX = "COPY outbox (order_uid, payload) FROM STDIN (FORMAT BINARY)"
 OUTBOX_TYPES = ["text", "jsonb"]
+# Plain PostgreSQL: each relay locks its page's rows, the others skip them (relays publish side by side).
+_CLAIM_ROWS = "SELECT id, order_uid, payload::text FROM outbox ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED"
+# Citus refuses row locks across shards. One relay at a time claims instead: the holder of this lock, a
+# transaction-scoped advisory lock on the coordinator (so it also works behind a transaction pooler), reads the
+# page without row locks; the others find the lock taken and wait for their next poll (docs/scaling.md).
+_RELAY_LOCK_KEY = 7_316_043_522
+_TAKE_RELAY_LOCK = "SELECT pg_try_advisory_xact_lock(%s)"
+_READ_PAGE = "SELECT id, order_uid, payload::text FROM outbox ORDER BY id LIMIT %s"
 
 
 def event_payload(rows: OrderRows) -> dict[str, Any]:
@@ -35,21 +44,35 @@ def event_payload(rows: OrderRows) -> dict[str, Any]:
 
 
 class Outbox:
-    """Claims pages of pending events and deletes the published ones."""
+    """Claims pages of pending events and deletes the published ones. How it claims depends on the database,
+    learnt from the first connection: row locks on plain PostgreSQL, one claiming relay at a time on Citus."""
+
+    def __init__(self) -> None:
+        self._one_at_a_time: bool | None = None
+
+    def _claim_query(self, conn: Conn) -> str | None:
+        """The query that reads the page, or None when another relay holds the claim (Citus)."""
+        if self._one_at_a_time is None:
+            self._one_at_a_time = citus.is_citus(conn)
+        if not self._one_at_a_time:
+            return _CLAIM_ROWS
+        row = conn.execute(_TAKE_RELAY_LOCK, (_RELAY_LOCK_KEY,)).fetchone()
+        return _READ_PAGE if row and row[0] else None
 
     def claim_unpublished(self, conn: Conn, limit: int) -> list[tuple[int, str, bytes]]:
         """Lock a page of unpublished events: (id, order_uid, event JSON with its ``event_id``).
 
-        Other relays skip the locked rows (no double publishing). PostgreSQL renders the stored payload as text
+        Other relays skip the locked rows, or the whole outbox on Citus (no double publishing): the claim lasts
+        until the caller's transaction ends. PostgreSQL renders the stored payload as text
         and the row's id joins it as its last member, so the relay ships bytes without parsing or re-serialising
         JSON. (Merging the id in SQL, ``payload || jsonb_build_object(...)``, built a new jsonb per row: it
         doubled the relay's share of the server's CPU.)"""
+        query = self._claim_query(conn)
+        if query is None:
+            return []
         return [
             (int(i), str(uid), b'%s, "event_id": %d}' % (payload.encode().removesuffix(b"}"), i))
-            for i, uid, payload in conn.execute(
-                "SELECT id, order_uid, payload::text FROM outbox ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
-                (limit,),
-            ).fetchall()
+            for i, uid, payload in conn.execute(query, (limit,)).fetchall()
         ]
 
     def mark_published(self, conn: Conn, ids: Sequence[int]) -> None:

@@ -14,6 +14,7 @@ from psycopg import sql
 from psycopg.types.json import set_json_dumps
 from pydantic_core import to_json
 
+from ordersctl.adapters.citus import worker_copy_error
 from ordersctl.adapters.order_store.outbox import COPY_OUTBOX, OUTBOX_TYPES, event_payload
 from ordersctl.adapters.order_store.reads import OrderReads
 from ordersctl.adapters.postgres_errors import is_data_error
@@ -167,6 +168,8 @@ def _insert(conn: Conn, batch: list[tuple[int, OrderRows]]) -> list[tuple[int, D
         # the next attempt classifies it as duplicate or conflict.
         raise TransientError("order stored concurrently by another worker") from exc
     except psycopg.Error as exc:
+        if worker_copy_error(exc) == "duplicate":  # the same race on Citus, which loses the SQLSTATE
+            raise TransientError("order stored concurrently by another worker") from exc
         if not is_data_error(exc):
             raise
         if len(batch) == 1:
