@@ -14,7 +14,7 @@ from typing import Any, NamedTuple, Protocol, TypeVar, cast
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
-from ordersctl.adapters.kafka_errors import fatal_error, refused_settings, stop_on_fatal
+from ordersctl.adapters.kafka_errors import fatal_error, raised_once, refused_settings, stop_on_fatal
 from ordersctl.config import KafkaSettings
 from ordersctl.errors import AccessDenied, ServiceUnavailable
 
@@ -280,7 +280,7 @@ class ConfirmedSender:
         self._report.failed.append((tag, err.str()))
         denied = fatal_error(err)
         if isinstance(denied, AccessDenied) and self._denied is None:
-            self._denied = denied
+            self._denied = raised_once(denied)
         if is_fatal(err) and self._report.fatal is None:
             self._report.fatal = err
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from confluent_kafka import KafkaError
 
@@ -92,6 +93,11 @@ class FatalErrorWatch:
     def raised(self) -> bool:
         return self._raised
 
+    def note(self) -> None:
+        """One was raised by another path (a message's error, a delivery report): no more from the callback."""
+        with self._lock:
+            self._raised = True
+
     def check(self, err: KafkaError, address: str) -> FatalError | None:
         """The fatal error to raise now for ``err``, if any (None as well once one was raised)."""
         fatal = fatal_error(err, address)
@@ -117,6 +123,17 @@ class FatalErrorWatch:
 
 
 _watch = FatalErrorWatch()
+
+
+Fatal = TypeVar("Fatal", bound=FatalError)
+
+
+def raised_once(fatal: Fatal) -> Fatal:
+    """``fatal``, to raise from a path other than the error callback (a consumer's message error, a refused
+    delivery): the callback then raises no second one, say from a client closing in a thread of its own, where it
+    would be a traceback."""
+    _watch.note()
+    return fatal
 
 
 def fatal_raised() -> bool:

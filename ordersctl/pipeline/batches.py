@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Message
 
-from ordersctl.adapters.kafka_errors import fatal_error
+from ordersctl.adapters.kafka_errors import fatal_error, raised_once
 from ordersctl.adapters.order_store.writes import Saved
 from ordersctl.dlq.letters import DeadLetter
 from ordersctl.domain.rows import OrderRows, to_rows
@@ -72,7 +72,7 @@ def decode_batch(batch: list[Message], max_items: int, started: float) -> Prepar
         if error is not None:
             fatal = fatal_error(error)
             if fatal is not None:
-                raise fatal  # say the topic to consume does not exist: never retried
+                raise raised_once(fatal)  # say the topic to consume does not exist: never retried
             log.warning("consumer error", extra={"error": error.str()})
         else:
             prepared.records.append(msg)

@@ -85,7 +85,7 @@ def test_readyz_answers_200_only_once_every_worker_has_partitions(settings: Sett
 
 def test_livez_fails_for_a_worker_holding_lagging_partitions_and_stopped(settings: Settings, tmp_path: Path) -> None:
     create_topics(settings, partitions=2)
-    send(settings, list(OrderGenerator(seed=41).messages(5000)))
+    send(settings, list(OrderGenerator(seed=41).messages(30_000)))
     port = _free_port()
     log = tmp_path / "consume.log"
     # One order a batch: the backlog lasts long enough to stop the worker in the middle of it.
@@ -94,15 +94,22 @@ def test_livez_fails_for_a_worker_holding_lagging_partitions_and_stopped(setting
     with _running(proc, log):
         lagging: dict[str, object] = {}
 
+        seen: list[tuple[int, dict[str, Any]]] = []
+
         def worker_lags() -> bool:
             status, body = _answer(port, "/livez")
+            seen.append((status, body))
             worker = body.get("workers", {}).get("0")
             if status == 200 and isinstance(worker, dict) and worker["lag"] > 0:
                 lagging.update(worker)
                 return True
             return False
 
-        wait_for(worker_lags, 60, "the worker to report lag", interval=0.2)
+        try:
+            wait_for(worker_lags, 60, "the worker to report lag", interval=0.2)
+        except AssertionError as exc:
+            progress = [line for line in log.read_text().splitlines() if "lag=" in line or "progress" in line]
+            raise AssertionError(f"{exc}; /livez said last {seen[-3:]}; progress {progress[-6:]}") from None
         pid = int(str(lagging["pid"]))
         os.kill(pid, signal.SIGSTOP)
         stopped = time.monotonic()

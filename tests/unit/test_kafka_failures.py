@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError
 
+from ordersctl.adapters import kafka_errors
 from ordersctl.adapters.kafka import ConfirmedSender, Outgoing, is_fatal
 from ordersctl.dlq.letters import DeadLetter, DeadLetterSender
 from ordersctl.errors import AccessDenied, ClientFailed, InvalidJson, TransientError
@@ -53,12 +54,14 @@ def test_dead_letter_failures_are_retried_unless_the_producer_is_broken(producer
     assert type(caught.value) is expected  # a fatal error is never taken for a transient one
 
 
-def test_a_delivery_refused_for_our_access_is_raised_not_retried() -> None:
+def test_a_delivery_refused_for_our_access_is_raised_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
     """A missing ACL on the topic: every later message would be refused the same way."""
+    monkeypatch.setattr(kafka_errors, "_watch", kafka_errors.FatalErrorWatch())  # this process's, left as it was
     denied = KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED, "Broker: Topic authorization failed")
     sender = ConfirmedSender(FakeProducer(deliver=denied), timeout=1)
     sender.send(Outgoing("orders.events", b"{}", tag=1))
     with pytest.raises(AccessDenied, match="TOPIC_AUTHORIZATION_FAILED"):
         sender.confirm()
+    assert kafka_errors.fatal_raised(), "the error callback would raise it a second time (say in a closing thread)"
     report = ConfirmedSender(FakeProducer(deliver=TIMED_OUT), timeout=1).send_all([Outgoing("t", b"{}", tag=1)])
     assert report.failed == [(1, TIMED_OUT.str())], "a timeout stays a failure of that message, retried later"
