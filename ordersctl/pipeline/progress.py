@@ -74,8 +74,14 @@ class Progress:
 
     def report(self) -> None:
         stats = self._counters.stats
-        with contextlib.suppress(KafkaException):  # the broker may be away: the lag keeps its last known value
+        try:
             stats.lag = self._assignment_lag()
+        except KafkaException:
+            # The group's offsets did not come in time (the broker away, or its coordinator behind a queue of
+            # commits): what the worker has not fetched yet, from its own positions and the cached end offsets, is
+            # a lower bound it knows without asking; the broker away, the lag keeps its last known value.
+            with contextlib.suppress(KafkaException):
+                stats.lag = max(stats.lag, self._fetch_lag())
         blocked = self._blocked
         stats.blocked = f"{blocked[0]} {self._clock() - blocked[1]:.0f}s" if blocked is not None else ""
         if self._report is not None:
@@ -112,6 +118,15 @@ class Progress:
             lag = max(0, high - (tp.offset if tp.offset >= 0 else low))
             self._counters.partition_lag(tp.topic, tp.partition, lag)
             total += lag
+        return total
+
+    def _fetch_lag(self) -> int:
+        """Cached end offsets minus fetch positions on our own partitions (no request to the broker)."""
+        total = 0
+        for tp in self.consumer.position(self.consumer.assignment()):
+            if tp.offset >= 0:
+                _low, high = self.consumer.get_watermark_offsets(tp, cached=True)
+                total += max(0, high - tp.offset)
         return total
 
     def _topic_lag(self) -> int:
