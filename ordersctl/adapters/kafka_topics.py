@@ -19,6 +19,7 @@ from ordersctl.config import KafkaSettings
 from ordersctl.errors import TopicError
 
 ATTEMPT_SECONDS = 1.0  # one metadata request's wait, before the error callback is looked at
+UNKNOWN_TOPIC_RETRY_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -99,12 +100,19 @@ class TopicAdmin:
     def max_message_bytes(self, name: str) -> int:
         """The largest record the topic accepts (its ``max.message.bytes``, the broker's default when unset)."""
         resource = ConfigResource(ConfigResource.Type.TOPIC, name)
-        try:
-            found = self._admin.describe_configs([resource], request_timeout=self._timeout)
-            configs = next(iter(found.values())).result(timeout=self._timeout)
-        except KafkaException as exc:
-            raise TopicError(f"cannot read the configuration of topic {name}: {exc.args[0].str()}") from None
-        return int(configs["max.message.bytes"].value)
+        deadline = time.monotonic() + self._timeout
+        while True:
+            try:
+                found = self._admin.describe_configs([resource], request_timeout=self._timeout)
+                configs = next(iter(found.values())).result(timeout=self._timeout)
+                return int(configs["max.message.bytes"].value)
+            except KafkaException as exc:
+                error: KafkaError = exc.args[0]
+                # The controller says "created" before every broker has the topic in its metadata: the broker
+                # that answers may not know it for a moment (a fresh 3-broker cluster, CI's chaos run).
+                if error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART or time.monotonic() >= deadline:
+                    raise TopicError(f"cannot read the configuration of topic {name}: {error.str()}") from None
+            time.sleep(UNKNOWN_TOPIC_RETRY_SECONDS)
 
     def dlq_config(self, orders_topic: str) -> dict[str, str]:
         """The DLQ's settings: it must take any record the orders topic takes, with the dead-letter headers on

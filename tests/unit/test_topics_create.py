@@ -10,6 +10,7 @@ from concurrent.futures import Future
 from typing import Any
 
 import pytest
+from confluent_kafka import KafkaError, KafkaException
 
 # Imported from where they are defined: confluent_kafka.admin does not re-export them for type checkers.
 from confluent_kafka.admin._config import ConfigEntry, ConfigResource
@@ -147,3 +148,36 @@ def test_an_existing_dlq_that_would_refuse_big_dead_letters_is_a_mismatch() -> N
     admin.ensure("orders.dlq", 4, 1)  # made by hand, with the broker's default limit
     with pytest.raises(TopicError, match=r"orders.dlq takes records of at most 1048588 bytes.*max.message.bytes="):
         admin.ensure("orders.dlq", 4, 1, admin.dlq_config("orders"))
+
+
+class LaggingCluster(FakeCluster):
+    """A KRaft cluster whose broker answering DescribeConfigs learns of a new topic after the controller said
+    it was created: the first ``unknown_answers`` descriptions of it answer UNKNOWN_TOPIC_OR_PART."""
+
+    def __init__(self, brokers: int, unknown_answers: int) -> None:
+        super().__init__(brokers)
+        self.unknown_answers = unknown_answers
+
+    def describe_configs(self, resources: list[ConfigResource], **kwargs: Any) -> dict[Any, Future[Any]]:
+        if self.unknown_answers > 0:
+            self.unknown_answers -= 1
+            future: Future[Any] = Future()
+            future.set_exception(KafkaException(KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART)))
+            return {resources[0]: future}
+        return super().describe_configs(resources, **kwargs)
+
+
+def test_a_topic_just_created_is_waited_for_until_every_broker_knows_it() -> None:
+    """CI's chaos run (3 brokers) failed `topics create --dlq`: reading the orders topic's limit right after
+    creating it met a broker that did not know it yet."""
+    cluster = LaggingCluster(3, unknown_answers=3)
+    admin = TopicAdmin(cluster, load_settings().kafka)
+    admin.ensure("orders", 4, 3)
+    assert admin.ensure("orders.dlq", 4, 3, admin.dlq_config("orders")) == "created"
+
+
+def test_a_topic_that_stays_unknown_is_an_error_within_the_timeout() -> None:
+    cluster = LaggingCluster(1, unknown_answers=10**9)
+    admin = TopicAdmin(cluster, load_settings().kafka, timeout=0.5)
+    with pytest.raises(TopicError, match=r"cannot read the configuration of topic nowhere: .*nknown"):
+        admin.max_message_bytes("nowhere")
