@@ -106,10 +106,12 @@ class ConsumeWorker:
             consumer.incremental_unassign(partitions)
 
     def _forget(self, partitions: list[TopicPartition]) -> None:
-        """Messages held back from partitions we no longer own belong to their next owner now."""
+        """Messages held back from partitions we no longer own belong to their next owner now, and so does
+        reporting their lag."""
         gone = {(p.topic, p.partition) for p in partitions}
         self.buffer.forget(gone)
         self.committer.forget(gone)
+        self.counters.partitions_gone(gone)
         if self._next is not None:
             self._next = self._next.without(gone)
 
