@@ -36,7 +36,7 @@ lock:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -c $(DEV_LOCK) uv
 	$(UV_COMPILE) -o $(LOCK)
-	$(UV_COMPILE) --extra dev --extra chaos -c $(LOCK) -o $(DEV_LOCK)
+	$(UV_COMPILE) --extra dev --extra chaos --extra otel -c $(LOCK) -o $(DEV_LOCK)
 
 stack-up:
 	scripts/stack up
