@@ -107,6 +107,7 @@ bench: install stack-up
 	@echo "PostgreSQL profile: $$(scripts/stack pg-profile)"
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/ingest.py --latency
+	$(BIN)/python bench/tracing.py
 	$(BIN)/python bench/serve.py
 
 # The fault-injection run on the 3-broker cluster (chaos/README.md); the short form runs inside `make test`.

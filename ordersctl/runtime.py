@@ -72,7 +72,8 @@ class Runtime:
     @cached_property
     def tracing(self) -> tracing_port.Tracing:
         """``NO_TRACING`` unless ``[otel] enabled`` (then OpenTelemetry's SDK, exporting as the settings say)."""
-        return tracing_port.build(self.settings.otel)
+        pipeline = self.settings.pipeline
+        return tracing_port.build(self.settings.otel, burst=pipeline.batch_size * pipeline.batches_in_flight)
 
     def pg_connect(self, *, autocommit: bool = False) -> psycopg.Connection[tuple[Any, ...]]:
         """A dedicated connection (migrations, long reads); the caller closes it."""

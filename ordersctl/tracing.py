@@ -82,10 +82,11 @@ class NoTracing:
 NO_TRACING = NoTracing()
 
 
-def build(settings: OtelSettings) -> Tracing:
-    """``NO_TRACING`` unless the settings turn tracing on (they were refused if the extra is not installed)."""
+def build(settings: OtelSettings, burst: int = 0) -> Tracing:
+    """``NO_TRACING`` unless the settings turn tracing on (they were refused if the extra is not installed);
+    ``burst``: how many spans may end at once (a consume worker's batches in flight, an order span each)."""
     if not settings.enabled:
         return NO_TRACING
     from ordersctl.adapters import otel
 
-    return otel.OtelTracing.from_settings(settings)
+    return otel.OtelTracing.from_settings(settings, burst=burst)

@@ -17,6 +17,7 @@ sizes, the exporter's headers, timeout and, unless ``otel.endpoint`` is set, end
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections.abc import Iterable, Sequence
@@ -26,6 +27,7 @@ from typing import Any
 from confluent_kafka import Message
 from opentelemetry import trace
 from opentelemetry.context import Context
+from opentelemetry.sdk.environment_variables import OTEL_BSP_MAX_QUEUE_SIZE
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
@@ -39,6 +41,7 @@ from ordersctl.tracing import DUPLICATE, STORED
 
 W3C = TraceContextTextMapPropagator()
 TRACE_HEADERS = ("traceparent", "tracestate")
+MIN_QUEUE = 2048  # the SDK's default span queue
 CLOSE_SECONDS = 5.0  # how long a process that stops waits for its last spans to be sent
 _KAFKA = {"messaging.system": "kafka", "messaging.operation.type": "process"}
 _POSTGRES = {"db.system.name": "postgresql"}
@@ -154,10 +157,16 @@ class OtelTracing:
         self._tracer = provider.get_tracer("ordersctl", __version__)
 
     @classmethod
-    def from_settings(cls, settings: OtelSettings, processor: SpanProcessor | None = None) -> OtelTracing:
-        """A provider sending to the exporter the settings name, in batches (``processor``: the tests' own)."""
+    def from_settings(
+        cls, settings: OtelSettings, processor: SpanProcessor | None = None, *, burst: int = 0
+    ) -> OtelTracing:
+        """A provider sending to the exporter the settings name, in batches (``processor``: the tests' own).
+
+        A consume batch's order spans end together, at its commit: a queue shorter than ``burst`` (the spans that
+        may end at once) would drop spans, so it holds twice that, unless OTEL_BSP_MAX_QUEUE_SIZE says."""
+        queue = None if OTEL_BSP_MAX_QUEUE_SIZE in os.environ else max(MIN_QUEUE, 2 * burst)
         provider = TracerProvider(resource=_resource())
-        provider.add_span_processor(processor or BatchSpanProcessor(_exporter(settings)))
+        provider.add_span_processor(processor or BatchSpanProcessor(_exporter(settings), max_queue_size=queue))
         return cls(provider)
 
     def batch(self, messages: Sequence[Message]) -> OtelBatchSpans:

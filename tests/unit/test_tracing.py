@@ -9,17 +9,19 @@ import dataclasses
 import json
 import subprocess
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import falcon.testing
 import pytest
 from confluent_kafka import Message
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+from ordersctl.adapters import otel
 from ordersctl.adapters.otel import OtelTracing
 from ordersctl.api.app import create_app
 from ordersctl.config import ApiSettings, Settings, load_settings
@@ -131,6 +133,32 @@ def test_serve_makes_a_span_per_request_continuing_an_incoming_traceparent() -> 
     assert live.attributes == {"http.request.method": "GET", "http.route": "/health/live",
                                "http.response.status_code": 200}  # fmt: skip
     assert refused.parent is None and attrs(refused)["http.response.status_code"] == 401
+
+
+class HeldExporter(InMemorySpanExporter):
+    """Holds its first export until ``release`` is set: a collector slower than a batch's commit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.release.wait(10)
+        return super().export(spans)
+
+
+def test_a_batch_of_order_spans_ending_at_once_is_not_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 3,000 orders in flight: more than the SDK's default queue (2,048) while the exporter is busy.
+    monkeypatch.delenv("OTEL_BSP_MAX_QUEUE_SIZE", raising=False)
+    exporter = HeldExporter()
+    monkeypatch.setattr(otel, "_exporter", lambda settings: exporter)
+    tracing = OtelTracing.from_settings(OtelSettings(enabled=True), burst=3000)
+    batch = orders(3000)
+    spans = tracing.batch(batch)
+    spans.end((m, "stored") for m in batch)
+    exporter.release.set()
+    tracing.close()
+    assert len(named(exporter.get_finished_spans(), "consume.order")) == 3000
 
 
 def test_the_console_exporter_writes_one_json_line_per_span_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
