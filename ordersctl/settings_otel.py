@@ -18,8 +18,8 @@ OtelExporter = Annotated[Literal["otlp", "console"], BeforeValidator(lower_choic
 class OtelSettings(BaseModel):
     """Tracing with OpenTelemetry (the ``ordersctl[otel]`` extra): a span per batch, order and store in consume,
     per request in serve; a ``traceparent`` header of an orders message is continued, and carried on to the
-    order's event. ``exporter``: ``otlp`` (protobuf over HTTP to ``endpoint``) or ``console`` (one JSON line per
-    span on stderr)."""
+    order's event. ``exporter``: ``otlp`` (protobuf over HTTP to ``endpoint``) or ``console`` (each span a log
+    record on stderr, as the process logs: one JSON line with ``log.format = json``)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -17,8 +17,9 @@ sizes, the exporter's headers, timeout and, unless ``otel.endpoint`` is set, end
 
 from __future__ import annotations
 
+import json
+import logging
 import os
-import sys
 import threading
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
@@ -29,8 +30,8 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.environment_variables import OTEL_BSP_MAX_QUEUE_SIZE
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -39,6 +40,7 @@ from ordersctl.domain.peek import key_uid
 from ordersctl.settings_otel import OtelSettings
 from ordersctl.tracing import DUPLICATE, STORED
 
+log = logging.getLogger(__name__)
 W3C = TraceContextTextMapPropagator()
 TRACE_HEADERS = ("traceparent", "tracestate")
 MIN_QUEUE = 2048  # the SDK's default span queue
@@ -182,9 +184,19 @@ class OtelTracing:
         closing.join(CLOSE_SECONDS)
 
 
+class LoggedSpans(SpanExporter):
+    """The ``console`` exporter: each span a log record (INFO, its ``span`` field), so that it goes where every
+    other line of the process goes, as they go (stderr; one JSON object a line with ``log.format = json``)."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        for span in spans:
+            log.info("span", extra={"span": json.loads(span.to_json(indent=None))})
+        return SpanExportResult.SUCCESS
+
+
 def _exporter(settings: OtelSettings) -> SpanExporter:
-    if settings.exporter == "console":  # stdout is for data: one JSON line per span on stderr
-        return ConsoleSpanExporter(out=sys.stderr, formatter=lambda span: span.to_json(indent=None) + "\n")
+    if settings.exporter == "console":
+        return LoggedSpans()
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     return OTLPSpanExporter(endpoint=settings.endpoint or None)

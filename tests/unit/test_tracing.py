@@ -6,7 +6,7 @@ The consume -> outbox -> events path against the real stack: tests/integration/t
 from __future__ import annotations
 
 import dataclasses
-import json
+import logging
 import subprocess
 import sys
 import threading
@@ -26,6 +26,7 @@ from ordersctl.adapters.otel import OtelTracing
 from ordersctl.api.app import create_app
 from ordersctl.config import ApiSettings, Settings, load_settings
 from ordersctl.errors import ConfigError
+from ordersctl.logs import JsonFormatter
 from ordersctl.runtime import Runtime
 from ordersctl.settings_otel import OtelSettings
 from ordersctl.tracing import NO_TRACING, Tracing
@@ -161,14 +162,14 @@ def test_a_batch_of_order_spans_ending_at_once_is_not_dropped(monkeypatch: pytes
     assert len(named(exporter.get_finished_spans(), "consume.order")) == 3000
 
 
-def test_the_console_exporter_writes_one_json_line_per_span_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_console_exporter_logs_each_span_as_a_record(caplog: pytest.LogCaptureFixture) -> None:
     tracing = OtelTracing.from_settings(OtelSettings(enabled=True, exporter="console"))
-    traced_rig(orders(2), tracing).run()
-    tracing.close()
-    out, err = capsys.readouterr()
-    assert out == ""
-    names = [json.loads(line)["name"] for line in err.splitlines()]
+    with caplog.at_level(logging.INFO, logger="ordersctl.adapters.otel"):
+        traced_rig(orders(2), tracing).run()
+        tracing.close()
+    names = [str(getattr(r, "span", {}).get("name")) for r in caplog.records if r.name == "ordersctl.adapters.otel"]
     assert sorted(names) == ["consume.batch", "consume.order", "consume.order", "consume.store"]
+    assert JsonFormatter().format(caplog.records[-1]).count("\n") == 0  # one line each with log.format = json
 
 
 def test_otel_settings_are_strict(tmp_path) -> None:
