@@ -27,7 +27,7 @@ TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 PARENT_ID = "b7ad6b7169203331"
 
 
-def _send_orders(settings: Settings, count: int) -> list[str]:
+def send_orders(settings: Settings, count: int) -> list[str]:
     """``count`` orders; the first carries a traceparent header, as an instrumented producer sends it."""
     producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers})
     uids = []
@@ -58,7 +58,7 @@ def _consume(settings: Settings, tracing: OtelTracing | None) -> None:
 
 def test_a_traceparent_goes_from_the_orders_message_through_the_outbox_to_the_event(settings: Settings) -> None:
     create_topics(settings, partitions=1, dlq=True)
-    uids = _send_orders(settings, 5)
+    uids = send_orders(settings, 5)
     exporter = InMemorySpanExporter()
     _consume(settings, OtelTracing.from_settings(OtelSettings(enabled=True), SimpleSpanProcessor(exporter)))
 
@@ -80,7 +80,7 @@ def test_a_traceparent_goes_from_the_orders_message_through_the_outbox_to_the_ev
 
 def test_with_tracing_off_no_event_carries_a_traceparent(settings: Settings) -> None:
     create_topics(settings, partitions=1, dlq=True)
-    uids = _send_orders(settings, 3)
+    uids = send_orders(settings, 3)
     _consume(settings, None)
     events = read_topic(settings, settings.kafka.events_topic, expect=3)
     assert sorted(key(msg) for msg in events) == sorted(uids)
