@@ -25,8 +25,12 @@ READER_SETTINGS: dict[str, Any] = {
     "enable.partition.eof": True,
     # The broker holds a fetch that finds nothing new for up to this long (librdkafka's default: 500 ms). Every
     # other request on that connection (metadata, offsets, the next partition's fetch) queues behind it: with
-    # the default each step of a status or a trace waited up to half a second.
-    "fetch.wait.max.ms": 10,
+    # the default each step of a status or a trace waited up to half a second (10 ms: still 10 ms a step).
+    "fetch.wait.max.ms": 1,
+    # Once the bootstrap connection has named the broker, librdkafka opens a new connection to it, but not within
+    # half the reconnect backoff of the last one (default 100 ms): the first request of a command waited 50 ms.
+    # A short-lived reader connects again sooner after a failure too (the backoff still doubles up to its max).
+    "reconnect.backoff.ms": 20,
 }
 
 
