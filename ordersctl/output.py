@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 # Off a terminal (pipes, CI logs) tables would be squeezed to 80 columns; give them room instead.
 out_console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 220)
@@ -52,6 +54,8 @@ def info(message: str, style: str = "") -> None:
 
 def progress() -> Progress:
     """A progress bar on stderr; hidden automatically when stderr is not a terminal."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     return Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),

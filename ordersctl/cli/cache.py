@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 
 from ordersctl.cli.context import app_context
-from ordersctl.config import mask_url
 from ordersctl.errors import ServiceUnavailable
+from ordersctl.masking import mask_url
 from ordersctl.output import info, print_json, progress
 
 app = typer.Typer(help="The Redis order cache.\n\nExample: ordersctl cache warm --limit 5000", no_args_is_help=True)

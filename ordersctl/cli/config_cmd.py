@@ -6,15 +6,12 @@ import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import SecretStr
-from rich.table import Table
 from rich.text import Text
 
 from ordersctl import masking
 from ordersctl.cli.context import app_context
 from ordersctl.masking import MASK, mask_url
 from ordersctl.output import out_console, print_json
-from ordersctl.settings_sources import is_url_setting
 
 if TYPE_CHECKING:
     from ordersctl.config import Settings
@@ -33,6 +30,8 @@ def show(
 
     Example: ORDERS_POSTGRES__DSN=postgresql://u:pw@db/orders ordersctl config show --json
     """
+    from rich.table import Table
+
     configuration = app_context(ctx).configuration
     data = masked_settings(configuration.settings)
     if as_json:
@@ -50,6 +49,10 @@ def show(
 def masked_settings(settings: Settings) -> dict[str, Any]:
     """The settings as plain data with every secret, every password in a URL and every secret-bearing property
     masked (by name: masking by value would also blank a setting that merely equals a password)."""
+    from pydantic import SecretStr
+
+    from ordersctl.settings_sources import is_url_setting
+
     data: dict[str, Any] = settings.model_dump(mode="json")
     for section, model in settings:
         for name, value in model:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ordersctl.cli.context import app_context
-from ordersctl.crash_loop import CrashLoopLimit
 from ordersctl.output import info, print_json
-from ordersctl.pipeline.options import WorkerOptions
-from ordersctl.pipeline.stats import WorkerStats
-from ordersctl.pipeline.supervisor import Supervisor
+
+if TYPE_CHECKING:
+    from ordersctl.pipeline.stats import WorkerStats
+    from ordersctl.pipeline.supervisor import Supervisor
 
 
 def consume(
@@ -42,6 +42,10 @@ def consume(
 
     Example: ordersctl consume --workers 4 --metrics-port 9400 --health-port 9399
     """
+    from ordersctl.crash_loop import CrashLoopLimit
+    from ordersctl.pipeline.options import WorkerOptions
+    from ordersctl.pipeline.supervisor import Supervisor
+
     app = app_context(ctx)
     app.override("pipeline", batch_size=batch_size, max_items=max_items, health_port=health_port)
     app.override("kafka", group_id=group)

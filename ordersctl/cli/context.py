@@ -7,10 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ordersctl.config import Configuration, Settings, load_configuration
-from ordersctl.logs import setup_logging
-
 if TYPE_CHECKING:
+    from ordersctl.config import Configuration, Settings
     from ordersctl.runtime import Runtime
 
 
@@ -35,6 +33,11 @@ class AppContext:
     def configuration(self) -> Configuration:
         """The settings and where each came from, loaded on first use."""
         if self._configuration is None:
+            # Imported here, as every module a command needs is (test_import_discipline.py): pydantic and the
+            # settings models are not loaded for --help.
+            from ordersctl.config import load_configuration
+            from ordersctl.logs import setup_logging
+
             self._configuration = load_configuration(self.config_file, self.overrides)
             log = self._configuration.settings.log
             setup_logging(log.level, log.format)

@@ -7,15 +7,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ordersctl.adapters.kafka_topics import TopicAdmin
 from ordersctl.cli.context import app_context
-from ordersctl.dlq.formatting import Summary, dead_letter_table, print_payloads
-from ordersctl.dlq.reader import DlqMissing, DlqReader, Selection, parse_since
-from ordersctl.dlq.records import DeadLetterRecord
-from ordersctl.dlq.replay import DEFAULT_REPLAY_LIMIT, Replayer, ReplayRequest, ReplayResult, replay_group
+from ordersctl.dlq.format import DEFAULT_REPLAY_LIMIT
 from ordersctl.output import info, out_console, print_json, print_json_line, progress
 
 if TYPE_CHECKING:
+    from ordersctl.dlq.reader import DlqReader
+    from ordersctl.dlq.records import DeadLetterRecord
+    from ordersctl.dlq.replay import ReplayResult
     from ordersctl.runtime import Runtime
 
 app = typer.Typer(
@@ -31,6 +30,8 @@ Partition = Annotated[int | None, typer.Option(min=0, help="Only this DLQ partit
 def _since(value: str | None) -> datetime | None:
     if value is None:
         return None
+    from ordersctl.dlq.reader import parse_since
+
     try:
         return parse_since(value)
     except ValueError:
@@ -38,7 +39,10 @@ def _since(value: str | None) -> datetime | None:
 
 
 def _reader(rt: Runtime, group: str) -> DlqReader:
-    consumer = rt.consumer(group_id=group, **{"enable.auto.commit": False})
+    from ordersctl.adapters.kafka_scan import READER_SETTINGS
+    from ordersctl.dlq.reader import DlqReader
+
+    consumer = rt.consumer(group_id=group, **{"enable.auto.commit": False, **READER_SETTINGS})
     return DlqReader(consumer, rt.settings.kafka.dlq_topic)
 
 
@@ -64,6 +68,9 @@ def inspect(
 
     Example: ordersctl dlq inspect --reason schema_violation --since 2h --payload
     """
+    from ordersctl.dlq.formatting import Summary, dead_letter_table, print_payloads
+    from ordersctl.dlq.reader import DlqMissing, Selection
+
     if offset is not None and partition is None:
         raise typer.BadParameter("--offset needs --partition", param_hint="--offset")
     rt = app_context(ctx).runtime
@@ -117,6 +124,9 @@ def replay(
 
     Example: ordersctl dlq replay --reason too_many_items --dry-run   (then without --dry-run)
     """
+    from ordersctl.dlq.reader import Selection
+    from ordersctl.dlq.replay import Replayer, ReplayRequest, replay_group
+
     if (from_offset is not None or to_offset is not None) and partition is None:
         raise typer.BadParameter("--from-offset/--to-offset need --partition", param_hint="--partition")
     rt = app_context(ctx).runtime
@@ -141,6 +151,9 @@ def replay(
 
 def _replay_partitions(rt: Runtime, reader: DlqReader, partition: int | None, to_topic: str | None) -> list[int]:
     """The DLQ partitions to replay from; exit 1 with one line when the DLQ or the target topic is missing."""
+    from ordersctl.adapters.kafka_topics import TopicAdmin
+    from ordersctl.dlq.reader import DlqMissing
+
     k = rt.settings.kafka
     try:
         parts = [partition] if partition is not None else reader.partitions()

@@ -5,23 +5,22 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.live import Live
 
 from ordersctl.cli.context import app_context
-from ordersctl.cli.observe_views import status_view, trace_view
-from ordersctl.dlq.reader import parse_since
-from ordersctl.domain.order import is_order_uid
-from ordersctl.observe.sources import Sources
 from ordersctl.observe.stall import DEFAULT_STALL_SECONDS, CommitWatch
-from ordersctl.observe.status import DEFAULT_MAX_OUTBOX_AGE_SECONDS, PipelineStatus, Thresholds, read_status
-from ordersctl.observe.trace import trace_order
+from ordersctl.observe.thresholds import DEFAULT_MAX_OUTBOX_AGE_SECONDS, Thresholds
 from ordersctl.output import info, out_console, print_json
+
+if TYPE_CHECKING:
+    from ordersctl.observe.status import PipelineStatus
 
 
 def _since(value: str, option: str = "--since") -> datetime:
+    from ordersctl.dlq.reader import parse_since
+
     try:
         return parse_since(value)
     except ValueError:
@@ -29,6 +28,8 @@ def _since(value: str, option: str = "--since") -> datetime:
 
 
 def _show(status: PipelineStatus, as_json: bool) -> None:
+    from ordersctl.cli.observe_views import status_view
+
     if as_json:
         print_json(status.as_json())
         for problem in status.problems():
@@ -39,6 +40,10 @@ def _show(status: PipelineStatus, as_json: bool) -> None:
 
 def _watch(read: Callable[[], PipelineStatus], every: float, as_json: bool) -> int:
     """Refresh until interrupted; returns the exit code of the last status read."""
+    from rich.live import Live
+
+    from ordersctl.cli.observe_views import status_view
+
     last = 130
     try:
         if as_json or not out_console.is_terminal:
@@ -87,6 +92,9 @@ def status(
 
     Example: ordersctl status --max-lag 10000 --since 2h   (or: ordersctl status --watch 5)
     """
+    from ordersctl.observe.sources import Sources
+    from ordersctl.observe.status import read_status
+
     _since(since)  # a bad value is a usage error before anything is read
     src = Sources.from_runtime(app_context(ctx).runtime)
     thresholds = Thresholds(max_lag, max_outbox_age, stall_seconds or None)
@@ -118,6 +126,11 @@ def trace(
 
     Example: ordersctl trace 7f3a9c0e12d44b5e8a01 --since 2d --json
     """
+    from ordersctl.cli.observe_views import trace_view
+    from ordersctl.domain.order import is_order_uid
+    from ordersctl.observe.sources import Sources
+    from ordersctl.observe.trace import trace_order
+
     if not is_order_uid(order_uid):
         raise typer.BadParameter("letters, digits, _ and -, at most 64", param_hint="ORDER_UID")
     since_at = _since(since)  # before any client is built: a usage error touches no service

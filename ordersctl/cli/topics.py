@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from ordersctl.adapters.kafka_topics import TopicAdmin
 from ordersctl.cli.context import app_context
 from ordersctl.errors import TopicError
 from ordersctl.output import info, out_console, print_json
@@ -31,6 +29,8 @@ def create(
 
     Example: ordersctl topics create --dlq --partitions 4 --replication-factor 3
     """
+    from ordersctl.adapters.kafka_topics import TopicAdmin
+
     rt = app_context(ctx).runtime
     k = rt.settings.kafka
     admin = TopicAdmin(rt.kafka_admin, k)
@@ -69,6 +69,10 @@ def list_topics(
 
     Example: ordersctl topics list --json
     """
+    from rich.table import Table
+
+    from ordersctl.adapters.kafka_topics import TopicAdmin
+
     rt = app_context(ctx).runtime
     admin = TopicAdmin(rt.kafka_admin, rt.settings.kafka)
     consumer = rt.consumer(group_id="ordersctl-admin")

@@ -33,6 +33,10 @@ CONNECT_EXCEPTION_MESSAGE: Final = "__connect.errors.exception.message"
 # ones instead of the old (the replay count excepted: it travels with the message).
 OWN_HEADERS: Final = re.compile(r"^(dlq\.|__connect\.errors\.)")
 
+# A replay skips a message replayed this many times already (``REPLAY_COUNT``), unless told otherwise: a poison
+# message cannot loop for ever.
+DEFAULT_REPLAY_LIMIT: Final = 3
+
 # The error text a dead letter carries is cut here, so a letter stays close to its original's size.
 ERROR_TEXT_LIMIT: Final = 1000
 

@@ -20,8 +20,6 @@ from ordersctl.dlq.reader import DlqReader, Selection
 from ordersctl.dlq.records import DeadLetterRecord
 from ordersctl.errors import ClientFailed, TransientError
 
-DEFAULT_REPLAY_LIMIT = 3
-
 
 def replay_headers(record: DeadLetterRecord, dlq_topic: str) -> fmt.Headers:
     """The original headers, plus the replay count and where in the DLQ the message came from."""
@@ -77,7 +75,7 @@ class Replayer:
         progress_consumer: ProgressConsumer,
         producer: SendingProducer | None,
         *,
-        replay_limit: int = DEFAULT_REPLAY_LIMIT,
+        replay_limit: int = fmt.DEFAULT_REPLAY_LIMIT,
         batch: int = 200,
         rate: float | None = None,
         timeout: float = 30.0,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -14,6 +14,7 @@ import redis
 from confluent_kafka import KafkaException
 
 from ordersctl.adapters.kafka_observer import KafkaView
+from ordersctl.adapters.kafka_scan import READER_SETTINGS
 from ordersctl.adapters.postgres_errors import address
 from ordersctl.config import Settings
 from ordersctl.dlq.reader import DlqReader
@@ -57,7 +58,7 @@ class Sources:
         server refuses (a pool would wait out its timeout)."""
         k = rt.settings.kafka
         # Never subscribed, never committing: the group id only satisfies librdkafka.
-        consumer = rt.consumer(group_id=f"{k.group_id}.observe")
+        consumer = rt.consumer(group_id=f"{k.group_id}.observe", **READER_SETTINGS)
 
         def connect() -> AbstractContextManager[psycopg.Connection[Any]]:
             return contextlib.closing(rt.pg_connect(autocommit=True))
@@ -80,6 +81,28 @@ class Sources:
             "Redis": redis_at,
             "Kafka": self.settings.kafka.bootstrap_servers,
         }
+
+
+@contextlib.contextmanager
+def one_connection(connect: Connect) -> Iterator[Connect]:
+    """A ``connect`` that opens one connection on first use and hands the same one out again, closed at the end:
+    the sections of one status read share it rather than each paying for a connection. A use that raises closes
+    it, so the next use starts afresh on a new one (as a connection of its own would)."""
+    held: list[psycopg.Connection[Any]] = []
+
+    with contextlib.ExitStack() as stack:
+
+        @contextlib.contextmanager
+        def shared() -> Iterator[psycopg.Connection[Any]]:
+            if not held:
+                held.append(stack.enter_context(connect()))
+            try:
+                yield held[0]
+            except BaseException:
+                held.pop().close()
+                raise
+
+        yield shared
 
 
 def short_error(exc: BaseException) -> str:

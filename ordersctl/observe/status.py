@@ -7,7 +7,7 @@ never from a worker's counters, which a killed worker takes with it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,10 +24,11 @@ from ordersctl.observe.dead_letters import DlqWindow, dlq_window
 from ordersctl.observe.nodes_citus import CitusNodes, read_citus_nodes
 from ordersctl.observe.nodes_ha import NodeCheck, check_nodes
 from ordersctl.observe.services import ServiceCheck, check_services
-from ordersctl.observe.sources import Sources, attempt
+from ordersctl.observe.sources import Sources, attempt, one_connection
 from ordersctl.observe.stall import CommitWatch, StallCheck, check_stall
+from ordersctl.observe.thresholds import DEFAULT_MAX_OUTBOX_AGE_SECONDS as DEFAULT_MAX_OUTBOX_AGE_SECONDS
+from ordersctl.observe.thresholds import Thresholds as Thresholds
 
-DEFAULT_MAX_OUTBOX_AGE_SECONDS = 300.0
 EXIT_HEALTHY = 0
 # A service is down, a section could not be read, the outbox is behind, or the pipeline has stopped while orders
 # wait: lag with no member in the group, or lag whose committed offsets have not moved for --stall-seconds.
@@ -37,16 +38,6 @@ EXIT_LAGGING = 4  # the orders group is further behind than --max-lag (only when
 # unhealthy or lagging). Redis turned off (redis.url empty) is no problem at all.
 EXIT_DEGRADED = 6
 CACHE = "Redis"
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Beyond these the status is not healthy."""
-
-    max_lag: int | None = None  # total over the partitions; None: lag is shown, never judged
-    max_outbox_age_seconds: float = DEFAULT_MAX_OUTBOX_AGE_SECONDS
-    # Lag whose committed offsets have not moved this long is a stall; None: offsets are not watched (stall.py).
-    stall_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -198,6 +189,13 @@ def read_status(
     """Check the services, then read what each one that answers holds; a service down skips its sections.
     With ``thresholds.stall_seconds``, lagging partitions' committed offsets are watched (``watch``: what earlier
     reads saw) until they move or that long has passed; ``note`` says so when it waits."""
+    with one_connection(src.connect) as connect:
+        return _read_status(replace(src, connect=connect), since, thresholds, watch, note)
+
+
+def _read_status(
+    src: Sources, since: datetime, thresholds: Thresholds, watch: CommitWatch | None, note: Callable[[str], None]
+) -> PipelineStatus:
     checked_at = datetime.now(UTC)
     services = check_services(src)
     up = {s.name: s.up for s in services}

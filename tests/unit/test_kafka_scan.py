@@ -1,5 +1,6 @@
-"""scan_partition with a stand-in consumer: it asks for no more than the range holds, and a scan that ends
-early (a break, an exception, the consumer closed first) leaves no second error behind (issue #26)."""
+"""scan_partition with a stand-in consumer: it asks for no more than the range holds, a scan that ends early
+(a break, an exception, the consumer closed first) leaves no second error behind (issue #26), and the end of the
+partition ends the scan at once (issue #24)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 from typing import Any
 
 import pytest
-from confluent_kafka import Message, TopicPartition
+from confluent_kafka import KafkaError, Message, TopicPartition
 
 from ordersctl.adapters.kafka_scan import scan_partition
 
@@ -16,8 +17,9 @@ from ordersctl.adapters.kafka_scan import scan_partition
 class FakeConsumer:
     """Holds ``count`` records of one partition; records what it was asked; refuses calls once closed."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, eof: bool = False) -> None:
         self.count = count
+        self.eof = eof  # enable.partition.eof: one end-of-partition event once every record was returned
         self.position = 0
         self.asked: list[int] = []
         self.assigned: list[TopicPartition] = []
@@ -41,6 +43,11 @@ class FakeConsumer:
         batch = [Message(topic="t", partition=0, offset=o, value=b"{}")
                  for o in range(self.position, min(self.count, self.position + num_messages))]  # fmt: skip
         self.position += len(batch)
+        if self.eof and self.position == self.count and len(batch) < num_messages:
+            self.eof = False
+            batch.append(
+                Message(topic="t", partition=0, offset=self.count, error=KafkaError(KafkaError._PARTITION_EOF))
+            )
         return batch
 
     def close(self) -> None:
@@ -56,6 +63,16 @@ def test_it_never_asks_for_more_than_the_range_holds() -> None:
     assert [m.offset() for m in _scan(consumer, 1200)] == list(range(1200))
     # 500 + 500 + 200: the last call asks for exactly what is left, so it need not wait for a full batch.
     assert consumer.asked == [500, 500, 200]
+    assert consumer.assigned == []
+
+
+def test_the_end_of_the_partition_ends_a_range_that_reaches_past_the_last_record() -> None:
+    # The high watermark counts offsets no record is returned for (a transaction's marker, a compacted record,
+    # an open transaction under read_committed): the scan must not wait out its timeout for them.
+    consumer = FakeConsumer(5, eof=True)
+    found = [m.offset() for m in scan_partition(consumer, "t", 0, 0, 6, timeout=30)]  # type: ignore[arg-type]
+    assert found == [0, 1, 2, 3, 4]
+    assert consumer.asked == [6]
     assert consumer.assigned == []
 
 

@@ -1,0 +1,59 @@
+"""Commands load only what they use (issue #24): ``--help`` and ``config show`` answer without importing the
+client libraries, the web stack or the order generator, which are most of a command's start-up time.
+
+Structural, not timed: the modules a fresh ``python -m ordersctl`` imported, as ``-X importtime`` lists them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import ROOT
+
+# Each is imported by the commands that use it, inside them (or in the modules only those commands load).
+CLIENTS = ("confluent_kafka", "psycopg", "psycopg_pool", "redis")
+WEB_AND_TOOLS = ("falcon", "waitress", "faker", "prometheus_client")
+# The settings: help reads none. (Typer itself coerces the options of a command it runs with pydantic, the root
+# callback's included, so only the top-level --help runs without pydantic.)
+SETTINGS = ("pydantic_settings", "ordersctl.config")
+
+
+def imported_packages(*args: str, **env: str) -> set[str]:
+    """The modules and top-level packages ``python -m ordersctl ARGS`` imported, in a process of its own."""
+    clean = {key: val for key, val in os.environ.items() if not key.startswith("ORDERS_")}
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "ordersctl", *args],
+        env=clean | {"ORDERS_LOG__FORMAT": "json"} | env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line.rsplit("|", 1)[-1] for line in result.stderr.splitlines() if line.startswith("import time:")]
+    modules = {row.strip() for row in rows[1:]}  # the first row is the header
+    assert "ordersctl.cli.main" in modules and "typer" in modules  # the listing is what it claims to be
+    return modules | {name.split(".")[0] for name in modules}
+
+
+@pytest.mark.parametrize("args", [["--help"], ["status", "--help"], ["trace", "--help"], ["dlq", "replay", "--help"]])
+def test_help_loads_no_client_and_no_settings(args: list[str]) -> None:
+    loaded = imported_packages(*args)
+    unexpected = {*CLIENTS, *WEB_AND_TOOLS, *SETTINGS}
+    assert loaded.isdisjoint(unexpected), sorted(loaded & unexpected)
+
+
+def test_the_top_level_help_loads_no_pydantic() -> None:
+    assert "pydantic" not in imported_packages("--help")
+
+
+def test_config_show_loads_the_settings_but_no_client() -> None:
+    # A plain URL is checked without libpq's parser (settings_urls._PLAIN_URL); one with a query still is.
+    loaded = imported_packages("config", "show", "--json", ORDERS_POSTGRES__DSN="postgresql://u:pw@db:5432/orders")
+    assert "pydantic_settings" in loaded
+    unexpected = {*CLIENTS, *WEB_AND_TOOLS}
+    assert loaded.isdisjoint(unexpected), sorted(loaded & unexpected)
