@@ -1,18 +1,29 @@
 """Logging set-up: JSON lines when stderr is not a terminal, Rich console otherwise.
 
+In JSON mode stderr is the log stream and nothing else: every line is one JSON object carrying ``pid``, ``process``
+(the command) and, in a worker process, ``worker``. What would otherwise reach stderr as plain text goes through
+the same handler: console lines (``output.info``), the error line at the CLI's edge, Python warnings, uncaught
+exceptions (any thread) and the thread stacks of ``kill -USR1``. librdkafka logs through the Python logger
+(adapters/kafka.py) and waitress logs with ``logging`` anyway.
+
 Log calls pass identifiers (topic, partition, offset, order_uid) as ``extra`` fields; never names, phones,
 emails, addresses or secrets.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import logging
+import os
+import select
 import sys
 import threading
 import time
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any
 
 from ordersctl.domain.times import utc_z
@@ -24,8 +35,27 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"mess
 QUEUE_WARNING_SECONDS = 60.0
 
 
+@dataclass
+class StreamIdentity:
+    """Who writes this process's log lines: the command (``consume``, ``serve``, ...) and, in a worker process,
+    the worker's number; ``json`` is whether stderr is the JSON log stream (None until logging is set up)."""
+
+    process: str = "ordersctl"
+    worker: int | None = None
+    json: bool | None = None
+
+
+identity = StreamIdentity()
+
+
+def identify(process: str, worker: int | None = None) -> None:
+    """Name the process on every later line (a forked child keeps its parent's name unless it says)."""
+    identity.process, identity.worker = process, worker
+
+
 class JsonFormatter(logging.Formatter):
-    """One JSON object a line, with the record's ``extra`` fields and, for an exception, its traceback."""
+    """One JSON object a line: time, level, logger, message, the process's identity, the record's ``extra``
+    fields and, for an exception, its traceback."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -33,7 +63,11 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
+            "pid": record.process or os.getpid(),
+            "process": identity.process,
         }
+        if identity.worker is not None:
+            entry["worker"] = identity.worker
         entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
         if record.exc_info and record.exc_info[0] is not None:
             entry["exc"] = record.exc_info[0].__name__
@@ -135,9 +169,14 @@ class EarlyRateLimitedWarnings:
         logger.warning(msg, *args, **kwargs)
 
 
-def setup_logging(level: str = "INFO", fmt: str = "auto") -> None:
-    """Configure the root logger once per process (workers call it again after spawn)."""
+def setup_logging(
+    level: str = "INFO", fmt: str = "auto", process: str | None = None, worker: int | None = None
+) -> None:
+    """Configure the root logger once per process (workers call it again after spawn, naming themselves)."""
+    if process is not None:
+        identify(process, worker)
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    identity.json = use_json
     handler: logging.Handler
     if use_json:
         handler = logging.StreamHandler(sys.stderr)
@@ -160,3 +199,60 @@ def setup_logging(level: str = "INFO", fmt: str = "auto") -> None:
     for old in [f for f in queue.filters if isinstance(f, RateLimitFilter)]:
         queue.removeFilter(old)  # called again in the same process: one filter, not one per call
     queue.addFilter(RateLimitFilter(QUEUE_WARNING_SECONDS))
+    logging.captureWarnings(True)  # warnings.warn: a record of logger py.warnings, not a line of its own
+    if use_json:
+        sys.excepthook = _log_uncaught
+        threading.excepthook = _log_uncaught_in_thread
+
+
+def json_stream(fmt: str = "auto") -> bool:
+    """Whether stderr is the JSON log stream; before logging is set up (an error before the settings could be
+    loaded), logging is set up with ``fmt``, the format as a flag or the environment gave it."""
+    if identity.json is None:
+        setup_logging("INFO", fmt)
+    return bool(identity.json)
+
+
+def emit(message: str, level: int = logging.INFO, name: str = "ordersctl") -> None:
+    """A line meant for the reader whatever ``log.level`` says (a summary, the error line at the edge), as a log
+    record: it passes the handler's filters (masking) like any other."""
+    logger = logging.getLogger(name)
+    logger.handle(logger.makeRecord(logger.name, level, "(output)", 0, message, (), None))
+
+
+def _log_uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, exc, tb)
+        return
+    logging.getLogger("ordersctl").critical("uncaught exception", exc_info=(kind, exc, tb))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is None or issubclass(args.exc_type, SystemExit):
+        return  # as threading's own hook: a thread that called sys.exit() ended quietly
+    thread = args.thread.name if args.thread is not None else None
+    logging.getLogger("ordersctl").critical(
+        "uncaught exception in a thread", exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+        extra={"thread": thread},
+    )  # fmt: skip
+
+
+def dump_stacks_on(signum: int) -> None:
+    """``kill -<signum>`` writes every thread's stack to the log and the process carries on. faulthandler writes
+    them from the signal itself (it works while the interpreter is stuck in C); in JSON mode into a pipe, which a
+    thread turns into one record."""
+    if not identity.json:
+        faulthandler.register(signum, all_threads=True)
+        return
+    read_fd, write_fd = os.pipe()
+    faulthandler.register(signum, file=write_fd, all_threads=True)
+    threading.Thread(target=_relay_stacks, args=(read_fd,), name="stack-dump", daemon=True).start()
+
+
+def _relay_stacks(read_fd: int) -> None:
+    logger = logging.getLogger("ordersctl.stacks")
+    while chunk := os.read(read_fd, 65536):
+        # One dump comes in many small writes: gather them until the pipe stays quiet.
+        while select.select([read_fd], [], [], 0.2)[0]:
+            chunk += os.read(read_fd, 65536)
+        logger.warning("thread stacks", extra={"stacks": chunk.decode("utf-8", "replace")})
