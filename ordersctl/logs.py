@@ -233,7 +233,7 @@ def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
     thread = args.thread.name if args.thread is not None else None
     logging.getLogger("ordersctl").critical(
         "uncaught exception in a thread", exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
-        extra={"thread": thread},
+        extra={"thread_name": thread},
     )  # fmt: skip
 
 
