@@ -203,6 +203,7 @@ def setup_logging(
     if use_json:
         sys.excepthook = _log_uncaught
         threading.excepthook = _log_uncaught_in_thread
+        sys.unraisablehook = _log_unraisable
 
 
 def json_stream(fmt: str = "auto") -> bool:
@@ -235,6 +236,17 @@ def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
         "uncaught exception in a thread", exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
         extra={"thread_name": thread},
     )  # fmt: skip
+
+
+def _log_unraisable(unraisable: Any) -> None:
+    """What Python would print as "Exception ignored in ..." (a failing ``__del__``, a callback at exit)."""
+    exc = unraisable.exc_value
+    logging.getLogger("ordersctl").error(
+        unraisable.err_msg or "Exception ignored in",
+        exc_info=(unraisable.exc_type, exc, unraisable.exc_traceback) if exc is not None else None,
+        # Its type only: its repr could show an order's personal data.
+        extra={"object": type(unraisable.object).__qualname__},
+    )
 
 
 def dump_stacks_on(signum: int) -> None:

@@ -25,9 +25,10 @@ def process_logging_restored() -> Iterator[None]:
     """A command run in this process sets logging up as a process does (root handler, hooks, its identity); the
     next test starts from what was there before."""
     root = logging.getLogger()
-    saved = (root.handlers[:], root.level, dataclasses.replace(logs.identity), sys.excepthook, threading.excepthook)
+    saved = (root.handlers[:], root.level, dataclasses.replace(logs.identity), sys.excepthook, threading.excepthook,
+             sys.unraisablehook)  # fmt: skip
     yield
     root.handlers[:], root.level = saved[0], saved[1]
     logs.identity.process, logs.identity.worker, logs.identity.json = (saved[2].process, saved[2].worker, saved[2].json)
-    sys.excepthook, threading.excepthook = saved[3], saved[4]
+    sys.excepthook, threading.excepthook, sys.unraisablehook = saved[3], saved[4], saved[5]
     logging.captureWarnings(False)

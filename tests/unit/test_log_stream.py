@@ -72,6 +72,10 @@ def test_warnings_and_uncaught_exceptions_of_any_thread_are_records() -> None:
         from ordersctl.logs import setup_logging
         setup_logging("INFO", "json", "produce")
         warnings.warn("an old way")
+        class Leaky:
+            def __del__(self):
+                raise OSError("in __del__")
+        Leaky()
         def fail():
             raise RuntimeError("in a thread")
         thread = threading.Thread(target=fail, name="relay")
@@ -80,13 +84,14 @@ def test_warnings_and_uncaught_exceptions_of_any_thread_are_records() -> None:
         raise ValueError("in the main thread")
     """)
     assert result.returncode == 1
-    warned, in_thread, in_main = _records(result.stderr)
+    warned, ignored, in_thread, in_main = _records(result.stderr)
+    assert ignored["msg"].startswith("Exception ignored in") and ignored["exc"] == "OSError"
     assert warned["logger"] == "py.warnings" and "UserWarning: an old way" in warned["msg"]
     assert in_thread["thread_name"] == "relay" and in_thread["exc"] == "RuntimeError"
     assert in_thread["level"] == "critical"
     assert "in fail" in in_thread["exc_info"]
     assert in_main["exc"] == "ValueError" and in_main["exc_info"].endswith("ValueError: in the main thread")
-    assert {r["process"] for r in (warned, in_thread, in_main)} == {"produce"}
+    assert {r["process"] for r in (warned, ignored, in_thread, in_main)} == {"produce"}
 
 
 def test_sigusr1_writes_every_threads_stack_as_one_record() -> None:
