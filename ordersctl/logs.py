@@ -30,6 +30,7 @@ from ordersctl.domain.times import utc_z
 from ordersctl.masking import SecretFilter
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName"}
+_WRITER = {"pid", "process", "worker"}
 # waitress warns "Task queue depth is N" for every request queued behind busy threads: hundreds a second
 # under load, each saying the same thing.
 QUEUE_WARNING_SECONDS = 60.0
@@ -68,7 +69,8 @@ class JsonFormatter(logging.Formatter):
         }
         if identity.worker is not None:
             entry["worker"] = identity.worker
-        entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
+        # pid, process and worker always name the writer, whatever fields a record brings.
+        entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD and k not in _WRITER})
         if record.exc_info and record.exc_info[0] is not None:
             entry["exc"] = record.exc_info[0].__name__
             # Cached on the record as logging.Formatter does, so other handlers of the record reuse it.

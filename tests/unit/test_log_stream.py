@@ -33,11 +33,15 @@ def test_every_record_carries_pid_process_and_the_worker(capsys: pytest.CaptureF
     assert record["msg"] == "stored" and record["orders"] == 2
 
 
-def test_no_worker_field_outside_a_worker(capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_worker_field_outside_a_worker_and_a_records_fields_never_rename_the_writer(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     setup_logging("INFO", "json", "serve")
     logging.getLogger("ordersctl.test").warning("slow")
-    [record] = _records(capsys.readouterr().err)
-    assert record["process"] == "serve" and "worker" not in record
+    logging.getLogger("ordersctl.test").info("child started", extra={"worker": 1, "pid": 1})
+    slow, started = _records(capsys.readouterr().err)
+    assert slow["process"] == "serve" and "worker" not in slow
+    assert started["pid"] == os.getpid() and "worker" not in started
 
 
 def test_console_lines_are_records_whatever_the_level_and_masked(capsys: pytest.CaptureFixture[str]) -> None:
