@@ -1,9 +1,9 @@
 """Logging set-up: JSON lines when stderr is not a terminal, Rich console otherwise.
 
 In JSON mode stderr is the log stream and nothing else: every line is one JSON object carrying ``pid``, ``process``
-(the command) and, in a worker process, ``worker``. What would otherwise reach stderr as plain text goes through
-the same handler: console lines (``output.info``), the error line at the CLI's edge, Python warnings, uncaught
-exceptions (any thread) and the thread stacks of ``kill -USR1``. librdkafka logs through the Python logger
+(the command) and, in a worker process, ``worker``. Console lines (``output.info``) and the error line at the CLI's
+edge are records; so are Python warnings, and (log_stream.py) uncaught exceptions, the thread stacks of
+``kill -USR1`` and any other text written to ``sys.stderr``. librdkafka logs through the Python logger
 (adapters/kafka.py) and waitress logs with ``logging`` anyway.
 
 Log calls pass identifiers (topic, partition, offset, order_uid) as ``extra`` fields; never names, phones,
@@ -12,18 +12,15 @@ emails, addresses or secrets.
 
 from __future__ import annotations
 
-import faulthandler
 import json
 import logging
 import os
-import select
 import sys
 import threading
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
 from ordersctl.domain.times import utc_z
@@ -181,7 +178,8 @@ def setup_logging(
     identity.json = use_json
     handler: logging.Handler
     if use_json:
-        handler = logging.StreamHandler(sys.stderr)
+        # The stream itself, not what sys.stderr may become (log_stream: it turns stray text into records).
+        handler = logging.StreamHandler(getattr(sys.stderr, "raw_stream", sys.stderr))
         handler.setFormatter(JsonFormatter())
     else:
         from rich.logging import RichHandler
@@ -203,9 +201,9 @@ def setup_logging(
     queue.addFilter(RateLimitFilter(QUEUE_WARNING_SECONDS))
     logging.captureWarnings(True)  # warnings.warn: a record of logger py.warnings, not a line of its own
     if use_json:
-        sys.excepthook = _log_uncaught
-        threading.excepthook = _log_uncaught_in_thread
-        sys.unraisablehook = _log_unraisable
+        from ordersctl.log_stream import capture_process_output
+
+        capture_process_output()
 
 
 def json_stream(fmt: str = "auto") -> bool:
@@ -221,52 +219,3 @@ def emit(message: str, level: int = logging.INFO, name: str = "ordersctl") -> No
     record: it passes the handler's filters (masking) like any other."""
     logger = logging.getLogger(name)
     logger.handle(logger.makeRecord(logger.name, level, "(output)", 0, message, (), None))
-
-
-def _log_uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
-    if issubclass(kind, KeyboardInterrupt):
-        sys.__excepthook__(kind, exc, tb)
-        return
-    logging.getLogger("ordersctl").critical("uncaught exception", exc_info=(kind, exc, tb))
-
-
-def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
-    if args.exc_value is None or issubclass(args.exc_type, SystemExit):
-        return  # as threading's own hook: a thread that called sys.exit() ended quietly
-    thread = args.thread.name if args.thread is not None else None
-    logging.getLogger("ordersctl").critical(
-        "uncaught exception in a thread", exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
-        extra={"thread_name": thread},
-    )  # fmt: skip
-
-
-def _log_unraisable(unraisable: Any) -> None:
-    """What Python would print as "Exception ignored in ..." (a failing ``__del__``, a callback at exit)."""
-    exc = unraisable.exc_value
-    logging.getLogger("ordersctl").error(
-        unraisable.err_msg or "Exception ignored in",
-        exc_info=(unraisable.exc_type, exc, unraisable.exc_traceback) if exc is not None else None,
-        # Its type only: its repr could show an order's personal data.
-        extra={"object": type(unraisable.object).__qualname__},
-    )
-
-
-def dump_stacks_on(signum: int) -> None:
-    """``kill -<signum>`` writes every thread's stack to the log and the process carries on. faulthandler writes
-    them from the signal itself (it works while the interpreter is stuck in C); in JSON mode into a pipe, which a
-    thread turns into one record."""
-    if not identity.json:
-        faulthandler.register(signum, all_threads=True)
-        return
-    read_fd, write_fd = os.pipe()
-    faulthandler.register(signum, file=write_fd, all_threads=True)
-    threading.Thread(target=_relay_stacks, args=(read_fd,), name="stack-dump", daemon=True).start()
-
-
-def _relay_stacks(read_fd: int) -> None:
-    logger = logging.getLogger("ordersctl.stacks")
-    while chunk := os.read(read_fd, 65536):
-        # One dump comes in many small writes: gather them until the pipe stays quiet.
-        while select.select([read_fd], [], [], 0.2)[0]:
-            chunk += os.read(read_fd, 65536)
-        logger.warning("thread stacks", extra={"stacks": chunk.decode("utf-8", "replace")})

@@ -58,7 +58,8 @@ def worker_main(config_file: Path | None, overrides: dict[str, Any], options: Wo
     from ordersctl.adapters.kafka import Member
     from ordersctl.adapters.postgres import for_process
     from ordersctl.config import load_settings
-    from ordersctl.logs import dump_stacks_on, identify, setup_logging
+    from ordersctl.log_stream import dump_stacks_on
+    from ordersctl.logs import identify, setup_logging
     from ordersctl.pipeline.interpreter import tune_interpreter
     from ordersctl.pipeline.wiring import build_worker
     from ordersctl.runtime import Runtime

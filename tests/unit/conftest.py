@@ -26,9 +26,9 @@ def process_logging_restored() -> Iterator[None]:
     next test starts from what was there before."""
     root = logging.getLogger()
     saved = (root.handlers[:], root.level, dataclasses.replace(logs.identity), sys.excepthook, threading.excepthook,
-             sys.unraisablehook)  # fmt: skip
+             sys.unraisablehook, sys.stderr)  # fmt: skip
     yield
     root.handlers[:], root.level = saved[0], saved[1]
     logs.identity.process, logs.identity.worker, logs.identity.json = (saved[2].process, saved[2].worker, saved[2].json)
-    sys.excepthook, threading.excepthook, sys.unraisablehook = saved[3], saved[4], saved[5]
+    sys.excepthook, threading.excepthook, sys.unraisablehook, sys.stderr = saved[3], saved[4], saved[5], saved[6]
     logging.captureWarnings(False)

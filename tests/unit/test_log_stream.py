@@ -98,11 +98,34 @@ def test_warnings_and_uncaught_exceptions_of_any_thread_are_records() -> None:
     assert {r["process"] for r in (warned, ignored, in_thread, in_main)} == {"produce"}
 
 
+def test_any_other_text_on_stderr_becomes_records_line_by_line() -> None:
+    """A library's print or a server thread's traceback.print_exc: one record per line, the logging machinery's own
+    writes going to the stream itself."""
+    result = _run("""
+        import sys, traceback
+        from ordersctl.logs import setup_logging
+        setup_logging("INFO", "json", "serve")
+        print("a library", "says", file=sys.stderr)
+        sys.stderr.write("half a line ")
+        sys.stderr.write("and the rest\\n\\n")
+        try:
+            raise KeyError("gone")
+        except KeyError:
+            traceback.print_exc()
+    """)
+    assert result.returncode == 0, result.stderr
+    records = _records(result.stderr)
+    assert [r["msg"] for r in records[:2]] == ["a library says", "half a line and the rest"]
+    assert records[2]["msg"] == "Traceback (most recent call last):" and records[-1]["msg"] == "KeyError: 'gone'"
+    assert {(r["logger"], r["process"]) for r in records} == {("stderr", "serve")}
+
+
 def test_sigusr1_writes_every_threads_stack_as_one_record() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent("""
             import signal, sys, time
-            from ordersctl.logs import dump_stacks_on, setup_logging
+            from ordersctl.log_stream import dump_stacks_on
+            from ordersctl.logs import setup_logging
             setup_logging("INFO", "json", "consume", 0)
             dump_stacks_on(signal.SIGUSR1)
             print("ready", flush=True)
