@@ -156,3 +156,21 @@ def test_a_worker_crash_before_logging_is_set_up_is_a_record(capsys: pytest.Capt
         supervisor._log_crash({"log": {"format": "json"}})
     [record] = _records(capsys.readouterr().err)
     assert record["msg"] == "worker failed" and record["exc"] == "OSError"
+
+
+@pytest.mark.parametrize(
+    ("stderr", "says"),
+    [
+        (
+            '{"msg": "ok", "pid": 1, "process": "consume"}\nconsume: done. consumed=0\n',
+            "line 2 of consume's stderr is not",
+        ),
+        ('{"msg": "no pid", "process": "consume"}\n', "has no pid or process"),
+        ('{"msg": "no process", "pid": 1}\n', "has no pid or process"),
+        ("\n", "line 1 of consume's stderr is not a JSON object"),
+    ],
+)
+def test_the_e2e_check_refuses_a_plain_line_and_a_record_without_pid_or_process(stderr: str, says: str) -> None:
+    """What tests/e2e/conftest.py applies to every captured stderr."""
+    with pytest.raises(AssertionError, match=says):
+        log_records(stderr, "consume")
