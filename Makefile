@@ -36,7 +36,7 @@ lock:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -c $(DEV_LOCK) uv
 	$(UV_COMPILE) -o $(LOCK)
-	$(UV_COMPILE) --extra dev --extra chaos -c $(LOCK) -o $(DEV_LOCK)
+	$(UV_COMPILE) --extra dev --extra chaos --extra otel -c $(LOCK) -o $(DEV_LOCK)
 
 stack-up:
 	scripts/stack up
@@ -107,6 +107,7 @@ bench: install stack-up
 	@echo "PostgreSQL profile: $$(scripts/stack pg-profile)"
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/ingest.py --latency
+	$(BIN)/python bench/tracing.py
 	$(BIN)/python bench/serve.py
 
 # The fault-injection run on the 3-broker cluster (chaos/README.md); the short form runs inside `make test`.

@@ -102,13 +102,22 @@ def ceiling(values: list[bytes]) -> Figures:
         return run_measured("psql \\copy (ceiling)", cmd, dict(os.environ), dsn, len(values), "psql")
 
 
-def produce(settings: Settings, messages: Iterable[Message], partitions: int) -> int:
-    """Produce ``messages`` to fresh topics; returns how many were confirmed (all of them, or it fails)."""
+def create_topics(settings: Settings, partitions: int) -> None:
+    """The run's orders, dead-letter and events topics."""
     rt = Runtime(settings)
     try:
         admin = TopicAdmin(rt.kafka_admin, settings.kafka)
         for name in (settings.kafka.orders_topic, settings.kafka.dlq_topic, settings.kafka.events_topic):
             admin.ensure(name, partitions, 1)
+    finally:
+        rt.close()
+
+
+def produce(settings: Settings, messages: Iterable[Message], partitions: int) -> int:
+    """Produce ``messages`` to fresh topics; returns how many were confirmed (all of them, or it fails)."""
+    create_topics(settings, partitions)
+    rt = Runtime(settings)
+    try:
         result = publish(rt.producer(), settings.kafka.orders_topic, messages)
         assert result.failed == 0
         return result.sent

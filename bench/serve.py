@@ -87,9 +87,9 @@ def combined(runs: list[dict[str, float]]) -> dict[str, float]:
 
 
 def layer_hits(base: str, layer: str) -> float:
-    """order_cache_hits_total of ``layer``, summed over the server processes by /metrics."""
+    """ordersctl_order_lookups_total of ``layer``, summed over the server processes by /metrics."""
     text = urllib.request.urlopen(base + "/metrics", timeout=5).read().decode()  # noqa: S310 - local server
-    m = re.search(rf'^order_cache_hits_total\{{layer="{layer}"\}} ([\d.e+]+)$', text, re.M)
+    m = re.search(rf'^ordersctl_order_lookups_total\{{layer="{layer}"\}} ([\d.e+]+)$', text, re.M)
     return float(m.group(1)) if m else 0.0
 
 

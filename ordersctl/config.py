@@ -32,6 +32,7 @@ from ordersctl import masking
 from ordersctl.errors import ConfigError
 from ordersctl.masking import MASK, mask_url
 from ordersctl.settings_kafka import KafkaSettings
+from ordersctl.settings_otel import OtelSettings
 from ordersctl.settings_sources import CONFIG_ENV, DEFAULT, Catalog, gather, is_url_setting, lower_choice, upper_choice
 from ordersctl.settings_urls import dsn_problem, redis_url_problem, with_password
 
@@ -183,6 +184,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    otel: OtelSettings = Field(default_factory=OtelSettings)
 
     @model_validator(mode="after")
     def _pool_fits_the_worker(self) -> Settings:

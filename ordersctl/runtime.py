@@ -20,6 +20,7 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 from psycopg_pool import ConnectionPool
 
+from ordersctl import tracing as tracing_port
 from ordersctl.adapters import kafka as kafka_adapter
 from ordersctl.adapters import kafka_errors
 from ordersctl.adapters import postgres as pg_adapter
@@ -67,6 +68,12 @@ class Runtime:
         """The order store's parts, built once: nothing else constructs them."""
         reads = OrderReads()
         return OrderStore(writes=OrderWrites(reads), reads=reads, outbox=Outbox())
+
+    @cached_property
+    def tracing(self) -> tracing_port.Tracing:
+        """``NO_TRACING`` unless ``[otel] enabled`` (then OpenTelemetry's SDK, exporting as the settings say)."""
+        pipeline = self.settings.pipeline
+        return tracing_port.build(self.settings.otel, burst=pipeline.batch_size * pipeline.batches_in_flight)
 
     def pg_connect(self, *, autocommit: bool = False) -> psycopg.Connection[tuple[Any, ...]]:
         """A dedicated connection (migrations, long reads); the caller closes it."""
@@ -122,3 +129,6 @@ class Runtime:
             if client is not None:
                 client.close()
         self.__dict__.pop("kafka_admin", None)
+        tracing = self.__dict__.pop("tracing", None)
+        if tracing is not None:
+            tracing.close()  # its last spans out (bounded): a process that stops has made them

@@ -5,7 +5,7 @@ consumer is in tests/fake_consumer.py)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -32,8 +32,15 @@ class FakeClock:
         self.now += seconds
 
 
-def message(partition: int, offset: int, value: bytes, key: bytes | None = None, topic: str = "orders") -> Message:
-    return Message(topic=topic, partition=partition, offset=offset, key=key, value=value)
+def message(
+    partition: int,
+    offset: int,
+    value: bytes,
+    key: bytes | None = None,
+    topic: str = "orders",
+    headers: list[tuple[str, str | bytes | None]] | None = None,
+) -> Message:
+    return Message(topic=topic, partition=partition, offset=offset, key=key, value=value, headers=headers)
 
 
 class FakeStore:
@@ -48,9 +55,11 @@ class FakeStore:
         self.handled: list[Any] = []  # the items stored or found duplicate, in order (the worker's: Decoded)
         self.saves = 0
         self.during_save: Callable[[], None] = lambda: None
+        self.traceparents: list[Mapping[str, str] | None] = []  # what each save was given (tracing)
 
-    def save(self, batch: Sequence[T]) -> list[Saved[T]]:
+    def save(self, batch: Sequence[T], traceparents: Mapping[str, str] | None = None) -> list[Saved[T]]:
         self.saves += 1
+        self.traceparents.append(traceparents)
         self.during_save()
         if self.failures:
             self.failures -= 1

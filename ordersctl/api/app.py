@@ -91,7 +91,8 @@ def create_app(runtime: Runtime, *, extra_routes: list[tuple[str, object]] | Non
         load,
     )
     token = s.api.token.get_secret_value() if s.api.token else None
-    middleware: list[Any] = [AccessLog(metrics), BearerAuth(token)]
+    # A span per request first (its response hook runs last), when tracing is on; none when off.
+    middleware: list[Any] = [*runtime.tracing.middleware(), AccessLog(metrics), BearerAuth(token)]
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     # "?before=" is a cursor that is not one (400), not "no cursor": the document declares what a cursor is.

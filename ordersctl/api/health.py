@@ -14,6 +14,7 @@ from ordersctl.api.metrics import MULTIPROC_ENV
 from ordersctl.api.orders.resources import Connect, write_json
 from ordersctl.cache.read_through import OrderCache
 from ordersctl.logs import RateLimit
+from ordersctl.process_metrics import BuildInfo, ServerProcesses
 
 log = logging.getLogger(__name__)
 # Probes ask every few seconds; during an outage one line with the traceback now and then says it all.
@@ -105,9 +106,12 @@ class MetricsResource:
         """
         resp.content_type = CONTENT_TYPE_LATEST
         if os.environ.get(MULTIPROC_ENV):
-            # Several server processes (serve --processes N): the sum over all of them, from their shared files.
+            # Several server processes (serve --processes N): the sum over all of them, from their shared files,
+            # and the process metrics of each (the multiprocess mode has none).
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            registry.register(BuildInfo())
+            registry.register(ServerProcesses())
             resp.data = generate_latest(registry)
         else:
             resp.data = generate_latest(self._registry)

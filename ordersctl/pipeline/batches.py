@@ -6,6 +6,7 @@ import logging
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from confluent_kafka import Message
 
@@ -15,6 +16,9 @@ from ordersctl.dlq.letters import DeadLetter
 from ordersctl.domain.rows import OrderRows, to_rows
 from ordersctl.domain.rules import decode_order
 from ordersctl.errors import PoisonError
+
+if TYPE_CHECKING:
+    from ordersctl.tracing import BatchSpans
 
 log = logging.getLogger(__name__)
 Partition = tuple[str, int]
@@ -41,6 +45,7 @@ class Prepared:
     valid: list[Decoded] = field(default_factory=list)
     letters: list[DeadLetter] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
+    spans: BatchSpans | None = None  # tracing on: its spans (pipeline/batch_spans.py)
 
     def without(self, gone: set[Partition]) -> Prepared:
         return Prepared(
@@ -48,6 +53,7 @@ class Prepared:
             [v for v in self.valid if partition_of(v.message) not in gone],
             [d for d in self.letters if partition_of(d.message) not in gone],
             self.started,
+            self.spans,
         )
 
 

@@ -3,6 +3,8 @@ supervisor across processes) and the worker's Prometheus metrics."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ordersctl.pipeline.metrics import PipelineMetrics
 from ordersctl.pipeline.stats import WorkerStats
 
@@ -37,3 +39,9 @@ class PipelineCounters:
 
     def partition_lag(self, topic: str, partition: int, lag: int) -> None:
         self.metrics.lag.labels(topic, str(partition)).set(lag)
+
+    def partitions_gone(self, partitions: Iterable[tuple[str, int]]) -> None:
+        """Partitions revoked or lost: their lag series goes (their next owner reports it), rather than staying
+        behind with its last value."""
+        for topic, partition in partitions:
+            self.metrics.lag.remove(topic, str(partition))

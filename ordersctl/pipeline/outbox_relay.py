@@ -25,8 +25,11 @@ IDLE_POLL_SECONDS = 0.2  # how often an idle relay looks for rows nobody woke it
 LOCK_MARGIN_SECONDS = 2.0  # beyond the relay's own Kafka timeout, before PostgreSQL frees a stuck relay's rows
 
 
-def _event_headers(event_id: int) -> list[tuple[str, bytes]]:
-    return [("event-id", str(event_id).encode()), ("event-type", EVENT_TYPE)]
+def _event_headers(event_id: int, traceparent: str | None) -> list[tuple[str, bytes]]:
+    headers = [("event-id", str(event_id).encode()), ("event-type", EVENT_TYPE)]
+    if traceparent:  # tracing on (ordersctl/tracing.py): the order's trace goes on with its event
+        headers.append(("traceparent", traceparent.encode()))
+    return headers
 
 
 class OutboxRelay:
@@ -69,8 +72,8 @@ class OutboxRelay:
             done: list[int] = []
             sender = ConfirmedSender(self._producer, timeout=self._timeout, on_delivered=done.append)
             report = sender.send_all(
-                Outgoing(self._topic, event, uid.encode(), _event_headers(event_id), tag=event_id)
-                for event_id, uid, event in rows
+                Outgoing(self._topic, event, uid.encode(), _event_headers(event_id, traceparent), tag=event_id)
+                for event_id, uid, event, traceparent in rows
             )
             if report.fatal is not None:
                 # Rolls the page back: its rows are published again (same event-ids) by a new producer.

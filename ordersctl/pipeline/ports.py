@@ -5,7 +5,7 @@ assembles the real ones)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -20,6 +20,7 @@ from ordersctl.pipeline.fetch_buffer import FetchBuffer, PollingConsumer
 from ordersctl.pipeline.offset_committer import OffsetCommitter
 from ordersctl.pipeline.progress import LagSource, Progress
 from ordersctl.pipeline.retry_policy import RetryPolicy
+from ordersctl.tracing import NO_TRACING, Tracing
 
 RebalanceCallback = Callable[[Any, list[TopicPartition]], None]
 T = TypeVar("T", bound=HasRows)
@@ -44,9 +45,10 @@ class WorkerConsumer(PollingConsumer, LagSource, Protocol):
 
 
 class OrderSink(Protocol):
-    """Stores a batch in one transaction (on a connection of its own): one typed outcome per item."""
+    """Stores a batch in one transaction (on a connection of its own): one typed outcome per item. With
+    ``traceparents`` (tracing on), order_uid -> the traceparent the order's event carries on."""
 
-    def save(self, batch: Sequence[T]) -> list[Saved[T]]: ...
+    def save(self, batch: Sequence[T], traceparents: Mapping[str, str] | None = None) -> list[Saved[T]]: ...
 
 
 class DeadLetters(Protocol):
@@ -91,7 +93,8 @@ class WorkerPorts:
     """Everything a worker works through, built before it (pipeline/wiring.py, or a unit test's fakes).
 
     ``buffer``, ``committer``, ``retry`` and ``progress`` are built on the same ``consumer``; ``counters`` is
-    the metrics sink; ``executor`` runs the stores; ``clock`` is ``time.monotonic`` outside tests."""
+    the metrics sink; ``executor`` runs the stores; ``clock`` is ``time.monotonic`` outside tests; ``tracing``
+    is ``NO_TRACING`` unless ``[otel] enabled``."""
 
     consumer: WorkerConsumer
     store: OrderSink
@@ -104,3 +107,4 @@ class WorkerPorts:
     retry: RetryPolicy
     progress: Progress
     executor: StoreExecutor
+    tracing: Tracing = NO_TRACING

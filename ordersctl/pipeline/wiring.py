@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from typing import Any
@@ -37,9 +37,9 @@ class PooledWrites:
         self._connect = connect
         self._writes = writes
 
-    def save(self, batch: Sequence[T]) -> list[Saved[T]]:
+    def save(self, batch: Sequence[T], traceparents: Mapping[str, str] | None = None) -> list[Saved[T]]:
         with self._connect() as conn:
-            return self._writes.save(conn, batch)
+            return self._writes.save(conn, batch, traceparents)
 
 
 def build_worker(
@@ -70,6 +70,7 @@ def build_worker(
         retry=RetryPolicy(buffer, stop, s.pipeline, counters, progress.report_if_due, clock, progress.blocked),
         progress=progress,
         executor=ThreadPoolExecutor(max_workers=s.pipeline.batches_in_flight, thread_name_prefix="store"),
+        tracing=runtime.tracing,
     )
     limits = Limits(
         topic=k.orders_topic,

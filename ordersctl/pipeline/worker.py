@@ -27,6 +27,7 @@ from ordersctl.adapters.order_store.writes import Saved, Status
 from ordersctl.dlq.letters import DeadLetter
 from ordersctl.domain.peek import key_uid
 from ordersctl.errors import FatalError, TransientError
+from ordersctl.pipeline import batch_spans
 from ordersctl.pipeline.batches import Decoded, InFlight, Prepared, decode_batch
 from ordersctl.pipeline.ports import Limits, WorkerConsumer, WorkerPorts
 from ordersctl.pipeline.retry_policy import Abandoned, once
@@ -106,10 +107,12 @@ class ConsumeWorker:
             consumer.incremental_unassign(partitions)
 
     def _forget(self, partitions: list[TopicPartition]) -> None:
-        """Messages held back from partitions we no longer own belong to their next owner now."""
+        """Messages held back from partitions we no longer own belong to their next owner now, and so does
+        reporting their lag."""
         gone = {(p.topic, p.partition) for p in partitions}
         self.buffer.forget(gone)
         self.committer.forget(gone)
+        self.counters.partitions_gone(gone)
         if self._next is not None:
             self._next = self._next.without(gone)
 
@@ -135,6 +138,7 @@ class ConsumeWorker:
                 if batch:
                     last_message = now
                     self._next = decode_batch(batch, limits.max_items, now)
+                    batch_spans.start(self.ports.tracing, self._next)  # tracing hook: one check when off
                 elif not self._inflight and self.progress.idle_done(now, self._idle_from, last_message, relay.idle):
                     break
                 if not self._advance():
@@ -185,7 +189,7 @@ class ConsumeWorker:
         # copy read first is the one stored and a later one is compared with it (duplicate or conflict).
         while any(not uids.isdisjoint(earlier.uids) for earlier in self._inflight):
             self._finish_oldest()
-        future = self.ports.executor.submit(self._store, prepared.valid) if prepared.valid else None
+        future = self.ports.executor.submit(self._store, prepared) if prepared.valid else None
         self._inflight.append(InFlight(prepared, future, uids))
 
     def _finish_due(self) -> None:
@@ -201,10 +205,10 @@ class ConsumeWorker:
         in the order they were fetched, so a commit never passes a message of an earlier, unfinished batch."""
         inflight = self._completing = self._inflight[0]
         try:
-            valid = inflight.batch.valid
+            batch = inflight.batch
             outcomes: list[Saved[Decoded]] = []
             if inflight.future is not None:
-                outcomes = self.retry.until_done("store", lambda: self._store(valid), first=inflight.future)
+                outcomes = self.retry.until_done("store", lambda: self._store(batch), first=inflight.future)
             self._complete(inflight.batch, outcomes, retry=True)
         finally:
             self._completing = None
@@ -254,6 +258,7 @@ class ConsumeWorker:
         attempt("commit", lambda: self.committer.commit(batch.records))
         reasons = [letter.error.reason for letter in letters]
         self.counters.batch_completed(len(batch.records), stored, duplicates, reasons, self._clock() - batch.started)
+        batch_spans.end(batch, outcomes, letters)  # tracing hook
         for letter in letters:
             m = letter.message
             log.warning(
@@ -262,7 +267,7 @@ class ConsumeWorker:
                        "order_uid": key_uid(m.key()), "reason": letter.error.reason},
             )  # fmt: skip
 
-    def _store(self, valid: list[Decoded]) -> list[Saved[Decoded]]:
-        outcomes = self.ports.store.save(valid)
+    def _store(self, batch: Prepared) -> list[Saved[Decoded]]:
+        outcomes = batch_spans.save(self.ports.store, batch)  # traced when tracing is on
         self.ports.relay.wake()  # the batch's outbox rows are committed: their events go out now
         return outcomes

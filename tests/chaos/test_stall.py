@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from chaos.run_files import Fault
 from chaos.stall import healed_at, partition_stalls, stall_seconds
 
@@ -40,3 +42,25 @@ def test_a_stall_counts_from_when_every_overlapping_fault_has_ended() -> None:
     (stall,) = partition_stalls(faults, samples)
     assert stall["stall"] == 1.0, "measured from 135, not from the partition's own end (16 s)"
     assert healed_at(PARTITION, [PARTITION]) == 120.0
+
+
+def test_faults_that_begin_after_the_heal_are_taken_out_of_the_stall() -> None:
+    # The short run's case: the Redis partition healed at 120 with nothing else in progress, then a worker was
+    # cut off (121-134) and a broker lost (125-170): the group rebalanced without its coordinator and no store
+    # ran until 150. Only 120-121 is the partition's.
+    cut = Fault("worker-partition", "w1", 121.0, 134.0)
+    lost = Fault("relay-broker-loss", "kafka 3", 125.0, 170.0)
+    samples = _samples((119, 500, 10), (149, 500, 4000), (150, 700, 3800))
+    stall = partition_stalls([PARTITION, cut, lost], samples)[0]
+    assert stall["target"] == PARTITION.target and stall["stall"] == 1.0
+    (alone,) = partition_stalls([PARTITION], samples)
+    assert alone["stall"] == 30.0, "without other faults the whole wait is the partition's"
+
+
+def test_a_lag_unknown_at_the_heal_is_judged_by_the_first_lag_read_after_it() -> None:
+    # A broker partitioned at the end of the run: every order already stored, the sampler could not read the
+    # group's offsets until it healed, then read lag 0 with the same count.
+    samples: list[dict[str, Any]] = [{"t": 110.0, "stored": 500, "lag": None}, {"t": 125.0, "stored": 500, "lag": 0}]
+    assert stall_seconds(PARTITION, samples) == 0.0
+    waiting: list[dict[str, Any]] = [{"t": 110.0, "stored": 500, "lag": None}, {"t": 125.0, "stored": 500, "lag": 30}]
+    assert stall_seconds(PARTITION, waiting) is None

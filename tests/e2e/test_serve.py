@@ -188,7 +188,7 @@ def test_several_processes_share_a_port_sum_metrics_and_are_replaced(settings: S
             counted = [
                 float(line.rsplit(" ", 1)[1])
                 for line in text.splitlines()
-                if line.startswith("http_requests_total{") and 'route="/orders/{order_uid}"' in line
+                if line.startswith("ordersctl_http_requests_total{") and 'route="/orders/{order_uid}"' in line
             ]
             assert sum(counted) == 40, text[:2000]
         # A server process that dies is replaced; the port keeps answering meanwhile.

@@ -22,6 +22,7 @@ from ordersctl.domain.order import ORDER_UID_MAX_LENGTH, ORDER_UID_PATTERN
 from ordersctl.domain.rules import decode_order
 from ordersctl.runtime import Runtime
 from tests.helpers import ROOT, store_orders
+from tests.metric_conventions import problems
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -136,9 +137,12 @@ def test_health_and_metrics(client: Any) -> None:
     client.simulate_get(f"/orders/{CANONICAL}")
     client.simulate_get(f"/orders/{CANONICAL}")
     metrics = client.simulate_get("/metrics").text
-    assert 'http_requests_total{method="GET",route="/orders/{order_uid}",status="200"} 2.0' in metrics
-    assert 'order_cache_hits_total{layer="memory"} 1.0' in metrics
-    assert "http_request_duration_seconds_bucket" in metrics
+    assert 'ordersctl_http_requests_total{method="GET",route="/orders/{order_uid}",status="200"} 2.0' in metrics
+    assert 'ordersctl_order_lookups_total{layer="memory"} 1.0' in metrics
+    assert "ordersctl_http_request_duration_seconds_bucket" in metrics
+    # One process: its own build info and process metrics, every name by the conventions (several: test_metrics.py).
+    assert problems(metrics) == []
+    assert "ordersctl_build_info{" in metrics and "\nprocess_resident_memory_bytes " in metrics
 
 
 def test_ready_is_503_until_warm_up_is_done(runtime: Runtime) -> None:

@@ -141,8 +141,9 @@ def test_outbox_claims_skip_locked_rows(migrated_db: str) -> None:
         first = store.outbox.claim_unpublished(a, 6)
         second = store.outbox.claim_unpublished(b, 6)
         assert len(first) == 6 and len(second) == 4
-        assert not {i for i, _, _ in first} & {i for i, _, _ in second}
-        event_id, uid, event = first[0]
+        assert not {i for i, *_ in first} & {i for i, *_ in second}
+        event_id, uid, event, traceparent = first[0]
+        assert traceparent is None  # tracing off
         payload = json.loads(event)
         assert payload["type"] == "order_saved" and payload["event_id"] == event_id and payload["order_uid"] == uid
         assert "delivery" not in payload and "email" not in str(payload)

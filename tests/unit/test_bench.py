@@ -10,6 +10,7 @@ from bench.latency import percentile
 from bench.measure import Figures
 from bench.proc import descendants, read_stat, tree_cpu
 from bench.report import ingest_result, ingest_table
+from bench.tracing import result, table
 
 
 def test_a_child_is_found_and_an_exited_one_keeps_its_final_stat_until_reaped() -> None:
@@ -75,3 +76,14 @@ def test_percentile_is_the_nearest_rank() -> None:
     assert percentile(values, 0.99) == 99.0
     assert percentile(values, 1.0) == 100.0
     assert percentile([7.0], 0.99) == 7.0
+
+
+def test_the_tracing_figures_are_the_medians_of_the_runs_off_and_on() -> None:
+    off = [_figures("tracing off", 10_000, 4.0, cpu, workers=cpu / 2) for cpu in (2.5, 2.0, 9.0)]
+    on = [_figures("tracing on", 10_000, 5.0, cpu, workers=cpu / 2) for cpu in (3.0, 3.5, 3.1)]
+    res = result("durable", off, on, spans=30_600)
+    assert res["tracing"]["off"]["client_cpu_us_per_order"] == 250.0  # the median: an outlier run does not count
+    assert res["tracing"]["on"]["client_cpu_us_per_order"] == 310.0
+    assert res["tracing_cpu_us_per_order"] == 60.0 and res["tracing_cpu_ratio"] == 1.24
+    assert res["spans_exported_per_order"] == 1.02
+    assert "tracing costs 60.0 µs CPU per order (x1.24)" in table(res)

@@ -185,6 +185,29 @@ def test_a_revoke_completes_the_batch_being_stored_before_the_partition_goes() -
     assert rig.store.saves == 2, "the revoked batch was stored once"
 
 
+def _lag_series(rig: Rig) -> dict[int, float]:
+    """The worker's lag gauge as it would be scraped: per partition."""
+    registry = rig.counters.metrics.registry
+    lag = [f for f in registry.collect() if f.name == "ordersctl_consumer_lag_messages"]
+    return {int(sample.labels["partition"]): sample.value for family in lag for sample in family.samples}
+
+
+@pytest.mark.parametrize("how", ["revoke", "lose"])
+def test_a_partition_revoked_or_lost_takes_its_lag_series_with_it(how: str) -> None:
+    # The series of a partition gone stayed behind with its last value: the partition's lag was then summed twice,
+    # this worker's stale value and its new owner's, and alerts fired on a partition long since drained.
+    seen: list[dict[int, float]] = []
+
+    def report() -> None:
+        rig.worker.progress.report()
+        seen.append(_lag_series(rig))
+
+    rig = Rig(orders(8), script=Script(**{how: {2: [1]}}, call={1: report, 40: lambda: rig.stop.set()}))
+    rig.run()
+    assert seen == [{0: 4, 1: 4}], "before the rebalance: the lag of both partitions (nothing committed yet)"
+    assert _lag_series(rig) == {0: 0}, "after it: only the partition still held"
+
+
 def test_an_incremental_rebalance_moves_only_the_partitions_it_names() -> None:
     # cooperative-sticky and group.protocol=consumer: a revoke takes partition 1 alone, partition 0 is fetched on,
     # and a later assignment adds partition 1 back; every message is handled once, every offset committed.

@@ -21,4 +21,4 @@ def test_the_metrics_host_is_a_setting_and_metrics_bind_it(monkeypatch: pytest.M
     bound_host, port = metrics.serve(host, 0)
     assert bound_host == everywhere, "a container publishes only ports bound beyond loopback"
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
-        assert "orders_stored_total 3.0" in answer.read().decode()
+        assert "ordersctl_orders_stored_total 3.0" in answer.read().decode()

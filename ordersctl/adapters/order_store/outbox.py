@@ -3,10 +3,12 @@ deleted by the relays once Kafka confirmed it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
+from psycopg.types.json import set_json_dumps
+from pydantic_core import to_json
 
 from ordersctl.adapters import citus
 from ordersctl.domain.rows import OrderRows
@@ -15,14 +17,17 @@ from ordersctl.domain.times import utc_z
 Conn = psycopg.Connection[Any]
 COPY_OUTBOX = "COPY outbox (order_uid, payload) FROM STDIN (FORMAT BINARY)"
 OUTBOX_TYPES = ["text", "jsonb"]
+# With tracing on, each event's traceparent too (sql/0006_outbox_traceparent.sql).
+COPY_TRACED_OUTBOX = "COPY outbox (order_uid, payload, traceparent) FROM STDIN (FORMAT BINARY)"
+TRACED_OUTBOX_TYPES = [*OUTBOX_TYPES, "text"]
 # Plain PostgreSQL: each relay locks its page's rows, the others skip them (relays publish side by side).
-_CLAIM_ROWS = "SELECT id, order_uid, payload::text FROM outbox ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED"
+_CLAIM_ROWS = "SELECT id, order_uid, payload::text, traceparent FROM outbox ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED"
 # Citus refuses row locks across shards. One relay at a time claims instead: the holder of this lock, a
 # transaction-scoped advisory lock on the coordinator (so it also works behind a transaction pooler), reads the
 # page without row locks; the others find the lock taken and wait for their next poll (docs/scaling.md).
 _RELAY_LOCK_KEY = 7_316_043_522
 _TAKE_RELAY_LOCK = "SELECT pg_try_advisory_xact_lock(%s)"
-_READ_PAGE = "SELECT id, order_uid, payload::text FROM outbox ORDER BY id LIMIT %s"
+_READ_PAGE = "SELECT id, order_uid, payload::text, traceparent FROM outbox ORDER BY id LIMIT %s"
 
 
 def event_payload(rows: OrderRows) -> dict[str, Any]:
@@ -43,6 +48,22 @@ def event_payload(rows: OrderRows) -> dict[str, Any]:
     }
 
 
+def copy_events(cur: psycopg.Cursor[Any], batch: Sequence[OrderRows], traceparents: Mapping[str, str] | None) -> None:
+    """The events of the orders just copied, by COPY in the same transaction; with ``traceparents`` (tracing on),
+    each with its order span's traceparent."""
+    set_json_dumps(to_json, context=cur)  # compact JSON from Rust, a few times cheaper than json.dumps
+    if traceparents is None:
+        with cur.copy(COPY_OUTBOX) as copy:
+            copy.set_types(OUTBOX_TYPES)
+            for rows in batch:
+                copy.write_row((rows.order_uid, event_payload(rows)))
+        return
+    with cur.copy(COPY_TRACED_OUTBOX) as copy:
+        copy.set_types(TRACED_OUTBOX_TYPES)
+        for rows in batch:
+            copy.write_row((rows.order_uid, event_payload(rows), traceparents.get(rows.order_uid)))
+
+
 class Outbox:
     """Claims pages of pending events and deletes the published ones. How it claims depends on the database,
     learnt from the first connection: row locks on plain PostgreSQL, one claiming relay at a time on Citus."""
@@ -59,8 +80,9 @@ class Outbox:
         row = conn.execute(_TAKE_RELAY_LOCK, (_RELAY_LOCK_KEY,)).fetchone()
         return _READ_PAGE if row and row[0] else None
 
-    def claim_unpublished(self, conn: Conn, limit: int) -> list[tuple[int, str, bytes]]:
-        """Lock a page of unpublished events: (id, order_uid, event JSON with its ``event_id``).
+    def claim_unpublished(self, conn: Conn, limit: int) -> list[tuple[int, str, bytes, str | None]]:
+        """Lock a page of unpublished events: (id, order_uid, event JSON with its ``event_id``, the traceparent
+        of the order's span or None).
 
         Other relays skip the locked rows, or the whole outbox on Citus (no double publishing): the claim lasts
         until the caller's transaction ends. PostgreSQL renders the stored payload as text
@@ -71,8 +93,8 @@ class Outbox:
         if query is None:
             return []
         return [
-            (int(i), str(uid), b'%s, "event_id": %d}' % (payload.encode().removesuffix(b"}"), i))
-            for i, uid, payload in conn.execute(query, (limit,)).fetchall()
+            (int(i), str(uid), b'%s, "event_id": %d}' % (payload.encode().removesuffix(b"}"), i), traceparent)
+            for i, uid, payload, traceparent in conn.execute(query, (limit,)).fetchall()
         ]
 
     def mark_published(self, conn: Conn, ids: Sequence[int]) -> None:

@@ -4,18 +4,16 @@ and conflicts recognised, a row PostgreSQL rejects isolated under savepoints. On
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
-from psycopg.types.json import set_json_dumps
-from pydantic_core import to_json
 
 from ordersctl.adapters.citus import worker_copy_error
-from ordersctl.adapters.order_store.outbox import COPY_OUTBOX, OUTBOX_TYPES, event_payload
+from ordersctl.adapters.order_store.outbox import copy_events
 from ordersctl.adapters.order_store.reads import OrderReads
 from ordersctl.adapters.postgres_errors import is_data_error
 from ordersctl.domain.order import Order
@@ -111,11 +109,12 @@ class OrderWrites:
         """``save`` for orders not yet turned into rows (their fingerprint: the canonical JSON's)."""
         return self.save(conn, [Rowed(to_rows(o)) for o in orders])
 
-    def save(self, conn: Conn, batch: Sequence[T]) -> list[Saved[T]]:
+    def save(self, conn: Conn, batch: Sequence[T], traceparents: Mapping[str, str] | None = None) -> list[Saved[T]]:
         """Store new orders in ONE transaction; one outcome per item, in the batch's order.
 
         Same order_uid with the same content -> DUPLICATE (no-op); different content -> CONFLICT; a row
-        PostgreSQL rejects as data -> REJECTED for that order alone, the others are still stored."""
+        PostgreSQL rejects as data -> REJECTED for that order alone, the others are still stored.
+        ``traceparents`` (tracing on): order_uid -> the traceparent its event carries on."""
         outcomes: dict[int, Saved[T]] = {}
         with conn.transaction():
             # One comma-joined string rather than an array parameter: psycopg builds arrays in Python, a cost
@@ -143,7 +142,7 @@ class OrderWrites:
                 existing = self._reads.stored_rows(conn, [batch[i].rows.order_uid for i in differ])
                 for i in differ:
                     outcomes[i] = _same_or_conflict(batch[i], existing[batch[i].rows.order_uid])
-            for i, problem in _insert(conn, [(i, batch[i].rows) for i in fresh]):
+            for i, problem in _insert(conn, [(i, batch[i].rows) for i in fresh], traceparents):
                 outcomes[i] = Saved(batch[i], Status.REJECTED, problem)
         return [outcomes.get(i) or Saved(item, Status.STORED) for i, item in enumerate(batch)]
 
@@ -155,13 +154,15 @@ def _same_or_conflict(item: T, kept: OrderRows) -> Saved[T]:
     return Saved(item, Status.CONFLICT, OrderConflict(f"order {new.order_uid} is stored with other content"))
 
 
-def _insert(conn: Conn, batch: list[tuple[int, OrderRows]]) -> list[tuple[int, DataRejected]]:
+def _insert(
+    conn: Conn, batch: list[tuple[int, OrderRows]], traceparents: Mapping[str, str] | None
+) -> list[tuple[int, DataRejected]]:
     """COPY the batch; if PostgreSQL rejects a value, bisect under savepoints to isolate the bad orders."""
     if not batch:
         return []
     try:
         with conn.transaction():  # a savepoint inside the batch transaction
-            _copy(conn, [rows for _, rows in batch])
+            _copy(conn, [rows for _, rows in batch], traceparents)
         return []
     except pg_errors.UniqueViolation as exc:
         # Another worker stored one of these orders since our SELECT (a rebalance race): retry the batch,
@@ -175,10 +176,10 @@ def _insert(conn: Conn, batch: list[tuple[int, OrderRows]]) -> list[tuple[int, D
         if len(batch) == 1:
             return [(batch[0][0], DataRejected(f"PostgreSQL rejected the order ({exc.sqlstate})"))]
     middle = len(batch) // 2
-    return _insert(conn, batch[:middle]) + _insert(conn, batch[middle:])
+    return _insert(conn, batch[:middle], traceparents) + _insert(conn, batch[middle:], traceparents)
 
 
-def _copy(conn: Conn, batch: list[OrderRows]) -> None:
+def _copy(conn: Conn, batch: list[OrderRows], traceparents: Mapping[str, str] | None) -> None:
     table_rows: dict[str, Iterable[tuple[Any, ...]]] = {
         "orders": (rows.order for rows in batch),
         "deliveries": (rows.delivery for rows in batch),
@@ -191,8 +192,4 @@ def _copy(conn: Conn, batch: list[OrderRows]) -> None:
                 copy.set_types(_TYPES[table])
                 for row in rows_of_table:
                     copy.write_row(row)
-        set_json_dumps(to_json, context=cur)  # compact JSON from Rust, a few times cheaper than json.dumps
-        with cur.copy(COPY_OUTBOX) as copy:
-            copy.set_types(OUTBOX_TYPES)
-            for rows in batch:
-                copy.write_row((rows.order_uid, event_payload(rows)))
+        copy_events(cur, batch, traceparents)

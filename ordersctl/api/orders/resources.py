@@ -35,7 +35,7 @@ def write_json(resp: falcon.Response, body: object, status: str = falcon.HTTP_20
 class OrderResource:
     def __init__(self, cache: OrderCache, metrics: ApiMetrics) -> None:
         self._cache = cache
-        self._hits = {layer: metrics.cache_hits.labels(layer) for layer in ("memory", "redis", "db")}
+        self._hits = {layer: metrics.lookups.labels(layer) for layer in ("memory", "redis", "db")}
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, order_uid: str) -> None:
         """One order, in exactly the message format.

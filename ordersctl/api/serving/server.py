@@ -96,7 +96,10 @@ def serve(
     try:
 
         def body() -> None:
-            _serve_one(runtime, sock, extra_routes, multiprocess=True)
+            try:
+                _serve_one(runtime, sock, extra_routes, multiprocess=True)
+            finally:
+                runtime.tracing.close()  # the process ends with os._exit: its last spans go out first
 
         _supervise(body, processes, runtime.settings.api.drain_seconds)
     finally:
