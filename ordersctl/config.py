@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -236,6 +236,14 @@ def load_configuration(
         raise _config_error(exc, sources) from None
     masking.remember(secret_values(settings))
     return Configuration(settings, sources)
+
+
+def log_format_given(flag: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """``log.format`` as the flag or the environment give it, read without loading the settings: for the line
+    about why they could not be loaded (the TOML file's word is not known then)."""
+    environ = os.environ if environ is None else environ
+    given = (flag or environ.get("ORDERS_LOG__FORMAT") or "auto").lower()
+    return given if given in get_args(get_args(LogFormat)[0]) else "auto"
 
 
 def load_settings(

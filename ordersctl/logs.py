@@ -1,5 +1,11 @@
 """Logging set-up: JSON lines when stderr is not a terminal, Rich console otherwise.
 
+In JSON mode stderr is the log stream and nothing else: every line is one JSON object carrying ``pid``, ``process``
+(the command) and, in a worker process, ``worker``. Console lines (``output.info``) and the error line at the CLI's
+edge are records; so are Python warnings, and (log_stream.py) uncaught exceptions, the thread stacks of
+``kill -USR1`` and any other text written to ``sys.stderr``. librdkafka logs through the Python logger
+(adapters/kafka.py) and waitress logs with ``logging`` anyway.
+
 Log calls pass identifiers (topic, partition, offset, order_uid) as ``extra`` fields; never names, phones,
 emails, addresses or secrets.
 """
@@ -8,10 +14,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import threading
 import time
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,13 +27,33 @@ from ordersctl.domain.times import utc_z
 from ordersctl.masking import SecretFilter
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName"}
+_WRITER = {"pid", "process", "worker"}
 # waitress warns "Task queue depth is N" for every request queued behind busy threads: hundreds a second
 # under load, each saying the same thing.
 QUEUE_WARNING_SECONDS = 60.0
 
 
+@dataclass
+class StreamIdentity:
+    """Who writes this process's log lines: the command (``consume``, ``serve``, ...) and, in a worker process,
+    the worker's number; ``json`` is whether stderr is the JSON log stream (None until logging is set up)."""
+
+    process: str = "ordersctl"
+    worker: int | None = None
+    json: bool | None = None
+
+
+identity = StreamIdentity()
+
+
+def identify(process: str, worker: int | None = None) -> None:
+    """Name the process on every later line (a forked child keeps its parent's name unless it says)."""
+    identity.process, identity.worker = process, worker
+
+
 class JsonFormatter(logging.Formatter):
-    """One JSON object a line, with the record's ``extra`` fields and, for an exception, its traceback."""
+    """One JSON object a line: time, level, logger, message, the process's identity, the record's ``extra``
+    fields and, for an exception, its traceback."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -33,8 +61,13 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
+            "pid": record.process or os.getpid(),
+            "process": identity.process,
         }
-        entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
+        if identity.worker is not None:
+            entry["worker"] = identity.worker
+        # pid, process and worker always name the writer, whatever fields a record brings.
+        entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD and k not in _WRITER})
         if record.exc_info and record.exc_info[0] is not None:
             entry["exc"] = record.exc_info[0].__name__
             # Cached on the record as logging.Formatter does, so other handlers of the record reuse it.
@@ -135,12 +168,18 @@ class EarlyRateLimitedWarnings:
         logger.warning(msg, *args, **kwargs)
 
 
-def setup_logging(level: str = "INFO", fmt: str = "auto") -> None:
-    """Configure the root logger once per process (workers call it again after spawn)."""
+def setup_logging(
+    level: str = "INFO", fmt: str = "auto", process: str | None = None, worker: int | None = None
+) -> None:
+    """Configure the root logger once per process (workers call it again after spawn, naming themselves)."""
+    if process is not None:
+        identify(process, worker)
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    identity.json = use_json
     handler: logging.Handler
     if use_json:
-        handler = logging.StreamHandler(sys.stderr)
+        # The stream itself, not what sys.stderr may become (log_stream: it turns stray text into records).
+        handler = logging.StreamHandler(getattr(sys.stderr, "raw_stream", sys.stderr))
         handler.setFormatter(JsonFormatter())
     else:
         from rich.logging import RichHandler
@@ -160,3 +199,23 @@ def setup_logging(level: str = "INFO", fmt: str = "auto") -> None:
     for old in [f for f in queue.filters if isinstance(f, RateLimitFilter)]:
         queue.removeFilter(old)  # called again in the same process: one filter, not one per call
     queue.addFilter(RateLimitFilter(QUEUE_WARNING_SECONDS))
+    logging.captureWarnings(True)  # warnings.warn: a record of logger py.warnings, not a line of its own
+    if use_json:
+        from ordersctl.log_stream import capture_process_output
+
+        capture_process_output()
+
+
+def json_stream(fmt: str = "auto") -> bool:
+    """Whether stderr is the JSON log stream; before logging is set up (an error before the settings could be
+    loaded), logging is set up with ``fmt``, the format as a flag or the environment gave it."""
+    if identity.json is None:
+        setup_logging("INFO", fmt)
+    return bool(identity.json)
+
+
+def emit(message: str, level: int = logging.INFO, name: str = "ordersctl") -> None:
+    """A line meant for the reader whatever ``log.level`` says (a summary, the error line at the edge), as a log
+    record: it passes the handler's filters (masking) like any other."""
+    logger = logging.getLogger(name)
+    logger.handle(logger.makeRecord(logger.name, level, "(output)", 0, message, (), None))

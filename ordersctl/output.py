@@ -1,13 +1,19 @@
-"""The one owner of terminal output: data goes to stdout, diagnostics and progress to stderr."""
+"""The one owner of terminal output: data goes to stdout, diagnostics and progress to stderr.
+
+When stderr is the JSON log stream (logs.py), a diagnostic is a log record and progress bars are off: every line
+on stderr is then one JSON object."""
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.text import Text
+
+from ordersctl.logs import emit, json_stream
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -47,13 +53,21 @@ def plain(text: str, style: str = "") -> Text:
     return Text(printable(text), style=style)
 
 
+# A console line's colour says how bad it is; in the log stream, its level says it.
+_LEVELS = {"red": logging.ERROR, "yellow": logging.WARNING}
+
+
 def info(message: str, style: str = "") -> None:
     """A human diagnostic on stderr. Shown as it is (no markup): it may quote a topic, a header, a reason."""
+    if json_stream():
+        emit(message, _LEVELS.get(style, logging.INFO), "ordersctl.cli")
+        return
     err_console.print(plain(message, style), highlight=False)
 
 
 def progress() -> Progress:
-    """A progress bar on stderr; hidden automatically when stderr is not a terminal."""
+    """A progress bar on stderr; hidden automatically when stderr is not a terminal, and off in the JSON log
+    stream even on a terminal (its lines would not be JSON)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     return Progress(
@@ -63,4 +77,5 @@ def progress() -> Progress:
         TimeRemainingColumn(),
         console=err_console,
         transient=False,
+        disable=json_stream(),
     )

@@ -147,7 +147,7 @@ class ProcessSupervisor:
         child.start()
         self._children[slot] = child
         self.backoff.started(slot, time.monotonic())
-        log.info("%s started", self.role, extra={"worker": slot, "pid": child.pid})
+        log.info("%s started", self.role, extra={"child": slot, "child_pid": child.pid})
 
     def _terminate_all(self) -> None:
         self._kill_at = time.monotonic() + self.grace
@@ -161,7 +161,7 @@ class ProcessSupervisor:
                 continue
             if child.exitcode not in (0, self.fatal_exit):
                 self.died += 1  # a child that exited with fatal_exit ended on purpose (its counts reported)
-            log.debug("%s exited", self.role, extra={"worker": slot, "pid": child.pid, "exitcode": child.exitcode})
+            log.debug("%s exited", self.role, extra={"child": slot, "child_pid": child.pid, "exitcode": child.exitcode})
             if self._stopping or (child.exitcode == 0 and not self.restart_clean_exit):
                 self._finished.add(slot)
                 continue
@@ -173,7 +173,7 @@ class ProcessSupervisor:
                 continue
             self._restart_at[slot] = self.backoff.restart_at(slot, now)
             delay = round(self._restart_at[slot] - now, 1)
-            extra = {"worker": slot, "pid": child.pid, "exitcode": child.exitcode, "in_s": delay}
+            extra = {"child": slot, "child_pid": child.pid, "exitcode": child.exitcode, "in_s": delay}
             log.error("%s died, restarting", self.role, extra=extra)
 
     def _give_up(self, slot: int, child: Child, now: float) -> str | None:
@@ -196,7 +196,7 @@ class ProcessSupervisor:
     def _kill_all(self) -> None:
         for slot, child in self._children.items():
             if child.is_alive():
-                log.error("%s did not stop in time, killing", self.role, extra={"worker": slot})
+                log.error("%s did not stop in time, killing", self.role, extra={"child": slot})
                 child.kill()
                 self.killed += 1
         self._kill_at = time.monotonic() + KILL_AGAIN_SECONDS

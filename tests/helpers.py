@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
 
 
 def ordersctl(settings: Settings, *args: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    result = subprocess.run(
         [sys.executable, "-m", "ordersctl", *args],
         env=settings_env(settings, **env),
         capture_output=True,
@@ -47,16 +48,64 @@ def ordersctl(settings: Settings, *args: str, timeout: float = 300, **env: str) 
         check=False,
         cwd=ROOT,
     )
+    _captured(" ".join(args), lambda: result.stderr)
+    return result
 
 
 def start_ordersctl(settings: Settings, *args: str, log: Path, **env: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "ordersctl", *args],
         env=settings_env(settings, **env),
         stdout=subprocess.PIPE,
         stderr=log.open("wb"),
         cwd=ROOT,
     )
+    _captured(" ".join(args), lambda: log.read_text(errors="replace"))
+    return proc
+
+
+# The stderr of every ordersctl process started while a test collects them (the e2e tests all do: their
+# conftest checks that each line is a JSON log record).
+_collecting: list[tuple[str, Callable[[], str]]] | None = None
+
+
+def _captured(command: str, read: Callable[[], str]) -> None:
+    if _collecting is not None:
+        _collecting.append((command, read))
+
+
+@contextlib.contextmanager
+def collected_logs() -> Iterator[list[tuple[str, Callable[[], str]]]]:
+    """Collects, for the ``with`` body, each ordersctl process's command and a reader of its stderr."""
+    global _collecting
+    _collecting = []
+    try:
+        yield _collecting
+    finally:
+        _collecting = None
+
+
+def log_records(stderr: str, command: str = "ordersctl") -> list[dict[str, Any]]:
+    """The log records of an ordersctl process's stderr (ORDERS_LOG__FORMAT=json); fails on any line that is not
+    a JSON object with ``pid`` and ``process``."""
+    records: list[dict[str, Any]] = []
+    for number, line in enumerate(stderr.splitlines(), 1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            record = None
+        where = f"line {number} of {command}'s stderr"
+        assert isinstance(record, dict), f"{where} is not a JSON object: {line[:500]!r}"
+        assert isinstance(record.get("pid"), int) and isinstance(record.get("process"), str), (
+            f"{where} has no pid or process: {line[:500]!r}"
+        )
+        records.append(record)
+    return records
+
+
+def log_messages(stderr: str) -> list[str]:
+    """The ``msg`` of each log record of an ordersctl process's stderr, in order."""
+    return [str(record.get("msg", "")) for record in log_records(stderr)]
 
 
 def finish(proc: subprocess.Popen[bytes], log: Path, timeout: float) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +15,9 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from ordersctl import __version__
 from ordersctl.cli import cache, config_cmd, consume, db, dlq, observe, produce, serve, topics
 from ordersctl.cli.context import AppContext
+from ordersctl.config import log_format_given
 from ordersctl.errors import AccessDenied, ConfigError, OrdersError, ServiceUnavailable, UnknownTopic
+from ordersctl.logs import emit, identify, json_stream
 from ordersctl.masking import mask_text
 
 app = typer.Typer(
@@ -66,12 +69,26 @@ def root(
     app_ctx.override("redis", url=redis_url)
     app_ctx.override("log", level=log_level.upper() if log_level else None, format=log_format)
     app_ctx.process_name = f"ordersctl-{ctx.invoked_subcommand}" if ctx.invoked_subcommand else "ordersctl"
+    identify(ctx.invoked_subcommand or "ordersctl")
+    _given_format[:] = [log_format]
     ctx.obj = app_ctx
     ctx.call_on_close(app_ctx.close)
 
 
+# The --log-format flag, kept for a line written before the settings are loaded (or when they cannot be).
+_given_format: list[str | None] = [None]
+
+
+def _say(text: str) -> None:
+    """The one line at the edge: a log record in the JSON log stream, plain text otherwise."""
+    if json_stream(log_format_given(_given_format[0])):
+        emit(text, logging.ERROR)
+    else:
+        sys.stderr.write(mask_text(text) + "\n")
+
+
 def _fail(message: str, code: int) -> int:
-    sys.stderr.write(f"ordersctl: {mask_text(message)}\n")
+    _say(f"ordersctl: {message}")
     return code
 
 
@@ -80,8 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = app(args=argv, standalone_mode=False, prog_name="ordersctl")
     except NoArgsIsHelpError as exc:
-        if exc.ctx is not None:
-            sys.stderr.write(exc.ctx.get_help() + "\n")
+        # Typer's Rich help prints itself (on stdout) and returns nothing to write.
+        text = exc.ctx.get_help() if exc.ctx is not None else ""
+        if text.strip():
+            _say(text)
         return 2
     except UsageError as exc:
         hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx else ""

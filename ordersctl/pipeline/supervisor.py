@@ -11,7 +11,6 @@ reports it and exits with ``FATAL_EXIT``, and is not restarted) or is in a crash
 
 from __future__ import annotations
 
-import faulthandler
 import logging
 import multiprocessing as mp
 import os
@@ -20,7 +19,6 @@ import signal
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +27,6 @@ from typing import Any
 
 from ordersctl.crash_loop import CrashLoopLimit
 from ordersctl.errors import FATAL_ERRORS, CrashLoop, FatalError, OrdersError
-from ordersctl.masking import mask_text
 from ordersctl.pipeline.health import HealthBoard, HealthServer
 from ordersctl.pipeline.options import WorkerOptions
 from ordersctl.pipeline.stats import WorkerStats
@@ -61,19 +58,21 @@ def worker_main(config_file: Path | None, overrides: dict[str, Any], options: Wo
     from ordersctl.adapters.kafka import Member
     from ordersctl.adapters.postgres import for_process
     from ordersctl.config import load_settings
-    from ordersctl.logs import setup_logging
+    from ordersctl.log_stream import dump_stacks_on
+    from ordersctl.logs import identify, setup_logging
     from ordersctl.pipeline.interpreter import tune_interpreter
     from ordersctl.pipeline.wiring import build_worker
     from ordersctl.runtime import Runtime
 
     code = 1
+    identify("consume", options.worker_id)
 
     def report(snapshot: dict[str, Any]) -> None:
         reports.put(((options.worker_id, os.getpid()), snapshot))
 
     try:
         settings = for_process(load_settings(config_file, overrides), f"ordersctl-consume-w{options.worker_id}")
-        setup_logging(settings.log.level, settings.log.format)
+        setup_logging(settings.log.level, settings.log.format, "consume", options.worker_id)
         stop = threading.Event()
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -82,7 +81,7 @@ def worker_main(config_file: Path | None, overrides: dict[str, Any], options: Wo
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         # `kill -USR1 <worker pid>` writes every thread's stack to the log (stderr): what a stuck worker waits on.
-        faulthandler.register(signal.SIGUSR1, all_threads=True)
+        dump_stacks_on(signal.SIGUSR1)
         runtime = Runtime(settings, Member(worker=options.worker_id))
         try:
             worker = build_worker(runtime, options, stop, report=report)
@@ -100,8 +99,8 @@ def worker_main(config_file: Path | None, overrides: dict[str, Any], options: Wo
         report(fatal_report(exc))
         code = FATAL_EXIT
     except BaseException:
-        # As multiprocessing would print it (the supervisor restarts the worker), less any secret value.
-        sys.stderr.write(mask_text(traceback.format_exc()))
+        # The supervisor restarts the worker; the traceback goes to the log (masked by its handler).
+        _log_crash(overrides)
     finally:
         logging.shutdown()
         reports.close()
@@ -109,6 +108,16 @@ def worker_main(config_file: Path | None, overrides: dict[str, Any], options: Wo
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+
+
+def _log_crash(overrides: dict[str, Any]) -> None:
+    """A worker's uncaught exception, with its traceback, as a log record (masked by the handler): in the JSON log
+    stream one JSON line. Logging is set up first if the worker died before it did."""
+    from ordersctl.config import log_format_given
+    from ordersctl.logs import json_stream
+
+    json_stream(log_format_given(overrides.get("log", {}).get("format")))
+    log.critical("worker failed", exc_info=True)
 
 
 @dataclass

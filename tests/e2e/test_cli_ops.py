@@ -11,7 +11,7 @@ import redis
 from ordersctl.config import Settings
 from ordersctl.domain.generator import OrderGenerator
 from ordersctl.domain.rules import decode_order
-from tests.helpers import ROOT, ordersctl, read_topic, store_orders
+from tests.helpers import ROOT, log_messages, ordersctl, read_topic, store_orders
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -78,4 +78,4 @@ def test_cache_warm_fills_redis(settings: Settings) -> None:
 def test_cache_warm_with_redis_down_names_it_and_exits_1(settings: Settings) -> None:
     result = ordersctl(settings, "cache", "warm", ORDERS_REDIS__URL="redis://:pw@127.0.0.1:2/0")
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == "ordersctl: error: Redis unreachable at :***@127.0.0.1:2/0"
+    assert log_messages(result.stderr)[-1] == "ordersctl: error: Redis unreachable at :***@127.0.0.1:2/0"

@@ -18,7 +18,7 @@ from confluent_kafka.admin import AdminClient
 
 from ordersctl.config import Settings
 from ordersctl.domain.generator import OrderGenerator
-from tests.helpers import create_topics, http_get, ordersctl, send, start_ordersctl, wait_for
+from tests.helpers import create_topics, http_get, log_messages, ordersctl, send, start_ordersctl, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -135,9 +135,10 @@ def test_a_worker_failing_on_every_start_stops_consume_within_the_crash_loop_win
         result = ordersctl(settings, "consume", "--metrics-port", str(port), timeout=240)
     assert time.monotonic() - started < 240
     assert result.returncode == 1, result.stderr[-3000:]
-    ours = [line for line in result.stderr.splitlines() if line.startswith("ordersctl: ")]
+    messages = log_messages(result.stderr)
+    ours = [message for message in messages if message.startswith("ordersctl: ")]
     assert ours == [
         "ordersctl: error: consume stopped: worker 0 crash loop: died 6 times within 300 s, each within 30 s of its"
         " start (5 restarts did not help)"
     ]
-    assert result.stderr.rstrip().splitlines()[-1] == ours[0]
+    assert messages[-1] == ours[0]

@@ -12,7 +12,7 @@ from ordersctl.dlq import format as fmt
 from ordersctl.domain.generator import Message as Generated
 from ordersctl.domain.generator import OrderGenerator, dump
 from ordersctl.errors import POISON_REASONS
-from tests.helpers import create_topics, db_rows, headers, ordersctl, read_topic, send, stored_count
+from tests.helpers import create_topics, db_rows, headers, log_messages, ordersctl, read_topic, send, stored_count
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -76,11 +76,11 @@ def test_inspect_shows_exactly_the_consumers_dead_letters(settings: Settings) ->
 def test_inspect_missing_or_empty_dlq_says_so_in_one_line(settings: Settings) -> None:
     missing = ordersctl(settings, "dlq", "inspect")
     assert missing.returncode == 1
-    assert missing.stderr.strip().splitlines()[-1].startswith(f"dlq: topic {settings.kafka.dlq_topic} does not exist")
+    assert log_messages(missing.stderr)[-1].startswith(f"dlq: topic {settings.kafka.dlq_topic} does not exist")
     create_topics(settings)
     empty = ordersctl(settings, "dlq", "inspect", "--json")
     assert empty.returncode == 0 and empty.stdout == ""
-    assert empty.stderr.strip().splitlines()[-1] == f"dlq: no dead letters in {settings.kafka.dlq_topic}"
+    assert log_messages(empty.stderr)[-1] == f"dlq: no dead letters in {settings.kafka.dlq_topic}"
 
 
 def test_replay_after_relaxing_a_rule_stores_the_orders_exactly_once(settings: Settings) -> None:

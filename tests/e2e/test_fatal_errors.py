@@ -14,7 +14,7 @@ import pytest
 
 from ordersctl.config import Settings
 from ordersctl.domain.generator import OrderGenerator
-from tests.helpers import create_topics, ordersctl, send, start_ordersctl, wait_for
+from tests.helpers import create_topics, log_messages, ordersctl, send, start_ordersctl, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -23,9 +23,10 @@ def _assert_one_line(result: subprocess.CompletedProcess[str], code: int, *parts
     """The run ended with ``code`` and one line saying why, naming ``parts``; no traceback anywhere."""
     assert result.returncode == code, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
-    ours = [line for line in result.stderr.splitlines() if line.startswith("ordersctl: ")]
+    messages = log_messages(result.stderr)
+    ours = [message for message in messages if message.startswith("ordersctl: ")]
     assert len(ours) == 1, result.stderr[-3000:]
-    assert result.stderr.rstrip().splitlines()[-1] == ours[0]
+    assert messages[-1] == ours[0]
     for part in parts:
         assert part in ours[0]
     return ours[0]

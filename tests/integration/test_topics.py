@@ -8,7 +8,7 @@ from confluent_kafka.admin import AdminClient
 
 from ordersctl.config import Settings, load_settings
 from tests.conftest import KAFKA
-from tests.helpers import ordersctl
+from tests.helpers import log_messages, ordersctl
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +43,7 @@ def test_create_chooses_one_replica_on_the_single_node(kafka_only: Settings) -> 
 def test_create_refuses_more_replicas_than_brokers_before_creating_anything(kafka_only: Settings) -> None:
     done = ordersctl(kafka_only, "topics", "create", "--replication-factor", "3", timeout=60)
     assert done.returncode == 1
-    assert done.stderr.strip().splitlines() == [
+    assert log_messages(done.stderr) == [
         f"ordersctl: error: replication factor 3 needs 3 brokers; the cluster at {KAFKA} has 1"
     ]
     assert _replicas(kafka_only) == {}

@@ -10,6 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.helpers import log_messages
 from tests.secure.conftest import SecureClient
 
 pytestmark = [pytest.mark.secure, pytest.mark.e2e, pytest.mark.slow]
@@ -20,8 +21,9 @@ def _refused(done: subprocess.CompletedProcess[str], *parts: str) -> None:
     """Exit 2 and one line, the last, naming ``parts``; no traceback, no wrong or right password."""
     assert done.returncode == 2, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
-    ours = [line for line in done.stderr.splitlines() if line.startswith("ordersctl: ")]
-    assert len(ours) == 1 and done.stderr.rstrip().splitlines()[-1] == ours[0], done.stderr[-3000:]
+    messages = log_messages(done.stderr)
+    ours = [message for message in messages if message.startswith("ordersctl: ")]
+    assert len(ours) == 1 and messages[-1] == ours[0], done.stderr[-3000:]
     for part in parts:
         assert part in ours[0], ours[0]
     assert WRONG not in done.stderr + done.stdout

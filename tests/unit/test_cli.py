@@ -28,6 +28,8 @@ DOWN = {
     "ORDERS_POSTGRES__CONNECT_TIMEOUT": "2",
     "ORDERS_REDIS__URL": "redis://:redissecret@127.0.0.1:2/0",
     "ORDERS_KAFKA__BOOTSTRAP_SERVERS": "127.0.0.1:3",
+    # The lines a person reads; the JSON log stream of the same errors: test_log_stream.py.
+    "ORDERS_LOG__FORMAT": "console",
 }
 
 

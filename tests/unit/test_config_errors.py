@@ -1,8 +1,10 @@
 """A configuration mistake is one line and exit 2 in every command, before any service is asked: a typo in a
-variable, a malformed DSN, a refused kafka.extra key, a secret file that is missing."""
+variable, a malformed DSN, a refused kafka.extra key, a secret file that is missing. Off a terminal (log.format
+auto) that line is a JSON log record, as every other line on stderr; on the console it is plain text."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -44,5 +46,21 @@ def test_every_command_refuses_a_config_mistake_in_one_line(
     args = [sys.executable, "-m", "ordersctl", *command, *REQUIRED.get(tuple(command), [])]
     result = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False, env=env)
     assert result.returncode == 2, (name, result.stderr)
-    assert result.stderr.startswith("ordersctl: config error: ") and says in result.stderr, result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1 and "pw-9876" not in result.stderr
+    assert len(result.stderr.splitlines()) == 1 and "pw-9876" not in result.stderr, result.stderr
+    record = json.loads(result.stderr)
+    assert record["level"] == "error" and record["process"] == command[0] and isinstance(record["pid"], int)
+    assert record["msg"].startswith("ordersctl: config error: ") and says in record["msg"], record
+
+
+@pytest.mark.parametrize("log_format", ["--log-format=console", "ORDERS_LOG__FORMAT=console"])
+def test_on_the_console_the_config_mistake_is_one_plain_line(log_format: str) -> None:
+    """The format comes from the flag or the environment: the settings that would say it could not be loaded."""
+    name, (value, says) = next(iter(MISTAKES.items()))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERS_")} | {name: value}
+    flag = [log_format] if log_format.startswith("--") else []
+    if not flag:
+        env |= dict([log_format.split("=")])
+    result = subprocess.run([sys.executable, "-m", "ordersctl", *flag, "db", "migrate"], capture_output=True,
+                            text=True, timeout=60, check=False, env=env)  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr == f"ordersctl: config error: {says}\n"

@@ -22,6 +22,7 @@ from ordersctl.cli.main import main
 from ordersctl.config import load_settings
 from ordersctl.errors import TopicError
 from ordersctl.runtime import Runtime
+from tests.helpers import log_messages
 
 
 class FakeCluster:
@@ -128,7 +129,7 @@ def test_create_asking_more_than_the_brokers_is_one_line_and_creates_nothing(
     cluster: FakeCluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["topics", "create", "--replication-factor", "2"]) == 1
-    err = capsys.readouterr().err.strip().splitlines()
+    err = log_messages(capsys.readouterr().err)  # off a terminal: JSON records
     assert err == ["ordersctl: error: replication factor 2 needs 2 brokers; the cluster at 127.0.0.1:19092 has 1"]
     assert cluster.created == {}
 

@@ -32,6 +32,7 @@ from ordersctl.settings_otel import OtelSettings
 from ordersctl.tracing import NO_TRACING, Tracing
 from tests.conftest import ROOT
 from tests.fakes import message
+from tests.helpers import log_messages
 from tests.unit.test_worker import Rig, orders
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -227,7 +228,7 @@ run()
 """
     done = _python(code, ORDERS_OTEL__ENABLED="true")
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [
+    assert log_messages(done.stderr) == [  # off a terminal: a JSON record
         "ordersctl: config error: invalid setting otel.enabled (environment ORDERS_OTEL__ENABLED): tracing needs "
         "OpenTelemetry, which is not installed: pip install 'ordersctl[otel]'"
     ]

@@ -34,7 +34,7 @@ from ordersctl.api.metrics import MULTIPROC_ENV
 from ordersctl.api.serving.channel import use_flush_aware_channels
 from ordersctl.cache.warmup import RecentOrders, warm
 from ordersctl.errors import OrdersError
-from ordersctl.logs import EarlyRateLimitedWarnings
+from ordersctl.logs import EarlyRateLimitedWarnings, identify, identity
 from ordersctl.output import info
 from ordersctl.runtime import Runtime
 from ordersctl.supervision import ProcessSupervisor
@@ -196,7 +196,7 @@ def _supervise(body: Callable[[], None], processes: int, drain_seconds: float) -
     children: dict[int, ForkProcess] = {}
 
     def make_child(slot: int) -> ForkProcess:
-        children[slot] = ctx.Process(target=_server_process, args=(body,), name=f"ordersctl-serve-{slot}")
+        children[slot] = ctx.Process(target=_server_process, args=(body, slot), name=f"ordersctl-serve-{slot}")
         return children[slot]
 
     def relay() -> None:
@@ -222,9 +222,10 @@ class RelayingSupervisor(ProcessSupervisor):
         self.relay()
 
 
-def _server_process(body: Callable[[], None]) -> None:
+def _server_process(body: Callable[[], None], slot: int) -> None:
     """Body of a forked server process; it ends with ``os._exit``, so nothing of the parent's runs on exit."""
     code = 0
+    identify(identity.process, slot)  # its log lines say which of the servers wrote them
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns Ctrl-C into one SIGTERM each
         # Until the server installs its own handler, SIGTERM ends it (the parent's handler came with the fork).
