@@ -15,7 +15,6 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from ordersctl import __version__
 from ordersctl.cli import cache, config_cmd, consume, db, dlq, observe, produce, serve, topics
 from ordersctl.cli.context import AppContext
-from ordersctl.config import log_format_given
 from ordersctl.errors import AccessDenied, ConfigError, OrdersError, ServiceUnavailable, UnknownTopic
 from ordersctl.logs import emit, identify, json_stream
 from ordersctl.masking import mask_text
@@ -81,6 +80,8 @@ _given_format: list[str | None] = [None]
 
 def _say(text: str) -> None:
     """The one line at the edge: a log record in the JSON log stream, plain text otherwise."""
+    from ordersctl.config import log_format_given  # only on the way out: --help loads no settings
+
     if json_stream(log_format_given(_given_format[0])):
         emit(text, logging.ERROR)
     else:
