@@ -14,11 +14,11 @@ BIGINT_MAX = 2**63 - 1
 _HASH_PIECE = 2000
 BIGINT_MIN = -(2**63)
 # No NUL or other control characters anywhere in a string (they break logs, terminals and PostgreSQL text).
-_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 
 
 def _text(max_length: int) -> object:
-    return StringConstraints(max_length=max_length, pattern=_PRINTABLE)
+    return StringConstraints(max_length=max_length, pattern=PRINTABLE)
 
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$")
