@@ -23,7 +23,7 @@ from psycopg.types.json import Jsonb
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ordersctl.adapters.kafka import make_consumer
-from ordersctl.adapters.order_store.outbox import event_payload
+from ordersctl.adapters.order_store.outbox import event_json
 from ordersctl.config import load_settings
 from ordersctl.domain.rows import DELIVERY_COLUMNS, ITEM_COLUMNS, ORDER_COLUMNS, PAYMENT_COLUMNS
 from ordersctl.domain.rules import decode_rows
@@ -77,7 +77,7 @@ def main() -> None:
                     cur.execute(INSERT_DELIVERY, rows.delivery)
                     cur.execute(INSERT_PAYMENT, rows.payment)
                     cur.executemany(INSERT_ITEM, rows.items)
-                    cur.execute(INSERT_OUTBOX, (rows.order_uid, Jsonb(event_payload(rows))))
+                    cur.execute(INSERT_OUTBOX, (rows.order_uid, Jsonb(event_json(rows), dumps=str)))
                 consumer.commit(message=msg, asynchronous=False)
                 stored += 1
     finally:
