@@ -144,9 +144,11 @@ class Order(_Strict):
 
 def fingerprint(data: bytes) -> bytes:
     """SHA-256 of ``data``, computed without releasing the GIL."""
-    digest = hashlib.sha256()
     # hashlib drops the GIL for updates of 2 KiB or more; in the consume worker, taking it back costs far
     # more than the hashing itself (the store and relay threads grab it). Feed it smaller pieces.
+    if len(data) <= _HASH_PIECE:
+        return hashlib.sha256(data).digest()  # most orders: one piece
+    digest = hashlib.sha256()
     for start in range(0, len(data), _HASH_PIECE):
         digest.update(data[start : start + _HASH_PIECE])
     return digest.digest()

@@ -5,8 +5,8 @@ into plain dicts and lists (no model objects), for the common case of a plainly 
 (rules.decode_order), which gives the exact errors. What it accepts, the model accepts with the same values:
 - every field keeps the model's type and constraints (built from ``Order.model_fields``), strict, extra keys ignored;
 - the no-control-characters pattern of the text fields is checked once for the whole message instead of per
-  string: JSON must escape a control character inside a string (the parser refuses a raw one), except DEL, so a
-  message with no backslash and no DEL byte has none in any string;
+  string when it can be: JSON must escape a control character inside a string (the parser refuses a raw one),
+  except DEL, so a message with no backslash and no DEL byte has none in any string (others are checked per string);
 - ``date_created`` must be the plain RFC 3339 form (ASCII digits, upper-case T or a space, Z or an offset), read
   by the same ``datetime.fromisoformat`` as the model, and put in UTC as the model does.
 """
@@ -32,37 +32,38 @@ def _without_printable(meta: object) -> object:
     return meta
 
 
-def _plain_type(annotation: Any) -> Any:
+def _plain_type(annotation: Any, printable: bool) -> Any:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return _as_typed_dict(annotation)
+        return _as_typed_dict(annotation, printable)
     if get_origin(annotation) is list:
-        return GenericAlias(list, tuple(_plain_type(a) for a in get_args(annotation)))
+        return GenericAlias(list, tuple(_plain_type(a, printable) for a in get_args(annotation)))
     return annotation
 
 
-def _as_typed_dict(model: type[BaseModel]) -> type:
+def _as_typed_dict(model: type[BaseModel], printable: bool) -> type:
+    """``model`` as a TypedDict of the same field types; ``printable``: with the text fields' own pattern check."""
     fields: dict[str, Any] = {}
     for name, info in model.model_fields.items():
         if model is Order and name == "date_created":
             fields[name] = Annotated[str, StringConstraints(pattern=_PLAIN_RFC3339)]
             continue
-        meta = [_without_printable(m) for m in info.metadata]
-        base = _plain_type(info.annotation)
+        meta = info.metadata if printable else [_without_printable(m) for m in info.metadata]
+        base = _plain_type(info.annotation, printable)
         fields[name] = Annotated[(base, *meta)] if meta else base
     plain: type = TypedDict(model.__name__, fields)  # type: ignore[misc]
     return with_config(_CONFIG)(plain)
 
 
-_PLAIN_ORDER: TypeAdapter[dict[str, Any]] = TypeAdapter(_as_typed_dict(Order))
+_PLAIN_ORDER: TypeAdapter[dict[str, Any]] = TypeAdapter(_as_typed_dict(Order, printable=False))
+_ESCAPED_ORDER: TypeAdapter[dict[str, Any]] = TypeAdapter(_as_typed_dict(Order, printable=True))
 
 
 def read_plain(value: bytes) -> dict[str, Any] | None:
-    """The order in ``value`` as nested dicts (``date_created`` a UTC datetime), or None: not plainly written, or
-    not valid (the model then says why)."""
-    if b"\\" in value or b"\x7f" in value:
-        return None
+    """The order in ``value`` as nested dicts (``date_created`` a UTC datetime), or None when the model must say
+    (not valid, or a ``date_created`` not in the plain form)."""
+    escapes = b"\\" in value or b"\x7f" in value
     try:
-        doc = _PLAIN_ORDER.validate_json(value)
+        doc = (_ESCAPED_ORDER if escapes else _PLAIN_ORDER).validate_json(value)
         created = datetime.fromisoformat(doc["date_created"])
     except (ValidationError, ValueError):
         return None

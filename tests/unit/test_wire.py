@@ -40,8 +40,7 @@ def _compact(doc: dict[str, Any]) -> bytes:
 @given(valid_orders(), st.booleans())
 def test_a_valid_order_gives_the_models_rows(doc: dict[str, Any], ascii_only: bool) -> None:
     raw = json.dumps(doc).encode() if ascii_only else _compact(doc)
-    if b"\\" not in raw:
-        assert read_plain(raw) is not None  # the fast reading is what is measured here, not the fallback
+    assert read_plain(raw) is not None  # the fast reading is what is tested here, not the fallback
     rows = decode_rows(raw)
     assert rows == to_rows(decode_order(raw), raw)
     assert rows.order.date_created.tzinfo == decode_order(raw).date_created.tzinfo

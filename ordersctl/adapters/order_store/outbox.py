@@ -23,6 +23,7 @@ _CLAIM_ROWS = "SELECT id, order_uid, payload::text FROM outbox ORDER BY id LIMIT
 _RELAY_LOCK_KEY = 7_316_043_522
 _TAKE_RELAY_LOCK = "SELECT pg_try_advisory_xact_lock(%s)"
 _READ_PAGE = "SELECT id, order_uid, payload::text FROM outbox ORDER BY id LIMIT %s"
+_DELETE_PUBLISHED = "DELETE FROM outbox WHERE id = ANY(string_to_array(%s, ',')::bigint[])"
 
 
 # The "order saved" event: identifiers and totals only, no personal data. Every value but the track number is
@@ -83,7 +84,8 @@ class Outbox:
 
     def mark_published(self, conn: Conn, ids: Sequence[int]) -> None:
         """Published events leave the outbox (it holds only what is still to publish)."""
-        conn.execute("DELETE FROM outbox WHERE id = ANY(%s)", (list(ids),))
+        # One comma-joined string: psycopg builds an array parameter in Python, a cost per event.
+        conn.execute(_DELETE_PUBLISHED, (",".join(map(str, ids)),))
 
     def pending_events(self, conn: Conn) -> int:
         row = conn.execute("SELECT count(*) FROM outbox").fetchone()
