@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import subprocess
 import sys
@@ -38,7 +37,7 @@ from bench import report
 from bench.common import bench_settings, env_for, fresh_database
 from bench.measure import ROOT, Figures, run_measured
 from ordersctl.adapters.kafka_topics import TopicAdmin
-from ordersctl.adapters.order_store.outbox import event_payload
+from ordersctl.adapters.order_store.outbox import event_json
 from ordersctl.config import Settings
 from ordersctl.domain.generator import Message, OrderGenerator
 from ordersctl.domain.rows import DELIVERY_COLUMNS, ITEM_COLUMNS, ORDER_COLUMNS, PAYMENT_COLUMNS, to_rows
@@ -83,7 +82,7 @@ def write_csvs(values: list[bytes], folder: Path) -> dict[str, tuple[Path, tuple
         writers["deliveries"].writerow(rows.delivery)
         writers["payments"].writerow(rows.payment)
         writers["items"].writerows(rows.items)
-        writers["outbox"].writerow([order.order_uid, json.dumps(event_payload(rows))])
+        writers["outbox"].writerow([order.order_uid, event_json(rows)])
     for h in handles.values():
         h.close()
     return {name: (folder / f"{name}.csv", cols) for name, cols in files.items()}

@@ -1,6 +1,6 @@
 """The per-order design, the reference row of bench/ingest.py: what most consumers of this kind do.
 
-For each message, one at a time: decode and validate it (the same ``decode_order`` as ordersctl), insert the
+For each message, one at a time: decode and validate it (the same ``decode_rows`` as ordersctl), insert the
 order into the four tables and its "order saved" row into the outbox with plain INSERT statements in one
 transaction (psycopg prepares each statement after its first few uses; the items go in one executemany),
 commit, then commit the message's offset synchronously. It does less than ``ordersctl consume``: no
@@ -23,10 +23,10 @@ from psycopg.types.json import Jsonb
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ordersctl.adapters.kafka import make_consumer
-from ordersctl.adapters.order_store.outbox import event_payload
+from ordersctl.adapters.order_store.outbox import event_json
 from ordersctl.config import load_settings
-from ordersctl.domain.rows import DELIVERY_COLUMNS, ITEM_COLUMNS, ORDER_COLUMNS, PAYMENT_COLUMNS, to_rows
-from ordersctl.domain.rules import decode_order
+from ordersctl.domain.rows import DELIVERY_COLUMNS, ITEM_COLUMNS, ORDER_COLUMNS, PAYMENT_COLUMNS
+from ordersctl.domain.rules import decode_rows
 from ordersctl.errors import PoisonError
 
 
@@ -68,17 +68,16 @@ def main() -> None:
                 last_message = time.monotonic()
                 value = msg.value() or b""
                 try:
-                    order = decode_order(value)
+                    rows = decode_rows(value)
                 except PoisonError:
                     consumer.commit(message=msg, asynchronous=False)  # a real consumer dead-letters it first
                     continue
-                rows = to_rows(order, value)
                 with conn.transaction():
                     cur.execute(INSERT_ORDER, rows.order)
                     cur.execute(INSERT_DELIVERY, rows.delivery)
                     cur.execute(INSERT_PAYMENT, rows.payment)
                     cur.executemany(INSERT_ITEM, rows.items)
-                    cur.execute(INSERT_OUTBOX, (order.order_uid, Jsonb(event_payload(rows))))
+                    cur.execute(INSERT_OUTBOX, (rows.order_uid, Jsonb(event_json(rows), dumps=str)))
                 consumer.commit(message=msg, asynchronous=False)
                 stored += 1
     finally:

@@ -12,10 +12,9 @@ import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
-import redis
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 from psycopg_pool import ConnectionPool
@@ -24,13 +23,15 @@ from ordersctl import tracing as tracing_port
 from ordersctl.adapters import kafka as kafka_adapter
 from ordersctl.adapters import kafka_errors
 from ordersctl.adapters import postgres as pg_adapter
-from ordersctl.adapters import redis as redis_adapter
 from ordersctl.adapters.order_store import OrderStore
 from ordersctl.adapters.order_store.outbox import Outbox
 from ordersctl.adapters.order_store.reads import OrderReads
 from ordersctl.adapters.order_store.writes import OrderWrites
 from ordersctl.config import Settings
 from ordersctl.errors import ConfigError
+
+if TYPE_CHECKING:
+    import redis
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,9 @@ class Runtime:
     def redis(self) -> redis.Redis:
         if not self.settings.redis.enabled:  # callers check redis.enabled; no client is built without Redis
             raise ConfigError("Redis is off (redis.url is empty)")
+        # Imported here: redis-py takes a tenth of a second of CPU to import, and a consume worker never uses it.
+        from ordersctl.adapters import redis as redis_adapter
+
         return redis_adapter.make_client(self.settings.redis)
 
     @cached_property

@@ -14,11 +14,11 @@ BIGINT_MAX = 2**63 - 1
 _HASH_PIECE = 2000
 BIGINT_MIN = -(2**63)
 # No NUL or other control characters anywhere in a string (they break logs, terminals and PostgreSQL text).
-_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 
 
 def _text(max_length: int) -> object:
-    return StringConstraints(max_length=max_length, pattern=_PRINTABLE)
+    return StringConstraints(max_length=max_length, pattern=PRINTABLE)
 
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$")
@@ -144,9 +144,11 @@ class Order(_Strict):
 
 def fingerprint(data: bytes) -> bytes:
     """SHA-256 of ``data``, computed without releasing the GIL."""
-    digest = hashlib.sha256()
     # hashlib drops the GIL for updates of 2 KiB or more; in the consume worker, taking it back costs far
     # more than the hashing itself (the store and relay threads grab it). Feed it smaller pieces.
+    if len(data) <= _HASH_PIECE:
+        return hashlib.sha256(data).digest()  # most orders: one piece
+    digest = hashlib.sha256()
     for start in range(0, len(data), _HASH_PIECE):
         digest.update(data[start : start + _HASH_PIECE])
     return digest.digest()

@@ -6,7 +6,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ordersctl.domain.order import Order
+from ordersctl.domain.order import Order, fingerprint
+from ordersctl.domain.rows import OrderRows, rows_of
+from ordersctl.domain.wire import read_plain
 from ordersctl.errors import (
     DecodeError,
     FieldError,
@@ -21,28 +23,31 @@ _JSON_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "bo
                "dict": "object", "list": "array", "bytes": "string"}  # fmt: skip
 
 
-def check_rules(order: Order, max_items: int = DEFAULT_MAX_ITEMS) -> None:
-    """Raise RuleViolation (or TooManyItems) listing every broken rule."""
-    if len(order.items) > max_items:
+def check_rules(order: Order | dict[str, Any], max_items: int = DEFAULT_MAX_ITEMS) -> None:
+    """Raise RuleViolation (or TooManyItems) listing every broken rule; ``order`` as a model or as plain dicts."""
+    doc = order.model_dump() if isinstance(order, Order) else order
+    items, pay = doc["items"], doc["payment"]
+    if len(items) > max_items:
         raise TooManyItems(
-            f"order has {len(order.items)} items, more than the maximum {max_items}",
+            f"order has {len(items)} items, more than the maximum {max_items}",
             (FieldError("items", "max_items", "array", f"at most {max_items} items"),),
         )
     errors: list[FieldError] = []
-    for i, item in enumerate(order.items):
-        expected = item.price * (100 - item.sale) // 100
-        if item.total_price != expected:
+    goods = 0
+    for i, item in enumerate(items):
+        total = item["total_price"]
+        goods += total
+        if total != item["price"] * (100 - item["sale"]) // 100:
             errors.append(
                 FieldError(
                     f"items.{i}.total_price", "item_total_price", "integer", "must be price * (100 - sale) // 100"
                 )
             )
-    pay = order.payment
-    if pay.goods_total != sum(item.total_price for item in order.items):
+    if pay["goods_total"] != goods:
         errors.append(
             FieldError("payment.goods_total", "goods_total", "integer", "must be the sum of items' total_price")
         )
-    if pay.amount != pay.goods_total + pay.delivery_cost + pay.custom_fee:
+    if pay["amount"] != pay["goods_total"] + pay["delivery_cost"] + pay["custom_fee"]:
         errors.append(
             FieldError("payment.amount", "amount", "integer", "must be goods_total + delivery_cost + custom_fee")
         )
@@ -82,6 +87,19 @@ def decode_order(value: bytes | None, max_items: int = DEFAULT_MAX_ITEMS) -> Ord
         raise SchemaViolation("; ".join(f"{e.path}: {e.rule}" for e in errors[:5]), errors) from None
     check_rules(order, max_items)
     return order
+
+
+def decode_rows(value: bytes | None, max_items: int = DEFAULT_MAX_ITEMS) -> OrderRows:
+    """Bytes off the wire -> the rows of a valid order (fingerprint: the SHA-256 of the bytes), or the PoisonError
+    that says precisely why not: ``decode_order``'s outcome, reached without model objects for a plainly written
+    message (wire.read_plain), through the model otherwise."""
+    doc = read_plain(value) if value else None
+    if doc is None:
+        doc = decode_order(value, max_items).model_dump()
+    else:
+        check_rules(doc, max_items)
+    assert value is not None  # decode_order refuses an empty message
+    return rows_of(doc, fingerprint(value))
 
 
 def errors_json(errors: tuple[FieldError, ...]) -> list[dict[str, Any]]:

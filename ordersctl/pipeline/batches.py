@@ -13,8 +13,8 @@ from confluent_kafka import Message
 from ordersctl.adapters.kafka_errors import fatal_error, raised_once
 from ordersctl.adapters.order_store.writes import Saved
 from ordersctl.dlq.letters import DeadLetter
-from ordersctl.domain.rows import OrderRows, to_rows
-from ordersctl.domain.rules import decode_order
+from ordersctl.domain.rows import OrderRows
+from ordersctl.domain.rules import decode_rows
 from ordersctl.errors import PoisonError
 
 if TYPE_CHECKING:
@@ -84,9 +84,9 @@ def decode_batch(batch: list[Message], max_items: int, started: float) -> Prepar
             prepared.records.append(msg)
     for msg in prepared.records:
         try:
-            order = decode_order(msg.value(), max_items)
+            rows = decode_rows(msg.value(), max_items)
         except PoisonError as exc:
             prepared.letters.append(DeadLetter(msg, exc))
             continue
-        prepared.valid.append(Decoded(msg, to_rows(order, msg.value())))
+        prepared.valid.append(Decoded(msg, rows))
     return prepared

@@ -147,13 +147,13 @@ def test_sigusr1_writes_every_threads_stack_as_one_record() -> None:
 
 def test_a_worker_crash_before_logging_is_set_up_is_a_record(capsys: pytest.CaptureFixture[str]) -> None:
     """The traceback of a worker that failed before it set logging up still reaches the stream as JSON."""
-    from ordersctl.pipeline import supervisor
+    from ordersctl.pipeline import worker_process
 
     logs.identity.json = None  # as in a worker process that failed before it set logging up
     try:
         raise OSError("address in use")
     except OSError:
-        supervisor._log_crash({"log": {"format": "json"}})
+        worker_process._log_crash({"log": {"format": "json"}})
     [record] = _records(capsys.readouterr().err)
     assert record["msg"] == "worker failed" and record["exc"] == "OSError"
 

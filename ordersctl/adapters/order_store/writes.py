@@ -190,6 +190,7 @@ def _copy(conn: Conn, batch: list[OrderRows], traceparents: Mapping[str, str] | 
         for table, rows_of_table in table_rows.items():
             with cur.copy(_COPY[table]) as copy:
                 copy.set_types(_TYPES[table])
+                write = copy.write_row
                 for row in rows_of_table:
-                    copy.write_row(row)
+                    write(row)
         copy_events(cur, batch, traceparents)

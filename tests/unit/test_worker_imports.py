@@ -1,0 +1,38 @@
+"""A consume worker is a fresh interpreter (spawn): what it imports is start-up CPU paid by every worker. It imports
+the module of its target and what worker_main imports, and none of the modules only other processes use."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from ordersctl.pipeline.options import WorkerOptions
+from ordersctl.pipeline.supervisor import Supervisor
+
+# What a worker never uses: the Redis client (serve and the cache commands), the supervisor's health endpoints and
+# process supervision, the API, the CLI and its terminal output, the order generator.
+NOT_IN_A_WORKER = ("redis", "ordersctl.pipeline.health", "ordersctl.supervision", "falcon", "typer", "rich", "faker",
+                   "ordersctl.api", "ordersctl.cli", "ordersctl.domain.generator")  # fmt: skip
+
+SCRIPT = """
+import importlib, sys
+importlib.import_module(sys.argv[1])  # the module of the target, as spawn's unpickling imports it
+from ordersctl.adapters.kafka import Member
+from ordersctl.adapters.postgres import for_process
+from ordersctl.config import load_settings
+from ordersctl.logs import setup_logging
+from ordersctl.pipeline.interpreter import tune_interpreter
+from ordersctl.pipeline.wiring import build_worker
+from ordersctl.runtime import Runtime
+print("\\n".join(sys.modules))
+"""
+
+
+def test_a_worker_imports_nothing_it_does_not_use() -> None:
+    # Run apart: this test process has imported much more. The supervisor hands spawn a reference to worker_main.
+    process = Supervisor(None, {}, 1, WorkerOptions())._spawn(0)
+    module = process._target.__module__  # type: ignore[attr-defined]
+    done = subprocess.run([sys.executable, "-c", SCRIPT, module], capture_output=True, text=True, check=True)
+    imported = set(done.stdout.split())
+    unwanted = sorted(m for m in imported if any(m == n or m.startswith(n + ".") for n in NOT_IN_A_WORKER))
+    assert unwanted == []
