@@ -12,6 +12,10 @@ this process; the write is mostly CPU in the server). Everything that touches th
 pausing, committing) stays on the main thread, and batches complete strictly in the order they were read.
 A batch that shares an order_uid with a batch in flight starts only once that batch is complete, so the
 copy of an order read first is always the one stored.
+
+Latency: batches form by group commit (``_fill``). A batch takes what is fetched already and starts at once
+when no store runs; while one runs, the next keeps filling until it is done (or full), so a trickle is stored
+order by order within a millisecond or two and a backlog still gets whole batches.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import logging
 import threading
 from collections import deque
 
-from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka import KafkaException, Message, TopicPartition
 
 from ordersctl.adapters.order_store.writes import Saved, Status
 from ordersctl.dlq.letters import DeadLetter
@@ -38,6 +42,9 @@ CLOSE_SECONDS = 5.0  # how long a finished worker waits for its consumer to leav
 # How long a revoke callback waits for a batch being stored. The group's rebalance waits on this callback, so
 # it must end well within max.poll.interval.ms; a batch not done by then is left to the partitions' next owner.
 REVOKE_WAIT_SECONDS = 30.0
+# While a store runs, how often the filling of the next batch looks whether it is done: the batch starts this long
+# after it at most. A look is a consume() call of a few microseconds, so about a thousand a second cost little.
+STORE_CHECK_SECONDS = 0.001
 
 
 class ConsumeWorker:
@@ -127,9 +134,7 @@ class ConsumeWorker:
                 if not relay_thread.is_alive():
                     raise relay.failure or RuntimeError("the outbox relay thread died; restarting the worker")
                 self.committer.resend_refused()
-                carried = self.buffer.take()
-                more = max(1, limits.batch_size - len(carried))
-                batch = carried + self.consumer.consume(num_messages=more, timeout=limits.max_wait_seconds)
+                batch = self._fill()
                 now = self._clock()
                 self.progress.report_if_due()
                 if batch:
@@ -148,6 +153,35 @@ class ConsumeWorker:
             self.progress.report()
             self._leave_group()
         return self.stats
+
+    def _fill(self) -> list[Message]:
+        """The next batch (group commit): what is fetched already, and while a store runs, what comes until it
+        is done. With no store running a batch starts at once, so a lone order waits for nothing, and a backlog
+        still fills whole batches; ``max_wait_seconds`` bounds the filling (and an idle wait)."""
+        deadline = self._clock() + self.limits.max_wait_seconds
+        self._fetch(0.0)  # what librdkafka has fetched already
+        while self._room() and (left := deadline - self._clock()) > 0:
+            if any(not inflight.done() for inflight in self._inflight):
+                # consume() cannot be woken by a store that ends: look again every STORE_CHECK_SECONDS.
+                self._fetch(min(left, STORE_CHECK_SECONDS))
+            elif self.buffer.carry or self._inflight:
+                break  # nothing being stored: start this batch now (or complete the stored ones first)
+            elif self._fetch(left, first=True):  # idle: returns the moment an order comes ...
+                self._fetch(0.0)  # ... with whatever came along
+        return self.buffer.take()
+
+    def _room(self) -> int:
+        return max(0, self.limits.batch_size - len(self.buffer.carry))
+
+    def _fetch(self, timeout: float, *, first: bool = False) -> int:
+        """Fetch into the buffer (where a revoke during the call forgets what is no longer ours): up to the
+        batch's room, or with ``first`` one message, whichever librdkafka's consume(n) returns on: n or timeout."""
+        room = self._room()
+        if not room:
+            return 0
+        fetched = self.consumer.consume(num_messages=1 if first else room, timeout=timeout)
+        self.buffer.keep(fetched)
+        return len(fetched)
 
     def _advance(self) -> bool:
         """Complete what is due and start the batch just decoded; False once shutdown abandoned the batches."""
