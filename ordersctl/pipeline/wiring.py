@@ -26,7 +26,9 @@ from ordersctl.pipeline.worker import ConsumeWorker
 from ordersctl.runtime import Runtime
 
 Report = Callable[[dict[str, Any]], None]
-# A dead letter or an event not confirmed by then is retried (the worker's batch, the relay's page).
+# A dead letter or an event not confirmed by then is retried (the worker's batch, the relay's page). linger.ms stays
+# the default's 5 ms: the relay (and the DLQ sender) confirm with flush(), which sends at once whatever linger says
+# (a lone event's flush: 0.4 ms with linger.ms 0, 5 or 1000; docs/performance.md), and batches at full speed.
 PRODUCER_TIMEOUT = {"message.timeout.ms": 10_000}
 
 
@@ -52,7 +54,9 @@ def build_worker(
     answers = CommitAnswers(clock)
     consumer = runtime.consumer(on_commit=answers.on_commit)
     buffer = FetchBuffer(consumer, options.batch_size)
-    progress = Progress(consumer, counters, k.orders_topic, options.report_every, report, options.stop_when_idle, clock)
+    progress = Progress(
+        consumer, counters, k.orders_topic, options.report_every, report, options.stop_when_idle, clock, background=True
+    )
     relay = OutboxRelay(
         runtime.pg_connection, runtime.store.outbox, runtime.producer("events", **PRODUCER_TIMEOUT), k.events_topic,
         on_published=counters.events_published,

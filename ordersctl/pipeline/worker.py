@@ -8,14 +8,12 @@ Guarantees, in order of importance:
 
 Throughput: up to ``pipeline.batches_in_flight`` batches are written to PostgreSQL at once, each by a store
 thread on its own connection, while the main thread fetches and decodes the next one (decoding is CPU in
-this process; the write is mostly CPU in the server). Everything that touches the consumer (polling,
-pausing, committing) stays on the main thread, and batches complete strictly in the order they were read.
-A batch that shares an order_uid with a batch in flight starts only once that batch is complete, so the
-copy of an order read first is always the one stored.
+this process; the write is mostly CPU in the server). What acts on the consumer (polling, pausing, committing)
+stays on the main thread (the progress thread only reads offsets), and batches complete strictly in the order
+they were read. A batch that shares an order_uid with a batch in flight starts only once that batch is
+complete, so the copy of an order read first is always the one stored.
 
-Latency: batches form by group commit (``_fill``). A batch takes what is fetched already and starts at once
-when no store runs; while one runs, the next keeps filling until it is done (or full), so a trickle is stored
-order by order within a millisecond or two and a backlog still gets whole batches.
+Batches form by group commit (``_fill``): a trickle is stored within a millisecond or two, a backlog in whole batches.
 """
 
 from __future__ import annotations
@@ -42,8 +40,7 @@ CLOSE_SECONDS = 5.0  # how long a finished worker waits for its consumer to leav
 # How long a revoke callback waits for a batch being stored. The group's rebalance waits on this callback, so
 # it must end well within max.poll.interval.ms; a batch not done by then is left to the partitions' next owner.
 REVOKE_WAIT_SECONDS = 30.0
-# While a store runs, how often the filling of the next batch looks whether it is done: the batch starts this long
-# after it at most. A look is a consume() call of a few microseconds, so about a thousand a second cost little.
+# While a store runs, how often the filling of the next batch looks whether it is done (a consume() call each).
 STORE_CHECK_SECONDS = 0.001
 
 
@@ -128,6 +125,7 @@ class ConsumeWorker:
         relay_stop = threading.Event()
         relay_thread = threading.Thread(target=relay.run_forever, args=(relay_stop,), name="outbox-relay", daemon=True)
         relay_thread.start()
+        self.progress.start_reporting()
         self._idle_from = last_message = self._clock()
         try:
             while not self.stop.is_set():
@@ -150,6 +148,7 @@ class ConsumeWorker:
             relay.wake()
             relay_thread.join(timeout=5)
             self.ports.executor.shutdown(wait=True)
+            self.progress.stop_reporting()
             self.progress.report()
             self._leave_group()
         return self.stats
@@ -161,8 +160,7 @@ class ConsumeWorker:
         deadline = self._clock() + self.limits.max_wait_seconds
         self._fetch(0.0)  # what librdkafka has fetched already
         while self._room() and (left := deadline - self._clock()) > 0:
-            if any(not inflight.done() for inflight in self._inflight):
-                # consume() cannot be woken by a store that ends: look again every STORE_CHECK_SECONDS.
+            if any(not inflight.done() for inflight in self._inflight):  # no store can wake consume(): look often
                 self._fetch(min(left, STORE_CHECK_SECONDS))
             elif self.buffer.carry or self._inflight:
                 break  # nothing being stored: start this batch now (or complete the stored ones first)
@@ -174,10 +172,9 @@ class ConsumeWorker:
         return max(0, self.limits.batch_size - len(self.buffer.carry))
 
     def _fetch(self, timeout: float, *, first: bool = False) -> int:
-        """Fetch into the buffer (where a revoke during the call forgets what is no longer ours): up to the
-        batch's room, or with ``first`` one message, whichever librdkafka's consume(n) returns on: n or timeout."""
-        room = self._room()
-        if not room:
+        """Into the buffer (which a revoke during the call filters): up to the batch's room, or with ``first`` one
+        message; librdkafka's consume(n) returns once it has n, or at the timeout."""
+        if not (room := self._room()):
             return 0
         fetched = self.consumer.consume(num_messages=1 if first else room, timeout=timeout)
         self.buffer.keep(fetched)
