@@ -154,12 +154,12 @@ class ConsumeWorker:
         return self.stats
 
     def _fill(self) -> list[Message]:
-        """The next batch (group commit): what is fetched already, and while a store runs, what comes until it
-        is done. With no store running a batch starts at once, so a lone order waits for nothing, and a backlog
-        still fills whole batches; ``max_wait_seconds`` bounds the filling (and an idle wait)."""
+        """The next batch (group commit): what is fetched already, and while a store runs, what comes until it is
+        done (or the batch is full). With none running it starts at once; ``max_wait_seconds`` bounds the filling."""
         deadline = self._clock() + self.limits.max_wait_seconds
         self._fetch(0.0)  # what librdkafka has fetched already
-        while self._room() and (left := deadline - self._clock()) > 0:
+        # librdkafka waits in whole milliseconds: a shorter timeout returns at once, and the loop would spin.
+        while self._room() and (left := deadline - self._clock()) >= STORE_CHECK_SECONDS:
             if any(not inflight.done() for inflight in self._inflight):  # no store can wake consume(): look often
                 self._fetch(min(left, STORE_CHECK_SECONDS))
             elif self.buffer.carry or self._inflight:
