@@ -36,11 +36,7 @@ LAG_QUERY_SECONDS = 0.5
 class Progress:
     """Reports the worker's counters every ``every`` seconds, and what it is blocked on and for how long. Its lag is
     the group's: the broker's end offsets of its partitions minus the offsets committed for them (a round trip or
-    two per report), so it grows while a store is stuck, whatever was fetched meanwhile.
-
-    With ``background`` the reports come from a thread of their own (``start_reporting``), not from the consume
-    loop: a query of the end offsets waits behind the consumer's fetch on the same broker connection, up to its
-    long poll (fetch.wait.max.ms, 500 ms), and held every order that arrived meanwhile (docs/performance.md)."""
+    two per report), so it grows while a store is stuck, whatever was fetched meanwhile."""
 
     def __init__(
         self,
@@ -51,8 +47,6 @@ class Progress:
         report: Callable[[dict[str, Any]], None] | None,
         stop_when_idle: float | None,
         clock: Callable[[], float] = time.monotonic,
-        *,
-        background: bool = False,
     ) -> None:
         self.consumer = consumer
         self._counters = counters
@@ -67,37 +61,12 @@ class Progress:
         self.joined = False
         self.postgres: threading.Event | None = None
         self._blocked: tuple[str, float] | None = None  # (operation, since when)
-        self.background = background
-        self._reporting: threading.Thread | None = None
-        self._stop_reporting = threading.Event()
 
     def blocked(self, operation: str | None) -> None:
         """The worker now waits on ``operation`` (``store``, ``dlq``, ``commit``) to complete; None: no longer."""
         self._blocked = None if operation is None else (operation, self._clock())
 
-    def start_reporting(self) -> None:
-        """With ``background``: report every ``every`` seconds from a thread until ``stop_reporting``."""
-        if self.background and self._reporting is None:
-            self._reporting = threading.Thread(target=self._report_every, name="progress", daemon=True)
-            self._reporting.start()
-
-    def stop_reporting(self) -> None:
-        """Before the consumer closes: the thread may be asking the broker through it."""
-        self._stop_reporting.set()
-        if self._reporting is not None:
-            self._reporting.join()
-            self._reporting = None
-
-    def _report_every(self) -> None:
-        while not self._stop_reporting.wait(self._every):
-            try:
-                self.report()
-            except Exception:  # a report is not worth the worker: the next one tries again
-                log.exception("progress report failed")
-
     def report_if_due(self) -> None:
-        if self.background:
-            return  # its thread reports
         now = self._clock()
         if now - self._last >= self._every:
             self.report()

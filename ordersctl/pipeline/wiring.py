@@ -54,9 +54,7 @@ def build_worker(
     answers = CommitAnswers(clock)
     consumer = runtime.consumer(on_commit=answers.on_commit)
     buffer = FetchBuffer(consumer, options.batch_size)
-    progress = Progress(
-        consumer, counters, k.orders_topic, options.report_every, report, options.stop_when_idle, clock, background=True
-    )
+    progress = Progress(consumer, counters, k.orders_topic, options.report_every, report, options.stop_when_idle, clock)
     relay = OutboxRelay(
         runtime.pg_connection, runtime.store.outbox, runtime.producer("events", **PRODUCER_TIMEOUT), k.events_topic,
         on_published=counters.events_published,

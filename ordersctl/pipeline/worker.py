@@ -8,10 +8,10 @@ Guarantees, in order of importance:
 
 Throughput: up to ``pipeline.batches_in_flight`` batches are written to PostgreSQL at once, each by a store
 thread on its own connection, while the main thread fetches and decodes the next one (decoding is CPU in
-this process; the write is mostly CPU in the server). What acts on the consumer (polling, pausing, committing)
-stays on the main thread (the progress thread only reads offsets), and batches complete strictly in the order
-they were read. A batch that shares an order_uid with a batch in flight starts only once that batch is
-complete, so the copy of an order read first is always the one stored.
+this process; the write is mostly CPU in the server). Everything that touches the consumer (polling,
+pausing, committing) stays on the main thread, and batches complete strictly in the order they were read.
+A batch that shares an order_uid with a batch in flight starts only once that batch is complete, so the
+copy of an order read first is always the one stored.
 
 Batches form by group commit (``_fill``): a trickle is stored within a millisecond or two, a backlog in whole batches.
 """
@@ -125,7 +125,6 @@ class ConsumeWorker:
         relay_stop = threading.Event()
         relay_thread = threading.Thread(target=relay.run_forever, args=(relay_stop,), name="outbox-relay", daemon=True)
         relay_thread.start()
-        self.progress.start_reporting()
         self._idle_from = last_message = self._clock()
         try:
             while not self.stop.is_set():
@@ -148,7 +147,6 @@ class ConsumeWorker:
             relay.wake()
             relay_thread.join(timeout=5)
             self.ports.executor.shutdown(wait=True)
-            self.progress.stop_reporting()
             self.progress.report()
             self._leave_group()
         return self.stats

@@ -104,34 +104,3 @@ def test_without_stop_when_idle_a_worker_never_stops_by_itself() -> None:
     relay_idle = threading.Event()
     relay_idle.set()
     assert not progress.idle_done(10_000.0, 0.0, 0.0, relay_idle)
-
-
-class _SlowOffsets(FakeConsumer):
-    """Its offset queries wait (as they do behind a fetch's long poll) and say on which thread they ran."""
-
-    def __init__(self, clock: FakeClock) -> None:
-        super().__init__(clock, [message(0, 0, b"{}")])
-        self.assign([TopicPartition("orders", 0)])
-        self.asked_on: list[str] = []
-        self.answered = threading.Event()
-
-    def committed(self, partitions: list[TopicPartition], timeout: float = -1) -> list[TopicPartition]:
-        self.asked_on.append(threading.current_thread().name)
-        self.answered.set()
-        return super().committed(partitions, timeout)
-
-
-def test_in_the_background_the_lag_is_asked_from_its_own_thread_never_from_the_consume_loop() -> None:
-    consumer = _SlowOffsets(FakeClock())
-    reports: list[dict[str, Any]] = []
-    progress = Progress(consumer, PipelineCounters(), "orders", 0.01, reports.append, None, consumer.clock,
-                        background=True)  # fmt: skip
-    progress.start_reporting()
-    try:
-        consumer.clock.advance(60.0)
-        progress.report_if_due()  # the loop's call: no question to the broker on the loop's thread
-        assert consumer.answered.wait(5), "the progress thread never reported"
-    finally:
-        progress.stop_reporting()
-    assert consumer.asked_on and set(consumer.asked_on) == {"progress"}
-    assert reports and reports[-1]["lag"] == 1
