@@ -12,7 +12,8 @@ order and per side: the consuming processes (supervisor and workers), every Post
 broker; bench/measure.py says exactly what each figure holds. The peak RSS of every worker is reported too.
 
     python bench/ingest.py [--orders 100000] [--workers 1,2] [--backlog 1000000] [--json]
-    python bench/ingest.py --latency [--rate 2000] [--seconds 30]    (produce -> "order saved" event latency)
+    python bench/ingest.py --latency [--rate 200,2000,5000] [--seconds 30] [--cold 3]
+        (produce -> "order saved" event latency at each rate, and of a lone order after --idle seconds)
     python bench/ingest.py --citus --orders 20000 --json    (the Citus stack beside the single node: bench/citus.py)
 
 --json prints one JSON document on stdout; the table (without --json) goes to stdout too; progress to stderr.
@@ -170,8 +171,10 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=1_000_000, help="orders one worker drains last (0: skip)")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout instead of the table")
     parser.add_argument("--latency", action="store_true", help="latency mode: see bench/latency.py")
-    parser.add_argument("--rate", type=float, default=2000.0, help="latency mode: orders/s produced")
-    parser.add_argument("--seconds", type=float, default=30.0, help="latency mode: how long to produce")
+    parser.add_argument("--rate", default="200,2000,5000", help="latency mode: orders/s produced, rates in turn")
+    parser.add_argument("--seconds", type=float, default=30.0, help="latency mode: how long to produce each rate")
+    parser.add_argument("--cold", type=int, default=3, help="latency mode: lone orders, each after --idle seconds")
+    parser.add_argument("--idle", type=float, default=10.0, help="latency mode: idleness before a lone order")
     parser.add_argument("--citus", action="store_true", help="the Citus stack beside the single node: bench/citus.py")
     args = parser.parse_args()
     profile = pg_profile()
@@ -179,7 +182,7 @@ def main() -> None:
     if args.latency:
         from bench import latency
 
-        report.emit(latency.run(args, profile), args.json, report.latency_table)
+        report.emit(latency.run(args, profile), args.json, latency.table)
         return
     progress(f"generating {args.orders} orders ...")
     values = [m.value for m in OrderGenerator(seed=2024).messages(args.orders)]

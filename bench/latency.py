@@ -1,10 +1,13 @@
-"""Latency mode of bench/ingest.py: orders produced at a steady rate while ``ordersctl consume`` runs, and for
+"""Latency mode of bench/ingest.py: orders produced at steady rates while ``ordersctl consume`` runs, and for
 each of them the time from its record in the orders topic to its "order saved" event: the event's Kafka
-timestamp minus the order record's (both CreateTime, set by their producers on this machine).
+timestamp minus the order record's (both CreateTime, set by their producers on this machine; milliseconds).
 
-A warm-up second of orders goes first and is left out, so that the group has joined and the workers are
-running when the measured orders arrive. The run ends once every order is stored and the outbox is empty
-(every event confirmed by Kafka); then both topics are read back from Kafka.
+One consume process serves the whole run. A warm-up second of orders goes first and is left out, so that the
+group has joined and the workers are running when the measured orders arrive. Then each rate in turn (200,
+2,000 and 5,000 orders/s by default) for ``--seconds``, each phase drained (every order stored, the outbox
+empty) before the next; a phase's first second is reported apart from the rest, its steady state. Last, the
+cold path: ``--cold`` times, one lone order after ``--idle`` seconds without any (the fetch's and the relay's
+wake-up). Both topics are read back from Kafka at the end.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -32,7 +36,9 @@ from ordersctl.pipeline.publish import publish
 from ordersctl.runtime import Runtime
 
 WARM_UP_SECONDS = 1.0
+FIRST_SECONDS = 1.0  # a phase's first second, reported apart from its steady state
 DRAIN_TIMEOUT = 120.0
+QUANTILES = (("p50", 0.50), ("p90", 0.90), ("p99", 0.99), ("p99.9", 0.999))
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -40,12 +46,53 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[max(0, math.ceil(q * len(sorted_values)) - 1)]
 
 
+def distribution(latencies: Sequence[float]) -> dict[str, Any]:
+    """p50, p90, p99, p99.9, max and mean (ms) of ``latencies``, and how many there were."""
+    ordered = sorted(latencies)
+    if not ordered:
+        return {"orders": 0}
+    figures: dict[str, Any] = {"orders": len(ordered)}
+    figures.update((name, percentile(ordered, q)) for name, q in QUANTILES)
+    figures["max"] = ordered[-1]
+    figures["mean"] = round(sum(ordered) / len(ordered), 1)
+    return figures
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Orders produced at one rate: ``keys`` in the order they were sent."""
+
+    rate: float
+    keys: list[bytes]
+    rate_achieved: float = 0.0
+
+
+def phase_result(phase: Phase, order_times: dict[bytes, int], event_times: dict[bytes, int]) -> dict[str, Any]:
+    """A phase's distributions: its first second (the first ``rate`` orders, sent paced) and the rest."""
+    first = int(phase.rate * FIRST_SECONDS)
+
+    def latencies(keys: list[bytes]) -> list[float]:
+        return [float(event_times[k] - order_times[k]) for k in keys if k in event_times and k in order_times]
+
+    measured = latencies(phase.keys)
+    return {
+        "rate": phase.rate,
+        "rate_achieved": round(phase.rate_achieved, 1),
+        "orders": len(phase.keys),
+        "missing_events": len(phase.keys) - len(measured),
+        "first_second": distribution(latencies(phase.keys[:first])),
+        "steady": distribution(latencies(phase.keys[first:])),
+    }
+
+
 def run(args: argparse.Namespace, profile: str) -> dict[str, Any]:
     workers = int(args.workers.split(",")[-1])
-    count = int(args.rate * args.seconds)
-    warm = int(args.rate * WARM_UP_SECONDS)
-    print(f"latency: generating {warm + count} orders ...", file=sys.stderr)
-    messages = [m for m in OrderGenerator(seed=77).messages(warm + count) if m.kind == "valid"]
+    rates = [float(r) for r in str(args.rate).split(",")]
+    warm = int(rates[0] * WARM_UP_SECONDS)
+    counts = [int(rate * args.seconds) for rate in rates]
+    total = warm + sum(counts) + args.cold
+    print(f"latency: generating {total} orders ...", file=sys.stderr)
+    messages = [m for m in OrderGenerator(seed=77).messages(total) if m.kind == "valid"]
     with fresh_database() as dsn:
         settings = bench_settings(dsn, f"bench{uuid.uuid4().hex[:8]}")
         rt = Runtime(settings)
@@ -53,7 +100,7 @@ def run(args: argparse.Namespace, profile: str) -> dict[str, Any]:
             admin = TopicAdmin(rt.kafka_admin, settings.kafka)
             for name in (settings.kafka.orders_topic, settings.kafka.dlq_topic, settings.kafka.events_topic):
                 admin.ensure(name, args.partitions, 1)
-            sent = _produce_while_consuming(rt, settings, dsn, messages, warm, args, workers)
+            phases, cold = _produce_while_consuming(rt, settings, dsn, messages, warm, rates, counts, args, workers)
             order_times = _timestamps(rt, settings.kafka.orders_topic, args.partitions)
             event_times = _timestamps(rt, settings.kafka.events_topic, args.partitions)
             rt.kafka_admin.delete_topics(
@@ -61,25 +108,16 @@ def run(args: argparse.Namespace, profile: str) -> dict[str, Any]:
             )
         finally:
             rt.close()
-    measured = [m.key for m in messages[warm:]]
-    latencies = sorted(event_times[k] - order_times[k] for k in measured if k in event_times)
+    cold_ms = [float(event_times[k] - order_times[k]) for k in cold if k in event_times]
     return {
         "mode": "latency",
         "postgres_profile": profile,
         "durable": profile == "durable",
         "workers": workers,
-        "rate": args.rate,
-        "rate_achieved": sent["rate"],
+        "partitions": args.partitions,
         "seconds": args.seconds,
-        "orders": len(measured),
-        "missing_events": len(measured) - len(latencies),
-        "latency_ms": {
-            "p50": percentile(latencies, 0.50),
-            "p90": percentile(latencies, 0.90),
-            "p99": percentile(latencies, 0.99),
-            "max": latencies[-1],
-            "mean": round(sum(latencies) / len(latencies), 1),
-        },
+        "rates": [phase_result(phase, order_times, event_times) for phase in phases],
+        "cold": {"idle_seconds": args.idle, "samples_ms": cold_ms, "missing_events": len(cold) - len(cold_ms)},
     }
 
 
@@ -89,23 +127,39 @@ def _produce_while_consuming(
     dsn: str,
     messages: list[Message],
     warm: int,
+    rates: list[float],
+    counts: list[int],
     args: argparse.Namespace,
     workers: int,
-) -> dict[str, float]:
+) -> tuple[list[Phase], list[bytes]]:
     topic = settings.kafka.orders_topic
     command = [sys.executable, "-m", "ordersctl", "consume", "--workers", str(workers)]
+    phases: list[Phase] = []
+    cold: list[bytes] = []
     with tempfile.TemporaryFile(mode="w+") as log:
         proc = subprocess.Popen(command, env=env_for(settings), stdout=subprocess.DEVNULL, stderr=log)
         try:
-            publish(rt.producer(), topic, messages[:warm], rate=args.rate)
-            _wait_stored(dsn, warm, proc, log)
+            publish(rt.producer(), topic, messages[:warm], rate=rates[0])
+            stored = warm
+            _wait_stored(dsn, stored, proc, log)
             _wait_group_stable(rt, settings.kafka.group_id, workers)
-            print(f"latency: producing {len(messages) - warm} orders at {args.rate:.0f}/s ...", file=sys.stderr)
-            result = publish(rt.producer(), topic, messages[warm:], rate=args.rate)
-            _wait_stored(dsn, len(messages), proc, log)
+            for rate, count in zip(rates, counts, strict=True):
+                batch = messages[stored : stored + count]
+                print(f"latency: producing {len(batch)} orders at {rate:.0f}/s ...", file=sys.stderr)
+                result = publish(rt.producer(), topic, batch, rate=rate)
+                stored += len(batch)
+                _wait_stored(dsn, stored, proc, log)
+                phases.append(Phase(rate, [m.key for m in batch], result.rate))
+            for lone in messages[stored : stored + args.cold]:
+                print(f"latency: one order after {args.idle:.0f} s idle ...", file=sys.stderr)
+                time.sleep(args.idle)
+                publish(rt.producer(), topic, [lone])
+                stored += 1
+                _wait_stored(dsn, stored, proc, log)
+                cold.append(lone.key)
         finally:
             stop(proc)
-    return {"rate": result.sent / result.seconds if result.seconds else 0.0}
+    return phases, cold
 
 
 def _wait_stored(dsn: str, expected: int, proc: subprocess.Popen[bytes], log: Any) -> None:
@@ -147,3 +201,40 @@ def _timestamps(rt: Runtime, topic: str, partitions: int) -> dict[bytes, int]:
             found[key] = min(stamp, found.get(key, stamp))
     consumer.close()
     return found
+
+
+def table(result: dict[str, Any]) -> str:
+    """The run as a table: one line per rate and part (first second, steady), then the cold path."""
+    head = f"{'':<22}{'orders':>8}" + "".join(f"{name + ' ms':>10}" for name, _ in QUANTILES) + f"{'max ms':>9}"
+    lines = [
+        f"PostgreSQL profile: {result['postgres_profile']}" + ("" if result["durable"] else " (NOT DURABLE)"),
+        f"produce -> 'order saved' event; consume --workers {result['workers']}, {result['partitions']} partitions, "
+        f"{result['seconds']:.0f} s per rate",
+        "",
+        head,
+    ]
+    missing = 0
+    for phase in result["rates"]:
+        missing += phase["missing_events"]
+        for part in ("first_second", "steady"):
+            label = f"{phase['rate_achieved']:.0f}/s {part.replace('_', ' ')}"
+            lines.append(_row(label, phase[part]))
+    cold = result["cold"]
+    missing += cold["missing_events"]
+    samples = ", ".join(f"{ms:.0f}" for ms in cold["samples_ms"]) or "-"
+    lines += [
+        "",
+        f"cold path (one order after {cold['idle_seconds']:.0f} s idle), ms: {samples}",
+        "",
+        "latency = the event's Kafka timestamp - the order record's (both CreateTime, set by their producers)",
+    ]
+    if missing:
+        lines.append(f"!! {missing} orders have no event")
+    return "\n".join(lines)
+
+
+def _row(label: str, figures: dict[str, Any]) -> str:
+    if not figures["orders"]:
+        return f"{label:<22}{0:>8}"
+    cells = "".join(f"{figures[name]:>10.0f}" for name, _ in QUANTILES)
+    return f"{label:<22}{figures['orders']:>8}{cells}{figures['max']:>9.0f}"

@@ -149,20 +149,3 @@ def ingest_table(result: dict[str, Any]) -> str:
     if not result["durable"]:
         lines += ["", "!! " + NOT_DURABLE.format(profile=profile)]
     return "\n".join(lines)
-
-
-def latency_table(result: dict[str, Any]) -> str:
-    ms = result["latency_ms"]
-    lines = [
-        f"PostgreSQL profile: {result['postgres_profile']}" + ("" if result["durable"] else " (NOT DURABLE)"),
-        f"produce -> 'order saved' event, {result['orders']} orders at {result['rate_achieved']:.0f}/s "
-        f"(asked {result['rate']:.0f}/s) for {result['seconds']:.0f} s; consume --workers {result['workers']}",
-        "",
-        f"{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}",
-        f"{ms['p50']:>9.0f}{ms['p90']:>9.0f}{ms['p99']:>9.0f}{ms['max']:>9.0f}",
-        "",
-        "latency = the event's Kafka timestamp - the order record's (both CreateTime, set by their producers)",
-    ]
-    if result["missing_events"]:
-        lines.append(f"!! {result['missing_events']} orders have no event")
-    return "\n".join(lines)

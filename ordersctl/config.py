@@ -143,8 +143,8 @@ class PipelineSettings(BaseModel):
     # Batches being written to PostgreSQL at once by one worker, each in its own transaction on its own
     # connection; they still complete (dead letters, offset commit) strictly in the order they were read.
     batches_in_flight: int = Field(default=2, ge=1, le=8)
-    # How long a batch waits to fill when the partitions have nothing more: a backlog fills batches at once, a
-    # trickle should not wait (it is latency from the order's arrival to its event).
+    # The longest a batch fills (pipeline/worker.py: group commit): with no store running it starts at once; while
+    # one runs it fills until that store is done, or full, or this long. Also how long an idle worker's fetch waits.
     max_wait_ms: int = Field(default=50, ge=1, le=10_000)
     retry_initial_seconds: float = Field(default=0.2, gt=0)
     retry_max_seconds: float = Field(default=10.0, gt=0)

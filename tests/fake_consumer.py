@@ -25,8 +25,10 @@ class Script:
 
 
 class FakeConsumer:
-    """A group member of one topic. ``pending`` messages are fetched in order from partitions not paused; a wait
-    with nothing to fetch moves ``clock`` on by its timeout instead of sleeping. Commits are recorded and
+    """A group member of one topic. ``pending`` messages are fetched in order from partitions not paused, and
+    ``arrivals`` (time, message) join them when ``clock`` reaches their time. As librdkafka's, ``consume(n, t)``
+    returns once it has n messages or t has passed, and ``poll(t)`` at the first message; a wait moves ``clock``
+    on instead of sleeping (to the arrival that ends it, or by its timeout). Commits are recorded and
     answered (successfully) on the next ``poll``/``consume``, like librdkafka's ``on_commit``; ``check_commit``
     is called with each commit as it is sent. The assignment (``partitions``) is given on the first consume."""
 
@@ -38,6 +40,7 @@ class FakeConsumer:
         topic: str = "orders",
         script: Script | None = None,
         incremental: bool = False,
+        arrivals: Sequence[tuple[float, Message]] = (),
     ) -> None:
         self.clock = clock
         self.topic = topic
@@ -46,7 +49,8 @@ class FakeConsumer:
         # refuses the others.
         self.incremental = incremental
         self.pending = list(messages)
-        self.log = list(messages)  # every message of the topic, fetched or not
+        self.arrivals = sorted(arrivals, key=lambda arrival: arrival[0])  # not in ``pending`` yet
+        self.log = [*messages, *(m for _, m in self.arrivals)]  # every message of the topic, fetched or not
         self.in_transit: list[Message] = []
         self.positions: dict[int, int] = {}  # per partition, the next offset to fetch (-1001: none yet)
         self.initial = [TopicPartition(topic, p) for p in partitions]
@@ -113,22 +117,37 @@ class FakeConsumer:
         if self.consumes in self.script.call:
             self.script.call[self.consumes]()
         self._answer()
-        batch = self._take(num_messages)
-        if not batch:
-            self.clock.advance(timeout)
-        return batch
+        return self._wait_for(num_messages, timeout)
 
     def poll(self, timeout: float = -1) -> Message | None:
         self._answer()
         if self.in_transit:  # fetched before a pause: delivered all the same, as librdkafka's queue does
             return self.in_transit.pop(0)
-        taken = self._take(1)
-        if not taken:
-            self.clock.advance(timeout)
-            return None
-        return taken[0]
+        taken = self._wait_for(1, timeout)
+        return taken[0] if taken else None
+
+    def _wait_for(self, count: int, timeout: float) -> list[Message]:
+        """Up to ``count`` messages: those fetchable now, then those arriving within ``timeout`` until there are
+        ``count``; the clock ends where the wait did."""
+        assert timeout >= 0, "an unbounded wait"
+        deadline = self.clock() + timeout
+        taken = self._take(count)
+        while len(taken) < count:
+            upcoming = [at for at, _ in self.arrivals if at <= deadline]
+            if not upcoming:
+                self.clock.now = max(self.clock.now, deadline)
+                break
+            self.clock.now = max(self.clock.now, upcoming[0])
+            taken += self._take(count - len(taken))
+        return taken
+
+    def arrive(self) -> None:
+        """The arrivals whose time has come join the messages to fetch."""
+        while self.arrivals and self.arrivals[0][0] <= self.clock():
+            self.pending.append(self.arrivals.pop(0)[1])
 
     def _take(self, limit: int) -> list[Message]:
+        self.arrive()
         mine = {tp.partition for tp in self.assigned} - self.paused
         taken = [m for m in self.pending if m.partition() in mine][:limit]
         for m in taken:

@@ -122,6 +122,31 @@ class StepExecutor:
         pass
 
 
+class TimedExecutor:
+    """A store takes ``seconds`` of ``clock``: it is running until the clock gets there, and waiting for its
+    result moves the clock on to that moment, as a thread pool's store would be waited for. ``launched`` holds
+    (clock, batch size) of each store started, ``stored`` (clock, batch size) of each finished."""
+
+    def __init__(self, clock: FakeClock, seconds: float) -> None:
+        self.clock = clock
+        self.seconds = seconds
+        self.launched: list[tuple[float, int]] = []
+        self.stored: list[tuple[float, int]] = []
+
+    def submit(self, fn: Callable[..., R], /, *args: Any) -> Future[R]:
+        size = len(args[0].valid) if args else 0  # the worker's store takes a Prepared batch
+        self.launched.append((self.clock(), size))
+
+        def work() -> R:
+            self.stored.append((self.clock(), size))
+            return fn(*args)
+
+        return TimedFuture(self.clock, self.clock() + self.seconds, work)
+
+    def shutdown(self, wait: bool = True) -> None:
+        pass
+
+
 class LazyFuture(Future[R]):
     """A future whose work runs in the first ``result`` call (on the caller's thread)."""
 
@@ -151,3 +176,21 @@ class NeverFuture(Future[R]):
         from concurrent.futures import TimeoutError as FutureTimeout
 
         raise FutureTimeout()
+
+
+class TimedFuture(LazyFuture[R]):
+    """Done once ``clock`` reaches ``at`` (its work runs then); ``result`` waits for that by moving the clock."""
+
+    def __init__(self, clock: FakeClock, at: float, work: Callable[[], R]) -> None:
+        super().__init__(work)
+        self._clock = clock
+        self._at = at
+
+    def done(self) -> bool:
+        if self._clock() >= self._at:
+            self.run()
+        return super().done()
+
+    def result(self, timeout: float | None = None) -> R:
+        self._clock.now = max(self._clock.now, self._at)
+        return super().result(timeout)

@@ -1,5 +1,5 @@
-"""What a worker fetches while it waits (on a retry, on its last commits): kept for the next batch, with the pause state
-of its partitions. One place owns both, so that a wait never loses a message nor leaves a partition paused."""
+"""What a worker fetches for its next batch, while filling it or waiting (on a retry, on its last commits), with the
+pause state of its partitions. One place owns both: a wait never loses a message nor leaves a partition paused."""
 
 from __future__ import annotations
 
@@ -32,6 +32,11 @@ class FetchBuffer:
     def take(self) -> list[Message]:
         carried, self.carry = self.carry, []
         return carried
+
+    def keep(self, messages: list[Message]) -> None:
+        """Messages fetched for the next batch (a statement of its own: a revoke inside the fetch replaces
+        ``carry``, so ``carry += consume()`` would extend the list from before it)."""
+        self.carry.extend(messages)
 
     def forget(self, gone: set[Partition]) -> None:
         """Messages held back from partitions we no longer own belong to their next owner now."""

@@ -12,6 +12,8 @@ this process; the write is mostly CPU in the server). Everything that touches th
 pausing, committing) stays on the main thread, and batches complete strictly in the order they were read.
 A batch that shares an order_uid with a batch in flight starts only once that batch is complete, so the
 copy of an order read first is always the one stored.
+
+Batches form by group commit (``_fill``): a trickle is stored within a millisecond or two, a backlog in whole batches.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import logging
 import threading
 from collections import deque
 
-from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka import KafkaException, Message, TopicPartition
 
 from ordersctl.adapters.order_store.writes import Saved, Status
 from ordersctl.dlq.letters import DeadLetter
@@ -39,6 +41,8 @@ CLOSE_SECONDS = 5.0  # how long a finished worker waits for its consumer to leav
 # How long a revoke callback waits for a batch being stored. The group's rebalance waits on this callback, so
 # it must end well within max.poll.interval.ms; a batch not done by then is left to the partitions' next owner.
 REVOKE_WAIT_SECONDS = 30.0
+# While a store runs, how often the filling of the next batch looks whether it is done (a consume() call each).
+STORE_CHECK_SECONDS = 0.001
 
 
 class ConsumeWorker:
@@ -130,9 +134,7 @@ class ConsumeWorker:
                 if not relay_thread.is_alive():
                     raise relay.failure or RuntimeError("the outbox relay thread died; restarting the worker")
                 self.committer.resend_refused()
-                carried = self.buffer.take()
-                more = max(1, limits.batch_size - len(carried))
-                batch = carried + self.consumer.consume(num_messages=more, timeout=limits.max_wait_seconds)
+                batch = self._fill()
                 now = self._clock()
                 self.progress.report_if_due()
                 if batch:
@@ -152,6 +154,33 @@ class ConsumeWorker:
             self.progress.report()
             self._leave_group()
         return self.stats
+
+    def _fill(self) -> list[Message]:
+        """The next batch (group commit): what is fetched already, and while a store runs, what comes until it is
+        done (or the batch is full). With none running it starts at once; ``max_wait_seconds`` bounds the filling."""
+        deadline = self._clock() + self.limits.max_wait_seconds
+        self._fetch(0.0)  # what librdkafka has fetched already
+        # librdkafka waits in whole milliseconds: a shorter timeout returns at once, and the loop would spin.
+        while self._room() and (left := deadline - self._clock()) >= STORE_CHECK_SECONDS:
+            if any(not inflight.done() for inflight in self._inflight):  # no store can wake consume(): look often
+                self._fetch(min(left, STORE_CHECK_SECONDS))
+            elif self.buffer.carry or self._inflight:
+                break  # nothing being stored: start this batch now (or complete the stored ones first)
+            elif self._fetch(left, first=True):  # idle: returns the moment an order comes ...
+                self._fetch(0.0)  # ... with whatever came along
+        return self.buffer.take()
+
+    def _room(self) -> int:
+        return max(0, self.limits.batch_size - len(self.buffer.carry))
+
+    def _fetch(self, timeout: float, *, first: bool = False) -> int:
+        """Into the buffer (which a revoke during the call filters): up to the batch's room, or with ``first`` one
+        message; librdkafka's consume(n) returns once it has n, or at the timeout."""
+        if not (room := self._room()):
+            return 0
+        fetched = self.consumer.consume(num_messages=1 if first else room, timeout=timeout)
+        self.buffer.keep(fetched)
+        return len(fetched)
 
     def _advance(self) -> bool:
         """Complete what is due and start the batch just decoded; False once shutdown abandoned the batches."""

@@ -6,7 +6,8 @@ import os
 import subprocess
 import sys
 
-from bench.latency import percentile
+from bench import latency
+from bench.latency import Phase, distribution, percentile, phase_result
 from bench.measure import Figures
 from bench.proc import descendants, read_stat, tree_cpu
 from bench.report import ingest_result, ingest_table
@@ -87,3 +88,30 @@ def test_the_tracing_figures_are_the_medians_of_the_runs_off_and_on() -> None:
     assert res["tracing_cpu_us_per_order"] == 60.0 and res["tracing_cpu_ratio"] == 1.24
     assert res["spans_exported_per_order"] == 1.02
     assert "tracing costs 60.0 µs CPU per order (x1.24)" in table(res)
+
+
+def test_a_phase_reports_its_first_second_apart_from_its_steady_state() -> None:
+    keys = [f"k{i}".encode() for i in range(300)]
+    orders = {k: 1000 + i for i, k in enumerate(keys)}
+    # The first second (100 orders at 100/s) took 50 ms each; the steady state 1 to 10 ms, one at 40 ms.
+    events = {k: orders[k] + (50 if i < 100 else 1 + i % 10) for i, k in enumerate(keys)}
+    events[keys[250]] = orders[keys[250]] + 40
+    del events[keys[299]]
+    result = phase_result(Phase(100.0, keys, 99.5), orders, events)
+    assert result["missing_events"] == 1 and result["orders"] == 300
+    first, steady = result["first_second"], result["steady"]
+    assert first["orders"] == 100 and first["p50"] == first["max"] == 50.0
+    assert steady["orders"] == 199 and steady["max"] == 40.0 and steady["p50"] == 6.0
+    assert steady["p99.9"] == 40.0 and steady["p99"] == 10.0
+
+
+def test_the_latency_table_shows_each_rate_and_the_cold_path() -> None:
+    phase = {"rate": 200.0, "rate_achieved": 199.8, "orders": 2, "missing_events": 0,
+             "first_second": distribution([3.0]), "steady": distribution([4.0])}  # fmt: skip
+    cold = {"idle_seconds": 10.0, "samples_ms": [7.0, 9.0], "missing_events": 0}
+    result = {"postgres_profile": "durable", "durable": True, "workers": 2, "partitions": 4, "seconds": 1.0,
+              "rates": [phase], "cold": cold}  # fmt: skip
+    text = latency.table(result)
+    assert "200/s steady" in text and "200/s first second" in text and "p99.9 ms" in text
+    assert "ms: 7, 9" in text and "NOT DURABLE" not in text and "have no event" not in text
+    assert distribution([]) == {"orders": 0}

@@ -23,7 +23,16 @@ from ordersctl.pipeline.retry_policy import RetryPolicy
 from ordersctl.pipeline.worker import ConsumeWorker
 from tests.conftest import FIXTURE
 from tests.fake_consumer import FakeConsumer, Script
-from tests.fakes import FakeClock, FakeDeadLetters, FakeRelay, FakeStore, NeverFuture, StepExecutor, message
+from tests.fakes import (
+    FakeClock,
+    FakeDeadLetters,
+    FakeRelay,
+    FakeStore,
+    NeverFuture,
+    StepExecutor,
+    TimedExecutor,
+    message,
+)
 
 CANONICAL = FIXTURE.read_bytes()
 CANONICAL_UID = b"b563feb7b2b84b6test"
@@ -43,9 +52,15 @@ class Rig:
         executor: StepExecutor | None = None,
         script: Script | None = None,
         incremental: bool = False,
+        arrivals: Sequence[tuple[float, Message]] = (),
+        store_seconds: float | None = None,
     ) -> None:
         self.clock = FakeClock()
-        self.consumer = FakeConsumer(self.clock, messages, script=script, incremental=incremental)
+        # ``arrivals``: (seconds from the start, message), fetchable from then on.
+        later = [(self.clock() + at, m) for at, m in arrivals]
+        self.consumer = FakeConsumer(self.clock, messages, script=script, incremental=incremental, arrivals=later)
+        self.committed_at: list[float] = []
+        self.timed = TimedExecutor(self.clock, store_seconds or 0.0)  # the executor with ``store_seconds``
         self.store = store or FakeStore()
         self.dead_letters = FakeDeadLetters()
         self.relay = FakeRelay()
@@ -68,7 +83,7 @@ class Rig:
             buffer=buffer,
             retry=RetryPolicy(buffer, self.stop, retry_settings, self.counters, progress.report_if_due, self.clock),
             progress=progress,
-            executor=executor or StepExecutor(),
+            executor=self.timed if store_seconds is not None else executor or StepExecutor(),
         )
         limits = Limits("orders", batch_size, 1000, 2, MAX_WAIT, incremental=incremental)
         self.worker = ConsumeWorker(ports, limits, self.stop)
@@ -81,6 +96,7 @@ class Rig:
 
     def check_commit(self, offsets: list[TopicPartition]) -> None:
         """The rule: a commit of offset N covers every message below N, so each of them is already handled."""
+        self.committed_at.append(self.clock())
         handled = self.handled()
         for tp in offsets:
             below = {(m.partition(), m.offset()) for m in self.consumer.log if m.partition() == tp.partition}
@@ -240,7 +256,7 @@ def test_it_stops_when_idle_once_everything_is_committed() -> None:
 
 def test_idle_time_starts_over_when_partitions_are_assigned_or_lost() -> None:
     # 0d3db3c: a worker whose partitions were lost in an outage must not stop before it waited anew.
-    rig = Rig(orders(2), stop_when_idle=1.0, script=Script(lose={12: [1]}, assign={16: [0, 1]}))
+    rig = Rig(orders(2), stop_when_idle=1.0, script=Script(lose={74: [1]}, assign={82: [0, 1]}))
     rig.run()
     assigned_at = [at for kind, at in rig.consumer.rebalances if kind == "assign"][-1]
     assert assigned_at > 1000.0 + 0.5, "the scripted assignment came within the idle time it must restart"
