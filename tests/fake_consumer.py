@@ -3,6 +3,7 @@ rebalances as librdkafka does in the ways the worker relies on, on a clock moved
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -56,6 +57,8 @@ class FakeConsumer:
         self.initial = [TopicPartition(topic, p) for p in partitions]
         self.script = script or Script()
         self.on_commit: Callable[[KafkaError | None, list[TopicPartition]], None] = lambda err, parts: None
+        # librdkafka's stats_cb: served from consume(), as librdkafka serves it every statistics.interval.ms.
+        self.stats_cb: Callable[[str], None] | None = None
         self.check_commit: Callable[[list[TopicPartition]], None] = lambda offsets: None
         self.callbacks: dict[str, RebalanceCallback | None] = {}
         self.assigned: list[TopicPartition] = []
@@ -114,6 +117,8 @@ class FakeConsumer:
         for kind, when in (("revoke", self.script.revoke), ("lost", self.script.lose), ("assign", self.script.assign)):
             if self.consumes in when:
                 self.rebalance(kind, when[self.consumes])  # type: ignore[arg-type]
+        if self.stats_cb is not None:
+            self.stats_cb(self.statistics())
         if self.consumes in self.script.call:
             self.script.call[self.consumes]()
         self._answer()
@@ -179,6 +184,19 @@ class FakeConsumer:
                 for tp in partitions]  # fmt: skip
 
     # -- lag
+    def statistics(self) -> str:
+        """The consumer's statistics as librdkafka writes them, for the partitions it holds: ``consumer_lag`` from
+        the end offset and the committed one (-1 when nothing is committed), the log's start and end."""
+        partitions = {}
+        for tp in self.assigned:
+            end, committed = self.end_offset(tp.partition), self.committed_offsets.get((tp.topic, tp.partition), -1001)
+            partitions[str(tp.partition)] = {
+                "partition": tp.partition, "lo_offset": 0, "hi_offset": end, "ls_offset": end,
+                "committed_offset": committed, "consumer_lag": end - committed if committed >= 0 else -1,
+            }  # fmt: skip
+        partitions["-1"] = {"partition": -1, "consumer_lag": -1, "hi_offset": -1001}  # librdkafka's UA partition
+        return json.dumps({"type": "consumer", "topics": {self.topic: {"topic": self.topic, "partitions": partitions}}})
+
     def end_offset(self, partition: int) -> int:
         """Where the partition's log ends: past every message the test gave, fetched or not."""
         return 1 + max((m.offset() or 0 for m in self.log if m.partition() == partition), default=-1)

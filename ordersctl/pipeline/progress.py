@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import json
 import logging
 import threading
 import time
@@ -17,10 +17,10 @@ log = logging.getLogger(__name__)
 
 
 class LagSource(Protocol):
-    """The part of confluent_kafka.Consumer that tells how far behind the worker and its group are."""
+    """The part of confluent_kafka.Consumer that tells which partitions the worker holds, and how far behind the
+    whole topic is (asked of the broker: only for ``--stop-when-idle``)."""
 
     def assignment(self) -> list[TopicPartition]: ...
-    def position(self, partitions: list[TopicPartition]) -> list[TopicPartition]: ...
     def get_watermark_offsets(
         self, partition: TopicPartition, timeout: float = -1, cached: bool = False
     ) -> tuple[int, int]: ...
@@ -28,15 +28,49 @@ class LagSource(Protocol):
     def committed(self, partitions: list[TopicPartition], timeout: float = -1) -> list[TopicPartition]: ...
 
 
-# How long each question to the broker may take while reporting: a broker that does not answer (a partition)
-# costs the loop at most this much per report, after which the lag keeps its last known value.
-LAG_QUERY_SECONDS = 0.5
+# How often librdkafka hands the consumer's statistics to ``LagStats.on_stats`` (from within consume()).
+STATISTICS_INTERVAL_MS = 1000
+
+
+class LagStats:
+    """The lag of each partition as librdkafka knows it, from its statistics: the partition's end offset (from its
+    fetches) minus the offset committed (the group's, fetched at assignment, then each commit of ours). No request
+    is made for it: the offsets asked of the broker from the consume loop waited behind the consumer's own fetch
+    long poll on the same connection (up to fetch.wait.max.ms, 500 ms; 600-1,000 ms a report on an idle worker),
+    holding every order that arrived meanwhile, and timing out so often that the lag fell back to a guess.
+
+    A partition whose fetching is paused (a store stuck, the buffer full) keeps its last end offset: its lag stops
+    growing but stays above 0 while its fetched orders wait, which is what liveness and status need."""
+
+    def __init__(self) -> None:
+        self.lags: dict[tuple[str, int], int] = {}
+
+    def on_stats(self, raw: str) -> None:
+        """librdkafka's ``stats_cb``."""
+        lags: dict[tuple[str, int], int] = {}
+        for topic, doc in json.loads(raw).get("topics", {}).items():
+            for key, part in doc.get("partitions", {}).items():
+                if int(key) >= 0 and (lag := partition_lag(part)) is not None:
+                    lags[(topic, int(key))] = lag
+        self.lags = lags
+
+
+def partition_lag(part: dict[str, Any]) -> int | None:
+    """One partition's lag from its statistics: librdkafka's ``consumer_lag`` (its end offset, the last stable
+    one under read_committed, minus the committed offset); with nothing committed yet for the group, from the log's
+    start (where the worker starts reading); None while the end offset is unknown."""
+    if (lag := int(part.get("consumer_lag", -1))) >= 0:
+        return lag
+    end = next((int(part[k]) for k in ("ls_offset", "hi_offset") if int(part.get(k, -1)) >= 0), None)
+    if end is None:
+        return None
+    return max(0, end - max(0, int(part.get("lo_offset", 0))))
 
 
 class Progress:
     """Reports the worker's counters every ``every`` seconds, and what it is blocked on and for how long. Its lag is
-    the group's: the broker's end offsets of its partitions minus the offsets committed for them (a round trip or
-    two per report), so it grows while a store is stuck, whatever was fetched meanwhile."""
+    the group's on the partitions it holds: end offsets minus committed offsets (``LagStats``, fed by the
+    consumer's statistics), so it stays up while a store is stuck, whatever was fetched meanwhile."""
 
     def __init__(
         self,
@@ -47,8 +81,10 @@ class Progress:
         report: Callable[[dict[str, Any]], None] | None,
         stop_when_idle: float | None,
         clock: Callable[[], float] = time.monotonic,
+        lags: LagStats | None = None,
     ) -> None:
         self.consumer = consumer
+        self.lags = lags if lags is not None else LagStats()
         self._counters = counters
         self._topic = topic
         self._every = every
@@ -74,14 +110,7 @@ class Progress:
 
     def report(self) -> None:
         stats = self._counters.stats
-        try:
-            stats.lag = self._assignment_lag()
-        except KafkaException:
-            # The group's offsets did not come in time (the broker away, or its coordinator behind a queue of
-            # commits): what the worker has not fetched yet, from its own positions and the cached end offsets, is
-            # a lower bound it knows without asking; the broker away, the lag keeps its last known value.
-            with contextlib.suppress(KafkaException):
-                stats.lag = max(stats.lag, self._fetch_lag())
+        stats.lag = self._assignment_lag()
         blocked = self._blocked
         stats.blocked = f"{blocked[0]} {self._clock() - blocked[1]:.0f}s" if blocked is not None else ""
         if self._report is not None:
@@ -104,29 +133,15 @@ class Progress:
             return False
 
     def _assignment_lag(self) -> int:
-        """The group's lag on our own partitions: fresh end offsets minus committed offsets. Not the fetch
-        positions: while a store is stuck the worker goes on fetching (and a paused partition's cached end offset
-        stops moving), which made the lag read 0 with thousands of orders waiting."""
-        assignment = self.consumer.assignment()
-        if not assignment:
-            return 0
+        """The group's lag on our own partitions, from the latest statistics; a partition not in them yet (just
+        assigned) counts when they come."""
         total = 0
-        for tp in self.consumer.committed(assignment, timeout=LAG_QUERY_SECONDS):
-            low, high = self.consumer.get_watermark_offsets(
-                TopicPartition(tp.topic, tp.partition), timeout=LAG_QUERY_SECONDS
-            )
-            lag = max(0, high - (tp.offset if tp.offset >= 0 else low))
-            self._counters.partition_lag(tp.topic, tp.partition, lag)
-            total += lag
-        return total
-
-    def _fetch_lag(self) -> int:
-        """Cached end offsets minus fetch positions on our own partitions (no request to the broker)."""
-        total = 0
-        for tp in self.consumer.position(self.consumer.assignment()):
-            if tp.offset >= 0:
-                _low, high = self.consumer.get_watermark_offsets(tp, cached=True)
-                total += max(0, high - tp.offset)
+        lags = self.lags.lags
+        for tp in self.consumer.assignment():
+            lag = lags.get((tp.topic, tp.partition))
+            if lag is not None:
+                self._counters.partition_lag(tp.topic, tp.partition, lag)
+                total += lag
         return total
 
     def _topic_lag(self) -> int:

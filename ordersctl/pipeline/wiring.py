@@ -20,7 +20,7 @@ from ordersctl.pipeline.offset_committer import CommitAnswers, OffsetCommitter
 from ordersctl.pipeline.options import WorkerOptions
 from ordersctl.pipeline.outbox_relay import OutboxRelay
 from ordersctl.pipeline.ports import Limits, WorkerPorts
-from ordersctl.pipeline.progress import Progress
+from ordersctl.pipeline.progress import STATISTICS_INTERVAL_MS, LagStats, Progress
 from ordersctl.pipeline.retry_policy import RetryPolicy
 from ordersctl.pipeline.worker import ConsumeWorker
 from ordersctl.runtime import Runtime
@@ -52,9 +52,14 @@ def build_worker(
     clock = time.monotonic
     counters = PipelineCounters()
     answers = CommitAnswers(clock)
-    consumer = runtime.consumer(on_commit=answers.on_commit)
+    lags = LagStats()
+    # librdkafka's statistics carry each partition's lag (LagStats): the progress report asks the broker nothing.
+    statistics: dict[str, Any] = {"stats_cb": lags.on_stats, "statistics.interval.ms": STATISTICS_INTERVAL_MS}
+    consumer = runtime.consumer(on_commit=answers.on_commit, **statistics)
     buffer = FetchBuffer(consumer, options.batch_size)
-    progress = Progress(consumer, counters, k.orders_topic, options.report_every, report, options.stop_when_idle, clock)
+    progress = Progress(
+        consumer, counters, k.orders_topic, options.report_every, report, options.stop_when_idle, clock, lags
+    )
     relay = OutboxRelay(
         runtime.pg_connection, runtime.store.outbox, runtime.producer("events", **PRODUCER_TIMEOUT), k.events_topic,
         on_published=counters.events_published,

@@ -3,6 +3,7 @@ may stop."""
 
 from __future__ import annotations
 
+import json
 import threading
 from concurrent.futures import Future
 from typing import Any
@@ -14,7 +15,7 @@ from ordersctl.config import PipelineSettings
 from ordersctl.pipeline import retry_policy
 from ordersctl.pipeline.counters import PipelineCounters
 from ordersctl.pipeline.fetch_buffer import FetchBuffer
-from ordersctl.pipeline.progress import Progress
+from ordersctl.pipeline.progress import LagStats, Progress
 from ordersctl.pipeline.retry_policy import RetryPolicy
 from ordersctl.pipeline.stats import WorkerStats
 from tests.fake_consumer import FakeConsumer
@@ -23,7 +24,9 @@ from tests.fakes import FakeClock, message
 
 def _progress(consumer: FakeConsumer, idle: float | None = 3.0) -> tuple[Progress, list[dict[str, Any]]]:
     reports: list[dict[str, Any]] = []
-    return Progress(consumer, PipelineCounters(), "orders", 2.0, reports.append, idle, consumer.clock), reports
+    progress = Progress(consumer, PipelineCounters(), "orders", 2.0, reports.append, idle, consumer.clock)
+    consumer.stats_cb = progress.lags.on_stats
+    return progress, reports
 
 
 def _consumer(committed: dict[int, int]) -> FakeConsumer:
@@ -52,8 +55,36 @@ def test_lag_is_the_groups_committed_lag_not_how_far_the_worker_fetched() -> Non
     consumer.assign([TopicPartition("orders", 0), TopicPartition("orders", 1)])
     consumer.positions = {0: 5, 1: 5}
     progress, reports = _progress(consumer)
+    consumer.consume(0, 0)  # librdkafka serves its statistics from within consume()
     progress.report()
     assert reports[-1]["lag"] == (5 - 2) + 5
+
+
+def test_the_lag_is_read_from_librdkafkas_statistics_without_asking_the_broker() -> None:
+    """The report asked the broker for committed and end offsets from the consume loop, and the request waited
+    behind the consumer's own fetch long poll (600-1,000 ms a report on an idle worker): no query now."""
+    consumer = _consumer({0: 2, 1: 4})
+    consumer.assign([TopicPartition("orders", 0), TopicPartition("orders", 1)])
+
+    def no_query(*args: object, **kwargs: object) -> list[TopicPartition]:
+        raise AssertionError("the report asked the broker")
+
+    consumer.committed = no_query  # type: ignore[method-assign]
+    progress, reports = _progress(consumer)
+    progress.report()
+    assert reports[-1]["lag"] == 0, "no statistics yet: nothing known, nothing asked"
+    consumer.consume(0, 0)
+    progress.report()
+    assert reports[-1]["lag"] == (5 - 2) + (5 - 4)
+
+
+def test_a_partition_without_a_known_end_is_left_out_and_the_ua_partition_ignored() -> None:
+    lags = LagStats()
+    parts = {"0": {"consumer_lag": -1, "hi_offset": -1001, "ls_offset": -1001, "lo_offset": -1001},
+             "1": {"consumer_lag": 7}, "2": {"consumer_lag": -1, "ls_offset": 30, "lo_offset": 10},
+             "-1": {"consumer_lag": 99}}  # fmt: skip
+    lags.on_stats(json.dumps({"topics": {"orders": {"partitions": parts}}}))
+    assert lags.lags == {("orders", 1): 7, ("orders", 2): 20}
 
 
 def test_a_worker_waiting_on_a_store_says_on_what_and_for_how_long(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -71,6 +71,7 @@ class Rig:
         self.consumer.check_commit = self.check_commit
         buffer = FetchBuffer(self.consumer, batch_size)
         progress = Progress(self.consumer, self.counters, "orders", 2.0, None, stop_when_idle, self.clock)
+        self.consumer.stats_cb = progress.lags.on_stats
         retry_settings = PipelineSettings(retry_initial_seconds=0.2, retry_max_seconds=1.0)
         ports = WorkerPorts(
             consumer=self.consumer,
@@ -221,7 +222,7 @@ def test_a_partition_revoked_or_lost_takes_its_lag_series_with_it(how: str) -> N
     rig = Rig(orders(8), script=Script(**{how: {2: [1]}}, call={1: report, 40: lambda: rig.stop.set()}))
     rig.run()
     assert seen == [{0: 4, 1: 4}], "before the rebalance: the lag of both partitions (nothing committed yet)"
-    assert _lag_series(rig) == {0: 0}, "after it: only the partition still held"
+    assert set(_lag_series(rig)) == {0}, "after it: only the partition still held"
 
 
 def test_an_incremental_rebalance_moves_only_the_partitions_it_names() -> None:
