@@ -11,8 +11,9 @@ from ordersctl.pipeline.batches import Partition, partition_of
 
 
 class PollingConsumer(Protocol):
-    """The part of confluent_kafka.Consumer that waiting, pausing and committing use."""
+    """The part of confluent_kafka.Consumer that filling a batch, waiting, pausing and committing use."""
 
+    def consume(self, num_messages: int = 1, timeout: float = -1) -> list[Message]: ...
     def poll(self, timeout: float = -1) -> Message | None: ...
     def pause(self, partitions: list[TopicPartition]) -> None: ...
     def resume(self, partitions: list[TopicPartition]) -> None: ...
@@ -33,10 +34,19 @@ class FetchBuffer:
         carried, self.carry = self.carry, []
         return carried
 
-    def keep(self, messages: list[Message]) -> None:
-        """Messages fetched for the next batch (a statement of its own: a revoke inside the fetch replaces
-        ``carry``, so ``carry += consume()`` would extend the list from before it)."""
-        self.carry.extend(messages)
+    def room(self) -> int:
+        """How many more messages the next batch takes."""
+        return max(0, self.batch_size - len(self.carry))
+
+    def fetch(self, timeout: float, *, first: bool = False) -> int:
+        """Fetch for the next batch, up to its room, or with ``first`` one message; librdkafka's consume(n) returns
+        once it has n, or at the timeout. The extend is a statement of its own: a revoke inside consume() replaces
+        ``carry`` (``forget``), so ``carry += consume()`` would extend the list from before it."""
+        if not (room := self.room()):
+            return 0
+        fetched = self.consumer.consume(num_messages=1 if first else room, timeout=timeout)
+        self.carry.extend(fetched)
+        return len(fetched)
 
     def forget(self, gone: set[Partition]) -> None:
         """Messages held back from partitions we no longer own belong to their next owner now."""

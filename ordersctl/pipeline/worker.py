@@ -159,28 +159,17 @@ class ConsumeWorker:
         """The next batch (group commit): what is fetched already, and while a store runs, what comes until it is
         done (or the batch is full). With none running it starts at once; ``max_wait_seconds`` bounds the filling."""
         deadline = self._clock() + self.limits.max_wait_seconds
-        self._fetch(0.0)  # what librdkafka has fetched already
+        buffer = self.buffer
+        buffer.fetch(0.0)  # what librdkafka has fetched already
         # librdkafka waits in whole milliseconds: a shorter timeout returns at once, and the loop would spin.
-        while self._room() and (left := deadline - self._clock()) >= STORE_CHECK_SECONDS:
+        while buffer.room() and (left := deadline - self._clock()) >= STORE_CHECK_SECONDS:
             if any(not inflight.done() for inflight in self._inflight):  # no store can wake consume(): look often
-                self._fetch(min(left, STORE_CHECK_SECONDS))
-            elif self.buffer.carry or self._inflight:
+                buffer.fetch(min(left, STORE_CHECK_SECONDS))
+            elif buffer.carry or self._inflight:
                 break  # nothing being stored: start this batch now (or complete the stored ones first)
-            elif self._fetch(left, first=True):  # idle: returns the moment an order comes ...
-                self._fetch(0.0)  # ... with whatever came along
+            elif buffer.fetch(left, first=True):  # idle: returns the moment an order comes ...
+                buffer.fetch(0.0)  # ... with whatever came along
         return self.buffer.take()
-
-    def _room(self) -> int:
-        return max(0, self.limits.batch_size - len(self.buffer.carry))
-
-    def _fetch(self, timeout: float, *, first: bool = False) -> int:
-        """Into the buffer (which a revoke during the call filters): up to the batch's room, or with ``first`` one
-        message; librdkafka's consume(n) returns once it has n, or at the timeout."""
-        if not (room := self._room()):
-            return 0
-        fetched = self.consumer.consume(num_messages=1 if first else room, timeout=timeout)
-        self.buffer.keep(fetched)
-        return len(fetched)
 
     def _advance(self) -> bool:
         """Complete what is due and start the batch just decoded; False once shutdown abandoned the batches."""

@@ -38,6 +38,9 @@ class FakeConsumer:
         assert asynchronous, "a synchronous commit can block forever"
         self.committed.append(offsets)
 
+    def consume(self, num_messages: int = 1, timeout: float = -1) -> list[Message]:
+        raise AssertionError("committing never fills a batch")
+
     def poll(self, timeout: float = -1) -> Message | None:
         self.polls += 1
         if self.answer is not None and self.committed and self.polls == self.answer_after:
