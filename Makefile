@@ -101,7 +101,7 @@ test-citus: install
 # few unit tests marked slow, which wait out a client's timeout against an address where nothing listens, run
 # in `make test` with everything else.
 unit: install
-	$(BIN)/pytest tests/unit -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/pytest tests/unit -m "not slow" -n auto $(PYTEST_ARGS)
 
 bench: install stack-up
 	@echo "PostgreSQL profile: $$(scripts/stack pg-profile)"

@@ -57,6 +57,7 @@ class Supervisor:
     stall_seconds: float = 60.0
     health_address: tuple[str, int] | None = None  # where /livez and /readyz listen; None: nowhere
     mp_context: Any = None  # multiprocessing's "spawn" context unless given (tests)
+    tick: float = 0.2  # seconds between two looks at the workers (tests look more often)
     _latest: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
     _current: dict[int, int] = field(default_factory=dict)
     _last_progress: float = 0.0
@@ -67,7 +68,7 @@ class Supervisor:
         self._reports: Any = None  # the workers' queue of progress reports, made by run()
         self._group = ProcessSupervisor(
             self._spawn, self.workers, grace=self.grace, backoff=self.backoff, crash_loop=self.crash_loop,
-            fatal_exit=FATAL_EXIT,
+            fatal_exit=FATAL_EXIT, tick=self.tick,
         )  # fmt: skip
         self.health = HealthBoard(self.workers, self.stall_seconds)
         self._alive: dict[int, int] = {}  # pid by worker id, as the loop last saw them (read by the health thread)
