@@ -39,6 +39,12 @@ WARM_UP_SECONDS = 1.0
 FIRST_SECONDS = 1.0  # a phase's first second, reported apart from its steady state
 DRAIN_TIMEOUT = 120.0
 QUANTILES = (("p50", 0.50), ("p90", 0.90), ("p99", 0.99), ("p99.9", 0.999))
+PARTS = (
+    ("first_second", "first second"),
+    ("steady", "steady"),
+    ("steady_to_store", " ..to store start"),
+    ("steady_store_to_event", " ..store to event"),
+)
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -67,13 +73,18 @@ class Phase:
     rate_achieved: float = 0.0
 
 
-def phase_result(phase: Phase, order_times: dict[bytes, int], event_times: dict[bytes, int]) -> dict[str, Any]:
-    """A phase's distributions: its first second (the first ``rate`` orders, sent paced) and the rest."""
+def phase_result(
+    phase: Phase, order_times: dict[bytes, int], event_times: dict[bytes, int], stored_times: dict[bytes, float]
+) -> dict[str, Any]:
+    """A phase's distributions: its first second (the first ``rate`` orders, sent paced) and the rest; the steady
+    state also split at the start of the transaction that stored each order (``orders.stored_at``): the wait
+    before the store (producer, broker, fetch, batching) and the rest (store, commit, relay)."""
     first = int(phase.rate * FIRST_SECONDS)
 
     def latencies(keys: list[bytes]) -> list[float]:
         return [float(event_times[k] - order_times[k]) for k in keys if k in event_times and k in order_times]
 
+    steady = [k for k in phase.keys[first:] if k in event_times and k in order_times and k in stored_times]
     measured = latencies(phase.keys)
     return {
         "rate": phase.rate,
@@ -82,6 +93,8 @@ def phase_result(phase: Phase, order_times: dict[bytes, int], event_times: dict[
         "missing_events": len(phase.keys) - len(measured),
         "first_second": distribution(latencies(phase.keys[:first])),
         "steady": distribution(latencies(phase.keys[first:])),
+        "steady_to_store": distribution([stored_times[k] - order_times[k] for k in steady]),
+        "steady_store_to_event": distribution([event_times[k] - stored_times[k] for k in steady]),
     }
 
 
@@ -102,6 +115,7 @@ def run(args: argparse.Namespace, profile: str) -> dict[str, Any]:
                 admin.ensure(name, args.partitions, 1)
             phases, cold = _produce_while_consuming(rt, settings, dsn, messages, warm, rates, counts, args, workers)
             order_times = _timestamps(rt, settings.kafka.orders_topic, args.partitions)
+            stored_times = _stored_times(dsn)
             event_times = _timestamps(rt, settings.kafka.events_topic, args.partitions)
             rt.kafka_admin.delete_topics(
                 [settings.kafka.orders_topic, settings.kafka.dlq_topic, settings.kafka.events_topic]
@@ -116,7 +130,7 @@ def run(args: argparse.Namespace, profile: str) -> dict[str, Any]:
         "workers": workers,
         "partitions": args.partitions,
         "seconds": args.seconds,
-        "rates": [phase_result(phase, order_times, event_times) for phase in phases],
+        "rates": [phase_result(phase, order_times, event_times, stored_times) for phase in phases],
         "cold": {"idle_seconds": args.idle, "samples_ms": cold_ms, "missing_events": len(cold) - len(cold_ms)},
     }
 
@@ -203,6 +217,13 @@ def _timestamps(rt: Runtime, topic: str, partitions: int) -> dict[bytes, int]:
     return found
 
 
+def _stored_times(dsn: str) -> dict[bytes, float]:
+    """order_uid -> when the transaction that stored it began (ms since the epoch, this machine's clock)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute("SELECT order_uid, extract(epoch FROM stored_at) * 1000 FROM orders").fetchall()
+    return {str(uid).encode(): float(ms) for uid, ms in rows}
+
+
 def table(result: dict[str, Any]) -> str:
     """The run as a table: one line per rate and part (first second, steady), then the cold path."""
     head = f"{'':<22}{'orders':>8}" + "".join(f"{name + ' ms':>10}" for name, _ in QUANTILES) + f"{'max ms':>9}"
@@ -216,9 +237,9 @@ def table(result: dict[str, Any]) -> str:
     missing = 0
     for phase in result["rates"]:
         missing += phase["missing_events"]
-        for part in ("first_second", "steady"):
-            label = f"{phase['rate_achieved']:.0f}/s {part.replace('_', ' ')}"
-            lines.append(_row(label, phase[part]))
+        for part, name in PARTS:
+            if part in phase:
+                lines.append(_row(f"{phase['rate_achieved']:.0f}/s {name}", phase[part]))
     cold = result["cold"]
     missing += cold["missing_events"]
     samples = ", ".join(f"{ms:.0f}" for ms in cold["samples_ms"]) or "-"

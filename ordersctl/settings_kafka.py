@@ -46,6 +46,10 @@ def _property_text(value: object) -> object:
     return str(value) if isinstance(value, int | float) else value
 
 
+def _positive_integer(text: str) -> bool:
+    return text.strip().isdigit() and int(text) > 0
+
+
 class KafkaSettings(BaseModel):
     """Kafka connection, security pass-through to librdkafka, topic names and the consumer group."""
 
@@ -85,6 +89,12 @@ class KafkaSettings(BaseModel):
             why = REFUSED_KAFKA_PROPERTIES.get(name.strip().lower())
             if why is not None:
                 raise ValueError(f"{name} is refused: {why}")
+        for name, value in extra.items():
+            if name.strip().lower() == "statistics.interval.ms" and not _positive_integer(value):
+                raise ValueError(
+                    f"{name}={value} is refused: the worker's lag (progress, status, /livez, the lag metric) comes"
+                    " from librdkafka's statistics; give a positive interval in milliseconds"
+                )
         if extra.get("group.protocol", "").strip().lower() == "consumer":
             for name in extra:
                 if name.strip().lower() in BROKER_OWNED_WITH_CONSUMER_PROTOCOL:

@@ -97,8 +97,11 @@ def test_a_phase_reports_its_first_second_apart_from_its_steady_state() -> None:
     events = {k: orders[k] + (50 if i < 100 else 1 + i % 10) for i, k in enumerate(keys)}
     events[keys[250]] = orders[keys[250]] + 40
     del events[keys[299]]
-    result = phase_result(Phase(100.0, keys, 99.5), orders, events)
+    stored = {k: orders[k] + 0.5 for k in keys}  # each store began half a millisecond after its order was produced
+    result = phase_result(Phase(100.0, keys, 99.5), orders, events, stored)
     assert result["missing_events"] == 1 and result["orders"] == 300
+    assert result["steady_to_store"]["orders"] == 199 and result["steady_to_store"]["max"] == 0.5
+    assert result["steady_store_to_event"]["max"] == 39.5, "the slow one was slow after its store began"
     first, steady = result["first_second"], result["steady"]
     assert first["orders"] == 100 and first["p50"] == first["max"] == 50.0
     assert steady["orders"] == 199 and steady["max"] == 40.0 and steady["p50"] == 6.0

@@ -280,6 +280,13 @@ def test_the_consumer_group_protocol_refuses_what_the_broker_owns() -> None:
     assert k.consumer_group_protocol and k.incremental_rebalance
 
 
+@pytest.mark.parametrize("value", ["0", "-1", "soon", "0.5"])
+def test_statistics_turned_off_is_refused_because_the_lag_comes_from_them(value: str) -> None:
+    refused(rf"statistics\.interval\.ms={value} is refused: the worker's lag",
+            {"ORDERS_KAFKA__EXTRA": f'{{"statistics.interval.ms": "{value}"}}'})  # fmt: skip
+    assert KafkaSettings(extra={"statistics.interval.ms": 5000}).extra == {"statistics.interval.ms": "5000"}
+
+
 def test_incremental_rebalance_follows_the_assignment_strategy() -> None:
     assert not KafkaSettings().incremental_rebalance
     assert not KafkaSettings(extra={"partition.assignment.strategy": "range,roundrobin"}).incremental_rebalance
