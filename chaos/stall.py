@@ -13,15 +13,12 @@ STALL_BOUND_SECONDS = LIVENESS_SECONDS + STALL_MARGIN_SECONDS
 
 
 def healed_at(fault: Fault, faults: list[Fault]) -> float:
-    """When the partition's disruption ended: its own end, or later when faults of other lanes were still in
-    progress then (a broker paused, a worker killed): stores can only be required to resume once they end too."""
-    end = fault.end
-    moved = True
-    while moved:
-        later = [f.end for f in faults if f is not fault and f.start <= end < f.end]
-        moved = bool(later)
-        end = max([end, *later])
-    return end
+    """When the partition's disruption ended: its own end, or later when faults of other lanes were in progress
+    then (a broker paused, a worker killed): stores can only be required to resume once those end too. One step,
+    not a chain through the faults that began meanwhile: under a dense schedule a chain reaches the last fault of
+    the run, and every partition would be judged by the run's final stall. The faults that began after the heal
+    are taken out of the stall by ``attributable_stall`` instead."""
+    return max([fault.end, *(f.end for f in faults if f is not fault and f.start <= fault.end < f.end)])
 
 
 def stall_seconds(fault: Fault, samples: list[dict[str, Any]], healed: float | None = None) -> float | None:

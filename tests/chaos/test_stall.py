@@ -37,10 +37,10 @@ def test_a_stall_counts_from_when_every_overlapping_fault_has_ended() -> None:
     pause = Fault("broker-pause", "kafka 2", 115.0, 130.0)
     kill = Fault("worker-kill", "w1", 128.0, 135.0)
     faults = [PARTITION, pause, kill, Fault("pg-crash", "postgres", 10.0, 20.0)]
-    assert healed_at(PARTITION, faults) == 135.0
+    assert healed_at(PARTITION, faults) == 130.0, "the pause was in progress at the heal"
     samples = _samples((119, 500, 10), (134, 500, 40), (136, 520, 30))
     (stall,) = partition_stalls(faults, samples)
-    assert stall["stall"] == 1.0, "measured from 135, not from the partition's own end (16 s)"
+    assert stall["stall"] == 1.0, "from 130 (6 s), less the kill's part (130-135): not the partition's 16 s"
     assert healed_at(PARTITION, [PARTITION]) == 120.0
 
 
@@ -64,3 +64,16 @@ def test_a_lag_unknown_at_the_heal_is_judged_by_the_first_lag_read_after_it() ->
     assert stall_seconds(PARTITION, samples) == 0.0
     waiting: list[dict[str, Any]] = [{"t": 110.0, "stored": 500, "lag": None}, {"t": 125.0, "stored": 500, "lag": 30}]
     assert stall_seconds(PARTITION, waiting) is None
+
+
+def test_a_dense_schedule_judges_each_partition_by_its_own_heal_not_the_runs_last_fault() -> None:
+    # Three lanes busy all run long: a chain through the overlapping faults reached the end of the last one
+    # (300), and every partition of a real run was given the same stall (the run's final one, 1.67 s each).
+    chain = [Fault("broker-pause", "kafka 2", 110.0, 130.0), Fault("worker-kill", "w1", 125.0, 200.0),
+             Fault("pg-crash", "postgres", 190.0, 300.0)]  # fmt: skip
+    assert healed_at(PARTITION, [PARTITION, *chain]) == 130.0
+    samples = _samples((129, 500, 10), (133, 500, 40), (134, 520, 30), (299, 900, 10), (302, 950, 0))
+    (stall,) = partition_stalls([PARTITION, *chain], samples)
+    assert stall["stall"] == 0.0, "130-134 is the worker kill's (in progress from 125)"
+    (alone,) = partition_stalls([PARTITION, chain[0]], samples)
+    assert alone["stall"] == 4.0
