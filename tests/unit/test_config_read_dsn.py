@@ -133,3 +133,27 @@ def test_the_runtime_builds_a_read_pool_only_for_a_read_dsn(monkeypatch: pytest.
     split = Runtime(load({"ORDERS_POSTGRES__READ_DSN": READ}).settings)
     assert split.pg_read_pool is not split.pg_pool
     assert sorted(built) == sorted([(READ, "ordersctl-read"), (split.settings.postgres.dsn, "ordersctl")])
+
+
+def test_serve_checks_the_credentials_of_both_dsns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refused credentials on the read DSN would answer 503 for ever: serve's check (at start, then every 10 s)
+    asks both; an outage of either is not its business."""
+    from ordersctl.adapters import postgres as pg_adapter
+    from ordersctl.errors import AccessDenied, ServiceUnavailable
+
+    asked: list[str] = []
+
+    def connect(settings: Any, **_: Any) -> Any:
+        asked.append(settings.dsn)
+        if settings.dsn == READ:
+            raise AccessDenied("PostgreSQL", "access denied at replica:5432/orders (password authentication failed)")
+        raise ServiceUnavailable("PostgreSQL", "db:5432/orders", "connection refused")
+
+    monkeypatch.setattr(pg_adapter, "connect", connect)
+    settings = load({"ORDERS_POSTGRES__READ_DSN": READ}).settings.postgres
+    with pytest.raises(AccessDenied, match="replica"):
+        pg_adapter.check_access(settings)
+    assert asked == [settings.dsn, READ]
+    asked.clear()
+    pg_adapter.check_access(load({}).settings.postgres)  # one DSN, down: not refused
+    assert len(asked) == 1
