@@ -33,53 +33,15 @@ from ordersctl.errors import ConfigError
 from ordersctl.masking import MASK, mask_url
 from ordersctl.settings_kafka import KafkaSettings
 from ordersctl.settings_otel import OtelSettings
+from ordersctl.settings_postgres import PostgresSettings
 from ordersctl.settings_sources import CONFIG_ENV, DEFAULT, Catalog, gather, is_url_setting, lower_choice, upper_choice
-from ordersctl.settings_urls import dsn_problem, redis_url_problem, with_password
+from ordersctl.settings_urls import redis_url_problem, with_password
 
-__all__ = ["MASK", "KafkaSettings", "Settings", "load_settings", "mask_url", "settings_env"]
+__all__ = ["MASK", "KafkaSettings", "PostgresSettings", "Settings", "load_settings", "mask_url", "settings_env"]
 
 
 LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(upper_choice)]
 LogFormat = Annotated[Literal["auto", "json", "console"], BeforeValidator(lower_choice)]
-
-
-class PostgresSettings(BaseModel):
-    """PostgreSQL connection. ``password``, when set, replaces the DSN's own password."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    dsn: str = "postgresql://ordersctl:ordersctl@127.0.0.1:54329/orders"
-    password: SecretStr | None = None
-    pool_size: int = Field(default=8, ge=1, le=200)
-    connect_timeout: int = Field(default=5, ge=1, le=300)
-    # Server-side bounds on every session (milliseconds, 0 = none). A statement or lock wait cut short is a
-    # transient failure: retried, never dead-lettered. An idle transaction left open (a stuck client) loses
-    # its session, so its row locks cannot outlive it.
-    statement_timeout_ms: int = Field(default=60_000, ge=0)
-    lock_timeout_ms: int = Field(default=10_000, ge=0)
-    idle_in_transaction_session_timeout_ms: int = Field(default=60_000, ge=0)
-    # "transaction": connections go through a transaction pooler (PgBouncer pool_mode=transaction), which gives
-    # each transaction any server session: no startup options (the timeouts above are set on the role by
-    # `db migrate` instead) and no prepared statements. "none": a direct connection or a session pooler.
-    pooler: Literal["none", "transaction"] = "none"
-    # What pg_stat_activity shows; when not set, each process names itself (ordersctl-serve,
-    # ordersctl-consume-w1, ...).
-    application_name: str = Field(default="ordersctl", max_length=63)
-
-    @field_validator("dsn")
-    @classmethod
-    def _dsn_parses(cls, dsn: str) -> str:
-        problem = dsn_problem(dsn)
-        if problem:
-            raise ValueError(f"{problem}: {mask_url(dsn)}")
-        return dsn
-
-    @model_validator(mode="after")
-    def _password_in_the_dsn(self) -> PostgresSettings:
-        # Folded into the DSN, so that every connection (pooled, dedicated, in any module) carries it.
-        if self.password is not None:
-            self.dsn = with_password(self.dsn, self.password.get_secret_value(), conninfo=True)
-        return self
 
 
 class RedisSettings(BaseModel):

@@ -65,6 +65,18 @@ class Runtime:
         return pg_adapter.pooled_connection(self.pg_pool, self.settings.postgres, timeout)
 
     @cached_property
+    def pg_read_pool(self) -> ConnectionPool:
+        """serve's order reads: a pool of its own on ``postgres.read_dsn``; without one, the pool of the DSN."""
+        if self.settings.postgres.read_dsn is None:
+            return self.pg_pool
+        return pg_adapter.make_pool(self.settings.postgres.for_reads(), name="ordersctl-read")
+
+    def pg_read_connection(self, timeout: float | None = None) -> AbstractContextManager[psycopg.Connection[Any]]:
+        """As ``pg_connection``, from ``pg_read_pool``: for reads that a standby or a read-only role may answer (an
+        order, the recent orders, serve's warm-up). Never for a write, readiness or the pipeline's state."""
+        return pg_adapter.pooled_connection(self.pg_read_pool, self.settings.postgres.for_reads(), timeout)
+
+    @cached_property
     def store(self) -> OrderStore:
         """The order store's parts, built once: nothing else constructs them."""
         reads = OrderReads()
@@ -128,10 +140,12 @@ class Runtime:
             with contextlib.suppress(RuntimeError):  # already closed by its owner
                 consumer.close()
         self._consumers.clear()
-        for attr in ("pg_pool", "redis"):
+        closed: list[object] = []
+        for attr in ("pg_pool", "pg_read_pool", "redis"):
             client = self.__dict__.pop(attr, None)
-            if client is not None:
+            if client is not None and not any(client is other for other in closed):  # the read pool may be pg_pool
                 client.close()
+                closed.append(client)
         self.__dict__.pop("kafka_admin", None)
         tracing = self.__dict__.pop("tracing", None)
         if tracing is not None:

@@ -57,6 +57,13 @@ def _dsn_for(dbname: str) -> str:
 def empty_db(services: None) -> Iterator[str]:
     """A brand-new empty database, dropped afterwards; yields its DSN. In the Citus lane it exists on every node
     and the coordinator knows the workers (tests/citus_nodes.py)."""
+    with fresh_database() as dsn:
+        yield dsn
+
+
+@contextlib.contextmanager
+def fresh_database() -> Iterator[str]:
+    """A brand-new empty database for the block, dropped afterwards (``empty_db``; a test wanting a second one)."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     if citus_nodes.on_citus():
         citus_nodes.create_database(ADMIN_DSN, name)
@@ -76,9 +83,14 @@ def empty_db(services: None) -> Iterator[str]:
 
 @pytest.fixture
 def migrated_db(empty_db: str) -> str:
-    with psycopg.connect(empty_db, autocommit=True) as conn:
+    return migrate(empty_db)
+
+
+def migrate(dsn: str) -> str:
+    """Every migration applied to the database of ``dsn``; returns the DSN."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
         Migrator(conn, load(default_directory())).apply()
-    return empty_db
+    return dsn
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ the client ever connected (the chaos suite kills brokers, and a broker down at s
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -22,8 +23,8 @@ from ordersctl.errors import AccessDenied, ConfigError, FatalError, OrdersError,
 
 SERVICE = "Kafka"
 
-# Authentication and authorization refused: a wrong password or mechanism, a certificate the broker or we do not
-# trust (expired, another CA, a host name mismatch: librdkafka says _SSL), a missing ACL.
+# Authentication and authorization refused: a wrong password or mechanism, a broker certificate we do not trust
+# (expired, another CA, a host name mismatch: librdkafka says _SSL), a missing ACL.
 _ACCESS_CODES = frozenset(
     {
         KafkaError._AUTHENTICATION,
@@ -37,6 +38,15 @@ _ACCESS_CODES = frozenset(
         KafkaError.UNSUPPORTED_SASL_MECHANISM,
         KafkaError.ILLEGAL_SASL_STATE,
     }
+)
+# The broker refused our client certificate (expired, revoked, from a CA it does not trust). With TLS 1.3 the client
+# finishes its side of the handshake before the broker has checked the certificate, so the broker's alert arrives on
+# the first read, as a transport failure ("Receive failed: ...: ssl/tls alert certificate unknown: SSL alert number
+# 46"), not as _SSL. An outage never makes a broker send a certificate alert.
+_CERTIFICATE_ALERT = re.compile(
+    r"alert (?:bad certificate|unsupported certificate|certificate revoked|certificate expired|certificate unknown"
+    r"|unknown ca|certificate required)",
+    re.IGNORECASE,
 )
 # A security protocol the listener does not speak shows as a transport failure, with librdkafka's own guess in
 # the text ("SSL handshake failed: ... connecting to a PLAINTEXT broker listener?", "Disconnected while requesting
@@ -56,11 +66,27 @@ def fatal_error(err: KafkaError, address: str = "") -> FatalError | None:
     where = f" at {address}" if address else ""
     text = err.str()
     if err.code() in _ACCESS_CODES:
-        return AccessDenied(SERVICE, f"access denied{where} ({err.name()}: {text})")
+        return AccessDenied(SERVICE, f"access denied{where}{_certificate_cause(err)} ({err.name()}: {text})")
+    if err.code() == KafkaError._TRANSPORT and _CERTIFICATE_ALERT.search(text):
+        return AccessDenied(SERVICE, f"access denied{where}{_CLIENT_CERTIFICATE} ({text})")
     if err.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC) and "Subscribed topic" in text:
         # A consumer's subscription; a producer's unknown topic stays transient (its messages wait, see the relay).
         return UnknownTopic(SERVICE, f"topic not found{where} ({text})")
     return None
+
+
+_CLIENT_CERTIFICATE = ": the broker refused the client certificate (expired, revoked or from a CA it does not trust)"
+
+
+def _certificate_cause(err: KafkaError) -> str:
+    """What librdkafka's "certificate verify failed" can mean: its own hint names ssl.ca.location alone, also when
+    the certificate names another host (a bootstrap address not in it) or has expired."""
+    if err.code() != KafkaError._SSL or "certificate verify failed" not in err.str():
+        return ""
+    return (
+        ": the broker's certificate was not accepted (not signed by the CA of ssl.ca.location, expired, or not"
+        " naming the host connected to)"
+    )
 
 
 def refused_settings(err: KafkaError) -> OrdersError:

@@ -160,13 +160,14 @@ def why_no_connection(settings: PostgresSettings) -> OrdersError:
 
 
 def check_access(settings: PostgresSettings) -> None:
-    """Raise AccessDenied if PostgreSQL refuses our credentials; an outage is not this check's business (a server
-    may start while PostgreSQL is down and serve once it is back)."""
-    with suppress(ServiceUnavailable):
-        connect(settings).close()
+    """Raise AccessDenied if PostgreSQL refuses our credentials, on the DSN and on the read DSN when there is one; an
+    outage is not this check's business (a server may start while PostgreSQL is down and serve once it is back)."""
+    for each in (settings, settings.for_reads()) if settings.read_dsn else (settings,):
+        with suppress(ServiceUnavailable):
+            connect(each).close()
 
 
-def make_pool(settings: PostgresSettings) -> ConnectionPool:
+def make_pool(settings: PostgresSettings, name: str = "ordersctl") -> ConnectionPool:
     """A pool that opens lazily and checks connections, so it heals after a PostgreSQL restart."""
     pool: ConnectionPool = ConnectionPool(
         settings.dsn,
@@ -181,7 +182,7 @@ def make_pool(settings: PostgresSettings) -> ConnectionPool:
         # connects again at the next request: outages are survived without a restart.
         reconnect_timeout=settings.connect_timeout * 2,
         open=False,
-        name="ordersctl",
+        name=name,
     )
     pool.open(wait=False)
     return pool

@@ -77,7 +77,8 @@ def create_app(runtime: Runtime, *, extra_routes: list[tuple[str, object]] | Non
     metrics = ApiMetrics()
     reads = runtime.store.reads
 
-    connection = partial(runtime.pg_connection, timeout=s.api.db_wait_seconds)
+    # Order reads go to postgres.read_dsn when there is one (Runtime.pg_read_connection); readiness stays on the DSN.
+    connection = partial(runtime.pg_read_connection, timeout=s.api.db_wait_seconds)
 
     def load(uid: str) -> bytes | None:
         with failures.postgres(), connection() as conn:

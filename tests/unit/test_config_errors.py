@@ -8,11 +8,13 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import typer
 
 from ordersctl.cli.main import app
+from tests.helpers import log_messages
 
 # Arguments a command cannot run without.
 REQUIRED: dict[tuple[str, ...], list[str]] = {("trace",): ["abc"]}
@@ -64,3 +66,33 @@ def test_on_the_console_the_config_mistake_is_one_plain_line(log_format: str) ->
                             text=True, timeout=60, check=False, env=env)  # fmt: skip
     assert result.returncode == 2
     assert result.stderr == f"ordersctl: config error: {says}\n"
+
+
+def _config_show(toml: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``ordersctl config show`` with ORDERS_CONFIG naming ``toml`` and no other ORDERS_* variable."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERS_")} | {"ORDERS_CONFIG": str(toml)}
+    return subprocess.run([sys.executable, "-m", "ordersctl", "config", "show", *args], capture_output=True,
+                          text=True, timeout=60, check=False, env=env)  # fmt: skip
+
+
+def test_a_misspelt_toml_section_stops_config_show_with_a_suggestion(tmp_path: Path) -> None:
+    """#21: a [kafak] section used to leave the defaults in place, and config show exited 0."""
+    toml = tmp_path / "ordersctl.toml"
+    toml.write_text('[kafak]\nbootstrap_servers = "kafka-1.example.com:9093"\n')
+    result = _config_show(toml)
+    assert result.returncode == 2, result.stderr
+    [message] = log_messages(result.stderr)  # off a terminal: one JSON record, the only line
+    assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
+    assert message == f"ordersctl: config error: unknown section [kafak] in {toml}: did you mean kafka?"
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("written", ["SASL_SSL", "sasl_ssl", "Sasl_Ssl"])
+def test_config_show_accepts_a_security_protocol_in_any_case(tmp_path: Path, written: str) -> None:
+    toml = tmp_path / "ordersctl.toml"
+    toml.write_text(f'[kafka]\nsecurity_protocol = "{written}"\nsasl_mechanism = "scram-sha-512"\n')
+    result = _config_show(toml, "--json")
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    assert (shown["kafka"]["security_protocol"], shown["kafka"]["sasl_mechanism"]) == ("SASL_SSL", "SCRAM-SHA-512")
+    assert shown["sources"]["kafka.security_protocol"] == f"file {toml}"

@@ -194,13 +194,15 @@ def test_settings_come_from_the_configmap_and_secrets_from_files(values: Path | 
 
 def test_secret_values_become_a_secret_of_files_named_section_dot_field(tmp_path: Path) -> None:
     values = tmp_path / "values.yaml"
-    values.write_text('secrets:\n  values:\n    postgres.password: "s3cret"\n    api.token: "t0ken"\n')
+    values.write_text('secrets:\n  values:\n    postgres.password: "s3cret"\n    api.token: "t0ken"\n'
+                      '    postgres.read_dsn: "postgresql://reader:r3ad@replica/orders"\n')  # fmt: skip
     _run_helm("lint", str(CHART), "--strict", "-f", str(values))
     text = _run_helm("template", "orders", str(CHART), "-f", str(values))
     docs = [d for d in yaml.safe_load_all(text) if d]
     for name in ("orders-ordersctl-secrets", "orders-ordersctl-hook-secrets"):
         secret = _one(tuple(docs), "Secret", name)
-        assert secret["stringData"] == {"postgres.password": "s3cret", "api.token": "t0ken"}
+        assert secret["stringData"] == {"postgres.password": "s3cret", "api.token": "t0ken",
+                                        "postgres.read_dsn": "postgresql://reader:r3ad@replica/orders"}  # fmt: skip
     pods = {d["metadata"]["name"]: d["spec"]["template"]["spec"] for d in docs if d["kind"] in ("Deployment", "Job")}
     for name, pod in pods.items():
         mounted = next(v for v in pod["volumes"] if v["name"] == "secrets")["secret"]["secretName"]
@@ -208,7 +210,10 @@ def test_secret_values_become_a_secret_of_files_named_section_dot_field(tmp_path
         assert mounted == want, name
     for doc in docs:
         if doc["kind"] != "Secret":
-            assert "s3cret" not in yaml.safe_dump(doc), f"the password is in {doc['kind']}/{doc['metadata']['name']}"
+            shown = yaml.safe_dump(doc)
+            assert "s3cret" not in shown and "r3ad" not in shown, (
+                f"a secret is in {doc['kind']}/{doc['metadata']['name']}"
+            )
 
 
 @VALUES
@@ -220,6 +225,7 @@ def test_the_settings_file_is_one_ordersctl_accepts(values: Path | None, tmp_pat
     settings = load_settings(config_file=path)
     assert isinstance(settings, Settings) and settings.log.format == "json"
     assert settings.postgres.dsn.startswith("postgresql://ordersctl@"), "no password in the DSN: it is a secret"
+    assert settings.postgres.read_dsn is None or settings.postgres.read_dsn.startswith("postgresql://ordersctl@")
 
 
 @VALUES

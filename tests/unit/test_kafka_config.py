@@ -91,3 +91,17 @@ def test_every_kafka_client_has_keepalive_and_ten_second_timeouts_unless_extra_s
         assert conf["socket.timeout.ms"] == conf["socket.connection.setup.timeout.ms"] == 10_000
     make_consumer(KafkaSettings(bootstrap_servers=DOWN, extra={"socket.timeout.ms": "30000"}))
     assert built[-1]["socket.timeout.ms"] == "30000"
+
+
+def test_the_readme_names_every_refused_key_where_users_connect_their_services() -> None:
+    """#21: "Connecting to your services" states which keys ordersctl refuses, and the Configuration table why."""
+    from ordersctl.settings_kafka import BROKER_OWNED_WITH_CONSUMER_PROTOCOL, REFUSED_KAFKA_PROPERTIES
+    from tests.helpers import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    connecting = readme.split("## Connecting to your services", 1)[1].split("\n## ", 1)[0]
+    configuration = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    for key in (*REFUSED_KAFKA_PROPERTIES, *BROKER_OWNED_WITH_CONSUMER_PROTOCOL):
+        assert f"`{key}`" in connecting, key
+    for key in REFUSED_KAFKA_PROPERTIES:
+        assert f"`{key}`" in configuration.split("| refused in `kafka.extra` |", 1)[1], key

@@ -44,6 +44,32 @@ def test_outages_are_not_fatal(code: int) -> None:
     assert fatal_error(KafkaError(code, REFUSED)) is None
 
 
+@pytest.mark.parametrize("alert", ["ssl/tls alert certificate unknown: SSL alert number 46",
+                                   "sslv3 alert certificate expired: SSL alert number 45",
+                                   "tlsv1 alert unknown ca: SSL alert number 48"])  # fmt: skip
+def test_a_client_certificate_the_broker_refuses_is_access_denied(alert: str) -> None:
+    """TLS 1.3: the broker's alert comes on the first read after the handshake, a transport failure (librdkafka's
+    words, seen with an expired client certificate on the secured stack)."""
+    text = f"ssl://127.0.0.1:19194/bootstrap: Receive failed: error:0A000416:SSL routines::{alert} (after 1ms)"
+    fatal = fatal_error(KafkaError(KafkaError._TRANSPORT, text), "127.0.0.1:19194")
+    assert isinstance(fatal, AccessDenied)
+    assert str(fatal).startswith("Kafka: access denied at 127.0.0.1:19194: the broker refused the client certificate")
+    # A connection lost mid-read without an alert stays an outage.
+    lost = "ssl://127.0.0.1:19194/bootstrap: Receive failed: SSL transport error: Connection reset by peer"
+    assert fatal_error(KafkaError(KafkaError._TRANSPORT, lost)) is None
+
+
+def test_a_broker_certificate_we_refuse_names_what_it_can_be() -> None:
+    """librdkafka's own hint names ssl.ca.location alone, also for a bootstrap name the certificate does not hold."""
+    text = (
+        "ssl://vm:19194/bootstrap: SSL handshake failed: error:0A000086:SSL routines::certificate verify failed: "
+        "broker certificate could not be verified, verify that ssl.ca.location is correctly configured"
+    )
+    said = str(fatal_error(KafkaError(KafkaError._SSL, text), "vm:19194"))
+    assert said.startswith("Kafka: access denied at vm:19194: the broker's certificate was not accepted (")
+    assert "not naming the host connected to" in said and text in said
+
+
 def test_a_subscribed_topic_that_does_not_exist_is_fatal_but_a_producers_is_not() -> None:
     missing = "Subscribed topic not available: orders: Broker: Unknown topic or partition"
     assert isinstance(fatal_error(KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART, missing)), UnknownTopic)

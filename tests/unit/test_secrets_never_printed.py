@@ -15,7 +15,7 @@ import pytest
 from tests.helpers import log_messages
 
 SECRETS = ("pg-secret-1", "pg-dir-secret-2", "kafka-secret-3", "oauth-secret-4", "redis-secret-5", "token-secret-6",
-           "jaas-secret-7", "keystore-secret-8")  # fmt: skip
+           "jaas-secret-7", "keystore-secret-8", "pg-read-secret-9")  # fmt: skip
 
 
 @pytest.fixture
@@ -27,6 +27,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     return base | {
         "ORDERS_SECRETS_DIR": str(tmp_path / "secrets"),
         "ORDERS_POSTGRES__DSN": "postgresql://app:pg-secret-1@127.0.0.1:1/orders",
+        "ORDERS_POSTGRES__READ_DSN": "postgresql://reader:pg-read-secret-9@127.0.0.1:1/orders",
         "ORDERS_POSTGRES__CONNECT_TIMEOUT": "2",
         "ORDERS_KAFKA__BOOTSTRAP_SERVERS": "127.0.0.1:3",
         "ORDERS_KAFKA__SASL_PASSWORD": "kafka-secret-3",
@@ -82,6 +83,7 @@ def test_cache_warm_with_redis_down(env: dict[str, str]) -> None:
     [
         ("ORDERS_POSTGRES__DSN", "postgresql://app:pg-secret-1@db:notaport/orders"),
         ("ORDERS_POSTGRES__DSN", "host=db password=pg-secret-1 junk"),
+        ("ORDERS_POSTGRES__READ_DSN", "postgresql://reader:pg-read-secret-9@replica:notaport/orders"),
         ("ORDERS_REDIS__URL", "redis://:redis-secret-5@cache:6379/notadb"),
     ],
 )

@@ -176,7 +176,7 @@ def _in_flight(socket_map: dict[int, Any]) -> int:
 def _warm_up(rt: Runtime, parts: ApiParts, limit: int) -> None:
     try:
         if limit:
-            recent = RecentOrders(rt.pg_connection, rt.store.reads, limit)
+            recent = RecentOrders(rt.pg_read_connection, rt.store.reads, limit)
             count, seconds = warm(parts.cache.redis, recent, memory=parts.cache.memory)
             info(f"serve: warmed {count} orders into memory and Redis in {seconds:.2f}s (pid {os.getpid()})")
     except OrdersError as exc:
