@@ -57,14 +57,14 @@ def build_worker(
     statistics: dict[str, Any] = {"stats_cb": lags.on_stats, "statistics.interval.ms": STATISTICS_INTERVAL_MS}
     consumer = runtime.consumer(on_commit=answers.on_commit, **statistics)
     buffer = FetchBuffer(consumer, options.batch_size)
-    progress = Progress(
-        consumer, counters, k.orders_topic, options.report_every, report, options.stop_when_idle, clock, lags
-    )
     relay = OutboxRelay(
         runtime.pg_connection, runtime.store.outbox, runtime.producer("events", **PRODUCER_TIMEOUT), k.events_topic,
         on_published=counters.events_published,
     )  # fmt: skip
-    progress.postgres = relay.reached_postgres  # /readyz: the relay's last page reached PostgreSQL
+    progress = Progress(
+        consumer, counters, k.orders_topic, options.report_every, report, options.stop_when_idle, clock, lags,
+        postgres=relay.reached_postgres,  # /readyz: the relay's last page reached PostgreSQL
+    )  # fmt: skip
     ports = WorkerPorts(
         consumer=consumer,
         store=PooledWrites(runtime.pg_connection, runtime.store.writes),
