@@ -36,8 +36,8 @@ class LagStats:
     """The lag of each partition as librdkafka knows it, from its statistics: the partition's end offset (from its
     fetches) minus the offset committed (the group's, fetched at assignment, then each commit of ours). No request
     is made for it: the offsets asked of the broker from the consume loop waited behind the consumer's own fetch
-    long poll on the same connection (up to fetch.wait.max.ms, 500 ms; 600-1,000 ms a report on an idle worker),
-    holding every order that arrived meanwhile, and timing out so often that the lag fell back to a guess.
+    long poll on the same connection (up to fetch.wait.max.ms, 500 ms), holding every order that arrived meanwhile,
+    and timing out so often that the lag fell back to a guess (docs/performance.md: what a report cost).
 
     A partition whose fetching is paused (a store stuck, the buffer full) keeps its last end offset: its lag stops
     growing but stays above 0 while its fetched orders wait, which is what liveness and status need."""

@@ -28,7 +28,7 @@ from ordersctl.runtime import Runtime
 Report = Callable[[dict[str, Any]], None]
 # A dead letter or an event not confirmed by then is retried (the worker's batch, the relay's page). linger.ms stays
 # the default's 5 ms: the relay (and the DLQ sender) confirm with flush(), which sends at once whatever linger says
-# (a lone event's flush: 0.4 ms with linger.ms 0, 5 or 1000; docs/performance.md), and batches at full speed.
+# (docs/performance.md: a lone event's flush with each linger), and batches at full speed.
 PRODUCER_TIMEOUT = {"message.timeout.ms": 10_000}
 
 
