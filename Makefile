@@ -63,9 +63,11 @@ demo: install stack-up
 	$(ORDERSCTL) topics create --dlq --partitions 4
 	scripts/demo
 
+# ruff, then radon's cyclomatic complexity: no function of ordersctl, chaos, bench, tests or scripts above 15.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python scripts/check-complexity
 
 typecheck: install
 	$(BIN)/mypy ordersctl tests bench chaos

@@ -3,7 +3,7 @@
 - ``consume --workers 2`` over the same orders into the plain stack's PostgreSQL and into the Citus cluster
   (ORDERS_STACK_PG=citus scripts/stack up): orders/s and PostgreSQL CPU per order, on Citus the coordinator and
   each worker node apart; then whether every order is stored and every event was published;
-- grouping by shard: the same orders stored by OrderWrites in batches of --batch-size as they come (a batch
+- grouping by shard: the same orders stored by the store's writes in batches of --batch-size as they come (a batch
   spans every shard: one distributed transaction, two-phase commit over the workers), split per worker node,
   and split per shard (each part its own transaction, on one node or one shard).
 """
@@ -26,11 +26,11 @@ from bench.measure import run_measured
 from bench.proc import tree_cpu
 from bench.report import figures_dict
 from ordersctl.adapters.migrations import Migrator, default_directory, load
-from ordersctl.adapters.order_store.reads import OrderReads
-from ordersctl.adapters.order_store.writes import OrderWrites, Rowed
-from ordersctl.config import Settings
+from ordersctl.adapters.order_store.writes import Rowed
+from ordersctl.config import Settings, load_settings
 from ordersctl.domain.rows import to_rows
 from ordersctl.domain.rules import decode_order
+from ordersctl.runtime import Runtime
 from tests.citus_nodes import create_database, drop_database
 
 COORDINATOR = os.environ.get("ORDERS_BENCH_CITUS_DSN", "postgresql://ordersctl:ordersctl@127.0.0.1:55431/orders_test")
@@ -112,7 +112,7 @@ def grouping(values: list[bytes], batch_size: int) -> list[dict[str, Any]]:
     from bench.ingest import progress
 
     orders = [Rowed(to_rows(decode_order(v), v)) for v in values]
-    writes = OrderWrites(OrderReads())
+    writes = Runtime(load_settings()).store.writes  # works on each round's own connection
     results = []
     # Twice, the second round in the other order: the first run of a session warms the nodes' caches.
     ways = ("as they come", "per worker node", "per shard")

@@ -181,8 +181,9 @@ def _wait_stored(dsn: str, expected: int, proc: subprocess.Popen[bytes], log: An
     deadline = time.monotonic() + DRAIN_TIMEOUT
     with psycopg.connect(dsn, autocommit=True) as conn:
         while time.monotonic() < deadline:
-            row = conn.execute("SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM outbox)").fetchone()
-            if row is not None and row[0] >= expected and row[1] == 0:
+            query = "SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM outbox)"
+            stored, pending = conn.execute(query).fetchone() or (0, 0)
+            if stored >= expected and pending == 0:
                 return
             if proc.poll() is not None:
                 log.seek(0)

@@ -32,15 +32,27 @@ def stall_seconds(fault: Fault, samples: list[dict[str, Any]], healed: float | N
     before = [s for s in samples if s["t"] <= end and s.get("stored") is not None]
     if not before:
         return None
-    stored, lag = before[-1]["stored"], before[-1].get("lag")
-    if lag is None:
-        # The sampler could not read the group's offsets at the heal (a broker partitioned): the first lag read
-        # after it says whether anything was waiting, when nothing was stored meanwhile.
-        after = [s for s in samples if s["t"] > end and s.get("lag") is not None]
-        if after and after[0]["lag"] == 0 and after[0].get("stored") == stored:
-            lag = 0
-    if lag == 0:
+    stored = before[-1]["stored"]
+    if _lag_at_heal(before[-1], end, samples) == 0:
         return 0.0
+    return _seconds_until_stored_grew(stored, end, samples)
+
+
+def _lag_at_heal(last: dict[str, Any], end: float, samples: list[dict[str, Any]]) -> Any:
+    """The lag of the last sample before the heal (``last``). When the sampler could not read the group's offsets
+    then (a broker partitioned), the first lag read after it says whether anything was waiting, provided nothing
+    was stored meanwhile; None when neither tells."""
+    lag = last.get("lag")
+    if lag is not None:
+        return lag
+    after = [s for s in samples if s["t"] > end and s.get("lag") is not None]
+    if after and after[0]["lag"] == 0 and after[0].get("stored") == last["stored"]:
+        return 0
+    return None
+
+
+def _seconds_until_stored_grew(stored: Any, end: float, samples: list[dict[str, Any]]) -> float | None:
+    """Seconds from ``end`` to the first sample whose stored count passes ``stored``; None when none does."""
     for s in samples:
         if s["t"] > end and s.get("stored") is not None and s["stored"] > stored:
             return max(0.0, float(s["t"]) - end)

@@ -41,7 +41,7 @@ FILE_SUFFIX = "_file"
 # (scripts/stack), helm for the chart's tests (scripts/ensure-helm), the tests, the benchmarks and the
 # fault-injection harness.
 NOT_SETTINGS = frozenset({CONFIG_ENV, SECRETS_DIR_ENV})
-# ORDERS_HELM and ORDERS_HELM_DIR: the helm binary of the chart's tests (tests/unit/test_helm_chart.py).
+# ORDERS_HELM and ORDERS_HELM_DIR: the helm binary of the chart's tests (tests/helm_chart.py).
 NOT_SETTINGS_PREFIXES = ("ORDERS_STACK_", "ORDERS_TEST_", "ORDERS_BENCH_", "ORDERS_CHAOS_", "ORDERS_HELM")
 DEFAULT = "default"
 FLAG = "flag"

@@ -16,6 +16,7 @@ from psycopg import sql
 
 from ordersctl.adapters.migrations import Migrator, default_directory, load
 from ordersctl.config import Settings, load_settings
+from ordersctl.runtime import Runtime
 from tests import citus_nodes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,6 +120,14 @@ def _delete_topics(prefix: str) -> None:
 def settings(migrated_db: str, topic_prefix: str) -> Settings:
     """Settings wired to this test's database and topics on the real stack."""
     return settings_for(migrated_db, topic_prefix)
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    """A Runtime on this test's ``settings``, its clients closed afterwards."""
+    rt = Runtime(settings)
+    yield rt
+    rt.close()
 
 
 def settings_for(dsn: str, topic_prefix: str) -> Settings:

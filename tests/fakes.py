@@ -94,6 +94,8 @@ class FakeRelay:
     def __init__(self) -> None:
         self.idle = threading.Event()
         self.idle.set()
+        self.reached_postgres = threading.Event()
+        self.reached_postgres.set()
         self.wakes = 0
         self.failure: FatalError | None = None
 

@@ -59,25 +59,37 @@ def problems(text: str) -> list[str]:
         if kind == "counter" and not name.endswith("_total")
     ]
     for family in text_string_to_metric_families(text):
-        name, kind = family.name, family.type
-        shown = name + "_total" if kind == "counter" else name
-        words = shown.split("_")
-        if not name.startswith((PREFIX, *STANDARD_PREFIXES)):
-            found.append(f"{shown}: no {PREFIX} prefix")
-        if not family.documentation.strip():
-            found.append(f"{shown}: no help text")
-        if kind != "counter":
-            if name.endswith(RESERVED_SUFFIXES):
-                found.append(f"{name}: a {kind} named with a suffix reserved to other types")
-            elif kind in ("unknown", "untyped"):
-                found.append(f"{name}: no type")
-            elif words[-1] not in UNITS and not name.endswith("_info"):
-                found.append(f"{name}: no unit at the end of the name (one of {', '.join(UNITS)})")
-        if NOT_BASE_UNITS & set(words):
-            found.append(f"{shown}: not in base units ({', '.join(sorted(NOT_BASE_UNITS & set(words)))})")
-        if TIME_WORDS & set(words) and not re.search(r"_seconds(_total)?$", shown):
-            found.append(f"{shown}: a time not in seconds (or without its unit)")
+        found += _family_problems(family.name, family.type, family.documentation)
     return found
+
+
+def _family_problems(name: str, kind: str, documentation: str) -> list[str]:
+    """What breaks the conventions in one metric family: prefix, help text, type, unit."""
+    shown = name + "_total" if kind == "counter" else name
+    words = shown.split("_")
+    found = []
+    if not name.startswith((PREFIX, *STANDARD_PREFIXES)):
+        found.append(f"{shown}: no {PREFIX} prefix")
+    if not documentation.strip():
+        found.append(f"{shown}: no help text")
+    if kind != "counter":
+        found += _typed_name_problems(name, kind, words)
+    if NOT_BASE_UNITS & set(words):
+        found.append(f"{shown}: not in base units ({', '.join(sorted(NOT_BASE_UNITS & set(words)))})")
+    if TIME_WORDS & set(words) and not re.search(r"_seconds(_total)?$", shown):
+        found.append(f"{shown}: a time not in seconds (or without its unit)")
+    return found
+
+
+def _typed_name_problems(name: str, kind: str, words: list[str]) -> list[str]:
+    """A gauge's, histogram's or summary's name: no suffix reserved to other types, a type, a unit at the end."""
+    if name.endswith(RESERVED_SUFFIXES):
+        return [f"{name}: a {kind} named with a suffix reserved to other types"]
+    if kind in ("unknown", "untyped"):
+        return [f"{name}: no type"]
+    if words[-1] not in UNITS and not name.endswith("_info"):
+        return [f"{name}: no unit at the end of the name (one of {', '.join(UNITS)})"]
+    return []
 
 
 def readme_table() -> dict[str, Family]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 
-from ordersctl.adapters.pipeline_queries import StoredOrdersEstimate
+from ordersctl.adapters.pipeline_queries import StoredOrdersEstimate, rows_as
 
 Conn = psycopg.Connection[Any]
 DISTRIBUTION_COLUMN = "order_uid"
@@ -146,10 +146,12 @@ def citus_nodes(conn: Conn) -> list[CitusNode]:
 def stored_orders_on_shards(conn: Conn) -> StoredOrdersEstimate:
     """The orders table's statistics summed over its shards (n_live_tup, n_tup_ins): on Citus the coordinator's
     table holds no rows, its shards on the workers do."""
-    row = conn.execute(
-        "SELECT coalesce(sum(split_part(result, ',', 1)::bigint), 0),"
-        " coalesce(sum(split_part(result, ',', 2)::bigint), 0)"
+    [summed] = rows_as(
+        conn,
+        StoredOrdersEstimate,
+        "SELECT coalesce(sum(split_part(result, ',', 1)::bigint), 0)::bigint AS rows,"
+        " coalesce(sum(split_part(result, ',', 2)::bigint), 0)::bigint AS inserted"
         " FROM run_command_on_shards('orders', $$SELECT coalesce(n_live_tup, 0) || ',' || coalesce(n_tup_ins, 0)"
-        " FROM pg_stat_user_tables WHERE relid = '%s'::regclass$$) WHERE success"
-    ).fetchone()
-    return StoredOrdersEstimate(int(row[0]), int(row[1])) if row else StoredOrdersEstimate(0, 0)
+        " FROM pg_stat_user_tables WHERE relid = '%s'::regclass$$) WHERE success",
+    )  # an aggregate: always one row
+    return summed

@@ -5,13 +5,16 @@ Ids, times, counts and fingerprints only: no column holding personal data is rea
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
+from psycopg.rows import class_row
 
 Conn = psycopg.Connection[Any]
+Row = TypeVar("Row")
 
 
 @dataclass(frozen=True)
@@ -48,37 +51,39 @@ class PendingEvent:
     created_at: datetime
 
 
+def rows_as(conn: Conn, row: type[Row], query: str, params: Sequence[Any] | None = None) -> list[Row]:
+    """The rows of ``query`` as ``row`` objects, each column given to the field of its name. Without ``params``
+    the query is sent as it is (a ``%s`` in it stays: Citus's run_command_on_shards fills it in)."""
+    with conn.cursor(row_factory=class_row(row)) as cur:
+        return cur.execute(query, params).fetchall()
+
+
 def outbox_backlog(conn: Conn) -> OutboxBacklog:
     # The age comes from the database clock, the one that wrote created_at.
-    row = conn.execute("SELECT count(*), extract(epoch FROM now() - min(created_at))::float8 FROM outbox").fetchone()
-    if row is None:
-        return OutboxBacklog(0, None)
-    return OutboxBacklog(int(row[0]), None if row[1] is None else float(row[1]))
+    query = "SELECT count(*) AS pending, extract(epoch FROM now() - min(created_at))::float8 AS oldest_age_seconds"
+    return rows_as(conn, OutboxBacklog, query + " FROM outbox")[0]  # an aggregate: always one row
 
 
 def stored_orders_estimate(conn: Conn) -> StoredOrdersEstimate:
     # Statistics rather than count(*): a count reads all of the table or its key on every status refresh (the
     # pipeline page asks every few seconds), while this is one row. A busy session reports its writes about
     # once a second, an idle one within 10 s or when it ends: the figures trail the commits by that much.
-    row = conn.execute(
-        "SELECT n_live_tup, n_tup_ins FROM pg_stat_user_tables WHERE relid = 'orders'::regclass"
-    ).fetchone()
-    if row is None:
-        return StoredOrdersEstimate(0, 0)
-    return StoredOrdersEstimate(int(row[0]), int(row[1]))
+    query = "SELECT n_live_tup AS rows, n_tup_ins AS inserted FROM pg_stat_user_tables WHERE relid = 'orders'::regclass"
+    found = rows_as(conn, StoredOrdersEstimate, query)
+    return found[0] if found else StoredOrdersEstimate(0, 0)
 
 
 def stored_order(conn: Conn, order_uid: str) -> StoredOrder | None:
-    row = conn.execute(
-        "SELECT o.stored_at, o.content_hash, (SELECT count(*) FROM items i WHERE i.order_uid = o.order_uid)"
+    found = rows_as(
+        conn,
+        StoredOrder,
+        "SELECT o.stored_at, o.content_hash, (SELECT count(*) FROM items i WHERE i.order_uid = o.order_uid) AS items"
         " FROM orders o WHERE o.order_uid = %s",
         (order_uid,),
-    ).fetchone()
-    if row is None:
-        return None
-    return StoredOrder(row[0], bytes(row[1]), int(row[2]))
+    )
+    return found[0] if found else None
 
 
 def pending_events(conn: Conn, order_uid: str) -> list[PendingEvent]:
-    rows = conn.execute("SELECT id, created_at FROM outbox WHERE order_uid = %s ORDER BY id", (order_uid,)).fetchall()
-    return [PendingEvent(int(r[0]), r[1]) for r in rows]
+    query = "SELECT id AS event_id, created_at FROM outbox WHERE order_uid = %s ORDER BY id"
+    return rows_as(conn, PendingEvent, query, (order_uid,))

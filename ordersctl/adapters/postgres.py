@@ -25,8 +25,8 @@ from ordersctl.errors import (
 
 def session_settings(settings: PostgresSettings) -> dict[str, str]:
     """Our settings of every session: the timeouts, and no JIT."""
-    # Every statement here takes milliseconds; the JIT would spend hundreds compiling one (it did: 330 ms per
-    # outbox insert of a batch, on a fresh table whose statistics overestimate it).
+    # Every statement here takes milliseconds; the JIT would spend far longer compiling one (it did, on the outbox
+    # insert of a fresh table whose statistics overestimate it: docs/performance.md).
     return {
         "jit": "off",
         "statement_timeout": str(settings.statement_timeout_ms),

@@ -1,6 +1,6 @@
 """The read path's Redis GET: each server thread keeps a connection of its own and speaks to it directly.
 
-Why not ``redis.Redis.get``: on one thread it costs 2 to 3 times the CPU of the round trip itself (checking a
+Why not ``redis.Redis.get``: on one thread it costs more CPU than the round trip itself (checking a
 connection out of the pool and back under the pool's lock, a readiness poll, the retry, event and metrics
 hooks). In the server the larger cost is elsewhere: each socket call with a Python-level timeout is two system
 calls (a poll, then the call), and each lets go of the interpreter lock, which under load means handing it to

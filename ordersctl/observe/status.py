@@ -114,15 +114,19 @@ class PipelineStatus:
     def problems(self, details: bool = True) -> list[str]:
         """Why the status is not healthy, one line each (empty when it is). Without ``details``, no address or
         client error: for answers to people who may not see the infrastructure (the HTTP API)."""
+        return self._unreachable(details) + self._pipeline_problems()
+
+    def _unreachable(self, details: bool) -> list[str]:
+        """The services down and the sections not read, with their addresses and errors when ``details``."""
         down = [s for s in self.services if not s.up and not s.disabled]
-        if details:
-            found = [f"{s.name} down at {s.address}: {s.error}" for s in down]
-            found += [f"{section} not read: {why}" for section, why in self.unread.items()]
-        else:
-            found = [f"{s.name} down" for s in down]
-            found += [f"{section} not read" for section in self.unread]
-        if self.citus is not None:
-            found += self.citus.problems()
+        if not details:
+            return [f"{s.name} down" for s in down] + [f"{section} not read" for section in self.unread]
+        found = [f"{s.name} down at {s.address}: {s.error}" for s in down]
+        return found + [f"{section} not read: {why}" for section, why in self.unread.items()]
+
+    def _pipeline_problems(self) -> list[str]:
+        """The Citus nodes, the outbox's age, a stalled pipeline and the lag against its thresholds."""
+        found = self.citus.problems() if self.citus is not None else []
         if self.outbox_behind() and self.outbox is not None:
             found.append(f"outbox: oldest pending event is {self.outbox.oldest_age_seconds:.0f} s old"
                          f" (more than {self.thresholds.max_outbox_age_seconds:.0f} s)")  # fmt: skip

@@ -2,7 +2,7 @@
 
 A worker that waited for each commit's answer stopped fetching for a round trip per batch, and the messages
 it polled meanwhile had to be bounded by pausing, which makes librdkafka discard its prefetch
-(confluentinc/librdkafka#5343): one worker reached 0.62 of the COPY ceiling. Not waiting costs no guarantee:
+(confluentinc/librdkafka#5343; docs/performance.md: what it cost). Not waiting costs no guarantee:
 a commit is still sent only once the batch is stored, commits of a partition reach the coordinator in order,
 so each one covers every earlier, and a commit that never lands only makes the partition's next reader re-read
 orders the store already has (duplicates, a no-op).

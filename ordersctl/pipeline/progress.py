@@ -36,8 +36,8 @@ class LagStats:
     """The lag of each partition as librdkafka knows it, from its statistics: the partition's end offset (from its
     fetches) minus the offset committed (the group's, fetched at assignment, then each commit of ours). No request
     is made for it: the offsets asked of the broker from the consume loop waited behind the consumer's own fetch
-    long poll on the same connection (up to fetch.wait.max.ms, 500 ms; 600-1,000 ms a report on an idle worker),
-    holding every order that arrived meanwhile, and timing out so often that the lag fell back to a guess.
+    long poll on the same connection (up to fetch.wait.max.ms, 500 ms), holding every order that arrived meanwhile,
+    and timing out so often that the lag fell back to a guess (docs/performance.md: what a report cost).
 
     A partition whose fetching is paused (a store stuck, the buffer full) keeps its last end offset: its lag stops
     growing but stays above 0 while its fetched orders wait, which is what liveness and status need."""
@@ -82,6 +82,8 @@ class Progress:
         stop_when_idle: float | None,
         clock: Callable[[], float] = time.monotonic,
         lags: LagStats | None = None,
+        *,
+        postgres: threading.Event,
     ) -> None:
         self.consumer = consumer
         self.lags = lags if lags is not None else LagStats()
@@ -93,9 +95,9 @@ class Progress:
         self._clock = clock
         self._last = clock()
         # For the supervisor's /readyz: the group gave this worker its partitions (maybe none) and has not taken
-        # them away as lost; and it reaches PostgreSQL (its outbox relay's last page did), once the relay runs.
+        # them away as lost; and it reaches PostgreSQL (``postgres``: set while its outbox relay's last page did).
         self.joined = False
-        self.postgres: threading.Event | None = None
+        self._postgres = postgres
         self._blocked: tuple[str, float] | None = None  # (operation, since when)
 
     def blocked(self, operation: str | None) -> None:
@@ -114,8 +116,7 @@ class Progress:
         blocked = self._blocked
         stats.blocked = f"{blocked[0]} {self._clock() - blocked[1]:.0f}s" if blocked is not None else ""
         if self._report is not None:
-            postgres = self.postgres is not None and self.postgres.is_set()
-            self._report(stats.as_dict() | {"joined": self.joined, "postgres": postgres})
+            self._report(stats.as_dict() | {"joined": self.joined, "postgres": self._postgres.is_set()})
         log.debug("progress", extra=stats.as_dict())
 
     def idle_done(self, now: float, idle_from: float, last_message: float, relay_idle: threading.Event) -> bool:

@@ -28,7 +28,7 @@ from ordersctl.runtime import Runtime
 Report = Callable[[dict[str, Any]], None]
 # A dead letter or an event not confirmed by then is retried (the worker's batch, the relay's page). linger.ms stays
 # the default's 5 ms: the relay (and the DLQ sender) confirm with flush(), which sends at once whatever linger says
-# (a lone event's flush: 0.4 ms with linger.ms 0, 5 or 1000; docs/performance.md), and batches at full speed.
+# (docs/performance.md: a lone event's flush with each linger), and batches at full speed.
 PRODUCER_TIMEOUT = {"message.timeout.ms": 10_000}
 
 
@@ -57,14 +57,14 @@ def build_worker(
     statistics: dict[str, Any] = {"stats_cb": lags.on_stats, "statistics.interval.ms": STATISTICS_INTERVAL_MS}
     consumer = runtime.consumer(on_commit=answers.on_commit, **statistics)
     buffer = FetchBuffer(consumer, options.batch_size)
-    progress = Progress(
-        consumer, counters, k.orders_topic, options.report_every, report, options.stop_when_idle, clock, lags
-    )
     relay = OutboxRelay(
         runtime.pg_connection, runtime.store.outbox, runtime.producer("events", **PRODUCER_TIMEOUT), k.events_topic,
         on_published=counters.events_published,
     )  # fmt: skip
-    progress.postgres = relay.reached_postgres  # /readyz: the relay's last page reached PostgreSQL
+    progress = Progress(
+        consumer, counters, k.orders_topic, options.report_every, report, options.stop_when_idle, clock, lags,
+        postgres=relay.reached_postgres,  # /readyz: the relay's last page reached PostgreSQL
+    )  # fmt: skip
     ports = WorkerPorts(
         consumer=consumer,
         store=PooledWrites(runtime.pg_connection, runtime.store.writes),

@@ -4,7 +4,6 @@ from the stored orders (what ``cache warm`` and each ``serve`` process run)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
@@ -18,13 +17,6 @@ from ordersctl.runtime import Runtime
 from tests.helpers import store_orders
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def runtime(settings: Settings) -> Iterator[Runtime]:
-    rt = Runtime(settings)
-    yield rt
-    rt.close()
 
 
 def test_redis_layer_writes_with_the_ttl_and_reads_back(runtime: Runtime) -> None:

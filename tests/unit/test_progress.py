@@ -22,9 +22,14 @@ from tests.fake_consumer import FakeConsumer
 from tests.fakes import FakeClock, message
 
 
-def _progress(consumer: FakeConsumer, idle: float | None = 3.0) -> tuple[Progress, list[dict[str, Any]]]:
+def _progress(
+    consumer: FakeConsumer, idle: float | None = 3.0, postgres: threading.Event | None = None
+) -> tuple[Progress, list[dict[str, Any]]]:
     reports: list[dict[str, Any]] = []
-    progress = Progress(consumer, PipelineCounters(), "orders", 2.0, reports.append, idle, consumer.clock)
+    postgres = postgres if postgres is not None else threading.Event()
+    progress = Progress(
+        consumer, PipelineCounters(), "orders", 2.0, reports.append, idle, consumer.clock, postgres=postgres
+    )
     consumer.stats_cb = progress.lags.on_stats
     return progress, reports
 
@@ -46,6 +51,17 @@ def test_reports_come_every_interval_with_the_counts() -> None:
     progress.report_if_due()
     progress.report_if_due()
     assert len(reports) == 1 and reports[0]["consumed"] == 0
+
+
+def test_the_report_says_whether_the_worker_reaches_postgresql_as_its_relay_last_did() -> None:
+    reached = threading.Event()  # the relay's: set while its last page reached PostgreSQL
+    progress, reports = _progress(_consumer({}), postgres=reached)
+    progress.report()
+    reached.set()
+    progress.report()
+    reached.clear()
+    progress.report()
+    assert [r["postgres"] for r in reports] == [False, True, False]
 
 
 def test_lag_is_the_groups_committed_lag_not_how_far_the_worker_fetched() -> None:

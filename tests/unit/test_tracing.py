@@ -71,16 +71,11 @@ def test_a_traceparent_on_an_orders_message_continues_into_the_order_span_and_on
     order_spans = {attrs(span)["messaging.kafka.offset"]: span for span in named(spans, "consume.order")}
     [store] = named(spans, "consume.store")
 
-    # The traced order continues the producer's trace, and links to the batch; the batch links to it.
     continued = order_spans[1]
-    assert format(continued.context.trace_id, "032x") == TRACE_ID
-    assert continued.parent is not None and format(continued.parent.span_id, "016x") == PARENT_ID
-    assert continued.kind is SpanKind.CONSUMER and attrs(continued)["ordersctl.outcome"] == "stored"
-    assert [link.context.span_id for link in continued.links] == [batch.context.span_id]
-    assert [format(link.context.trace_id, "032x") for link in batch.links] == [TRACE_ID]
+    _assert_continues_the_producers_trace(continued, batch)
     # An order without one, and the store, are children of the batch; poison says its reason, as an error.
-    assert order_spans[0].parent is not None and order_spans[0].parent.span_id == batch.context.span_id
-    assert store.parent is not None and store.parent.span_id == batch.context.span_id
+    _assert_child_of(order_spans[0], batch)
+    _assert_child_of(store, batch)
     assert attrs(order_spans[2])["ordersctl.outcome"] == "invalid_json"
     assert order_spans[2].status.status_code is StatusCode.ERROR
     assert attrs(batch)["messaging.batch.message_count"] == 3
@@ -91,6 +86,22 @@ def test_a_traceparent_on_an_orders_message_continues_into_the_order_span_and_on
     uid = (traced.key() or b"").decode()
     assert given[uid] == f"00-{TRACE_ID}-{continued.context.span_id:016x}-01"
     assert given[(plain.key() or b"").decode()].split("-")[1] == format(batch.context.trace_id, "032x")
+
+
+def _assert_continues_the_producers_trace(span: ReadableSpan, batch: ReadableSpan) -> None:
+    """The traced order continues the producer's trace (TRACEPARENT), and links to the batch; the batch to it."""
+    assert format(span.context.trace_id, "032x") == TRACE_ID
+    assert span.parent is not None
+    assert format(span.parent.span_id, "016x") == PARENT_ID
+    assert span.kind is SpanKind.CONSUMER
+    assert attrs(span)["ordersctl.outcome"] == "stored"
+    assert [link.context.span_id for link in span.links] == [batch.context.span_id]
+    assert [format(link.context.trace_id, "032x") for link in batch.links] == [TRACE_ID]
+
+
+def _assert_child_of(span: ReadableSpan, parent: ReadableSpan) -> None:
+    assert span.parent is not None
+    assert span.parent.span_id == parent.context.span_id
 
 
 def test_a_failed_store_attempt_is_a_span_with_its_error_and_the_retry_another() -> None:

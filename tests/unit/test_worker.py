@@ -70,7 +70,10 @@ class Rig:
         self.consumer.on_commit = answers.on_commit
         self.consumer.check_commit = self.check_commit
         buffer = FetchBuffer(self.consumer, batch_size)
-        progress = Progress(self.consumer, self.counters, "orders", 2.0, None, stop_when_idle, self.clock)
+        progress = Progress(
+            self.consumer, self.counters, "orders", 2.0, None, stop_when_idle, self.clock,
+            postgres=self.relay.reached_postgres,
+        )  # fmt: skip
         self.consumer.stats_cb = progress.lags.on_stats
         retry_settings = PipelineSettings(retry_initial_seconds=0.2, retry_max_seconds=1.0)
         ports = WorkerPorts(

@@ -59,7 +59,7 @@ _COPY = {
 }
 _SELECT_FINGERPRINTS = "SELECT order_uid, content_hash FROM orders WHERE order_uid = ANY(string_to_array(%s, ','))"
 # At most batch_size keys in a table that only grows: by index, always (for the transaction). The planner scanned
-# the whole table, in parallel from ~100,000 orders (23 ms against 5 ms by index per 2,000 at 200,000 orders).
+# the whole table, in parallel from ~100,000 orders, several times slower than the index (docs/performance.md).
 _BY_INDEX = "SELECT set_config('enable_seqscan', 'off', true), set_config('max_parallel_workers_per_gather', '0', true)"
 
 

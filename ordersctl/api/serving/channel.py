@@ -6,9 +6,8 @@ the bytes to the output buffer and sends them, and the socket send lets go of th
 the main thread's loop sees output pending (``writable()``), so it asks ``select`` for the socket's
 writability, which a client socket nearly always has; ``select`` returns at once, ``handle_write`` finds the
 lock taken and does nothing, and the loop goes round again, on the interpreter lock the worker needs to finish,
-until it gets it back. Counted in a server under wrk (bench/serve.py's load): 2 to 8 such empty rounds per
-request for orders from Redis, about 1 for the hello-world route, each calling ``readable()`` and ``writable()``
-of every connection; the server's CPU per Redis hit fell by about a third without them.
+until it gets it back, calling ``readable()`` and ``writable()`` of every connection each round
+(docs/performance.md: how many rounds a request cost, and what leaving them out saved).
 
 ``FlushAwareChannel.writable`` leaves a channel out while another thread holds its output lock. Nothing
 waits on that: a thread that lets go of the lock with output still pending pulls the server's trigger
