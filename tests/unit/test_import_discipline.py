@@ -57,3 +57,14 @@ def test_config_show_loads_the_settings_but_no_client() -> None:
     assert "pydantic_settings" in loaded
     unexpected = {*CLIENTS, *WEB_AND_TOOLS}
     assert loaded.isdisjoint(unexpected), sorted(loaded & unexpected)
+
+
+@pytest.mark.parametrize(("given", "seen"), [(None, "__all__"), ("", ""), ("1", "1")])
+def test_pydantic_plugins_are_not_looked_up_unless_the_user_says(given: str | None, seen: str) -> None:
+    env = {key: val for key, val in os.environ.items() if key != "PYDANTIC_DISABLE_PLUGINS"}
+    if given is not None:
+        env["PYDANTIC_DISABLE_PLUGINS"] = given
+    code = "import os, ordersctl.cli.main; print(repr(os.environ['PYDANTIC_DISABLE_PLUGINS']))"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60,
+                          check=True, cwd=ROOT)  # fmt: skip
+    assert done.stdout.strip() == repr(seen)
