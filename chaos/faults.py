@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import psycopg
 from confluent_kafka.admin import AdminClient
 
 from chaos.controls import Controls
@@ -60,6 +61,12 @@ class StackPorts:
 
     def every(self) -> list[int]:
         return [*self.postgres, self.redis, *self.brokers.values()]
+
+
+def postgres_ports(dsn: str) -> tuple[int, ...]:
+    """The DSN's PostgreSQL port, or each host's of a multi-host DSN (``host=a,b port=1,2``; 5432 left out)."""
+    ports = str(psycopg.conninfo.conninfo_to_dict(dsn).get("port") or "")
+    return tuple(int(port or 5432) for port in ports.split(","))
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import psycopg
 from confluent_kafka import KafkaError, Message, Producer
 from confluent_kafka.admin import AdminClient
 
 from chaos.controls import Controls
-from chaos.faults import PARTITION_KINDS, Injector, StackPorts, Timing, schedule
+from chaos.faults import PARTITION_KINDS, Injector, StackPorts, Timing, postgres_ports, schedule
 from chaos.fresh import delete_topics, recreate_database
 from chaos.observers import Reader, Sampler
 from chaos.orders import messages
@@ -161,10 +160,8 @@ class Run:
             self.partitions.close()
 
     def stack_ports(self) -> StackPorts:
-        pg = psycopg.conninfo.conninfo_to_dict(self.o.dsn)
         brokers = AdminClient({"bootstrap.servers": self.o.bootstrap}).list_topics(timeout=30).brokers
-        postgres = tuple(int(port or 5432) for port in str(pg.get("port") or "").split(","))
-        return StackPorts(postgres=postgres, redis=urlsplit(self.o.redis).port or 6379,
+        return StackPorts(postgres=postgres_ports(self.o.dsn), redis=urlsplit(self.o.redis).port or 6379,
                           brokers={node: b.port for node, b in brokers.items()})  # fmt: skip
 
     def _rate(self, plan: dict[str, list[str]]) -> float:

@@ -12,7 +12,7 @@ import pytest
 from chaos.__main__ import main as chaos_main
 from chaos.checker import _pg_down
 from chaos.controls import Controls
-from chaos.faults import KINDS, LANES, Injector, Timing, lanes, schedule
+from chaos.faults import KINDS, LANES, Injector, Timing, lanes, postgres_ports, schedule
 from chaos.processes import Fleet
 from chaos.report import run_kinds
 from chaos.run_files import Fault, RunFiles
@@ -110,3 +110,10 @@ def test_the_report_lists_the_kinds_of_the_runs_schedule(tmp_path: Path) -> None
     kinds = run_kinds(files)
     assert "citus-worker-kill" in kinds and not PG_KINDS & set(kinds)
     assert len(kinds) == 11
+
+
+def test_the_postgres_ports_of_one_server_and_of_a_multi_host_dsn() -> None:
+    assert postgres_ports("postgresql://u@127.0.0.1:55431/orders_chaos") == (55431,)
+    ha = "postgresql://u@127.0.0.1:56431,127.0.0.1:56432/orders_chaos?target_session_attrs=read-write"
+    assert postgres_ports(ha) == (56431, 56432)
+    assert postgres_ports("postgresql://u@db/orders") == (5432,)
