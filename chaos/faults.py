@@ -100,8 +100,8 @@ class Injector:
 
     def __init__(self, controls: Controls, fleet: Fleet, bootstrap: str, topics: tuple[str, str], timing: Timing,
                  rng: random.Random, partitions: Partitions | None = None, ports: StackPorts | None = None,
-                 ) -> None:  # fmt: skip
-        self.partitions, self.ports = partitions, ports
+                 dsn: str = "") -> None:  # fmt: skip
+        self.partitions, self.ports, self.dsn = partitions, ports, dsn
         self.controls = controls
         self.fleet = fleet
         self.bootstrap = bootstrap
@@ -187,10 +187,26 @@ class Injector:
 
     def _ha_primary_kill(self) -> tuple[str, float]:
         """kill -9 of the HA primary's keeper and postmaster (its node gone, as in a crash): the monitor promotes
-        the secondary. The old primary is started again (as the new secondary) after ``timing.ha_down``."""
+        the secondary. The old primary is started again (as the new secondary) ``timing.ha_down`` after the kill;
+        the failover time (until a node takes writes) is part of the fault's target, for the report."""
         self.controls.run("ha_kill_primary")
-        self._hold("ha", self.timing.ha_down, lambda: self.controls.run("ha_heal"))
-        return "postgres primary", time.time()
+        killed = time.time()
+        failover = self._writable_within(self.timing.ha_down)
+        rest = max(0.0, killed + self.timing.ha_down - time.time())
+        self._hold("ha", rest, lambda: self.controls.run("ha_heal"))
+        took = "no node took writes" if failover is None else f"a node took writes {failover:.1f} s after the kill"
+        return f"postgres primary ({took})", time.time()
+
+    def _writable_within(self, seconds: float) -> float | None:
+        """Seconds until the DSN (multi-host, read-write) gives a session that takes writes; None if none did."""
+        start = time.time()
+        while self.dsn and time.time() - start < seconds:
+            with contextlib.suppress(psycopg.Error), psycopg.connect(self.dsn, connect_timeout=1) as conn:
+                row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+                if row is not None and row[0] is False:
+                    return time.time() - start
+            time.sleep(0.2)
+        return None
 
     def _partition(self, name: str, target: str, cut: Callable[[Partitions, StackPorts], None]) -> tuple[str, float]:
         """A partition for a random time in ``timing.partition`` (it starts at a random moment: ``run``)."""

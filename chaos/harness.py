@@ -195,7 +195,7 @@ class Run:
         topics = (self.spec.orders_topic, self.spec.events_topic)
         lanes_args = [
             (lane, kinds, Injector(self.o.controls, self.fleet, self.o.bootstrap, topics, self.o.timing,
-                                   random.Random(f"{self.o.seed}-{lane}"), self.partitions, ports))
+                                   random.Random(f"{self.o.seed}-{lane}"), self.partitions, ports, self.o.dsn))
             for lane, kinds in plan.items()
         ]  # fmt: skip
         lanes = [threading.Thread(target=self.lane, name=a[0], args=a, daemon=True) for a in lanes_args]

@@ -9,8 +9,8 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from chaos.checker import Report
-from chaos.faults import EVERY_KIND, KINDS
+from chaos.checker import PG_DOWN_KINDS, Report
+from chaos.faults import EVERY_KIND, KINDS, PG_FAULTS
 from chaos.run_files import Fault, RunFiles
 
 
@@ -48,6 +48,10 @@ def summarize(run: RunFiles, checked: Report) -> dict[str, Any]:
         "seed": run.spec().seed,
         "faults": dict(Counter(f.kind for f in faults)),
         "kinds": run_kinds(run),
+        # The Citus and HA PostgreSQL faults, each with its target (the HA failover's time is part of it).
+        "pg_faults": [
+            (f.kind, f.target) for f in faults if f.kind in PG_DOWN_KINDS and f.kind not in PG_FAULTS["plain"]
+        ],
         "recovery_seconds": {
             "median": statistics.median(every) if every else None,
             "max": max(every) if every else None,
@@ -64,6 +68,8 @@ def human(summary: dict[str, Any]) -> str:
     rec = summary["recovery_seconds"]
     if rec["median"] is not None:
         lines.append(f"  recovery: median {rec['median']:.1f} s, max {rec['max']:.1f} s")
+    for kind, target in summary.get("pg_faults", []):
+        lines.append(f"  {kind} on {target}")
     for p in figures.get("partitions", []):
         stall = "never resumed" if p["stall"] is None else f"stores resumed {p['stall']:.1f} s after healing"
         lines.append(f"  {p['kind']} on {p['target']}: {stall}")

@@ -14,7 +14,7 @@ from chaos.checker import _pg_down
 from chaos.controls import Controls
 from chaos.faults import KINDS, LANES, Injector, Timing, lanes, postgres_ports, schedule
 from chaos.processes import Fleet
-from chaos.report import run_kinds
+from chaos.report import human, run_kinds
 from chaos.run_files import Fault, RunFiles
 
 PG_KINDS = {"pg-crash", "pg-partition"}
@@ -117,3 +117,11 @@ def test_the_postgres_ports_of_one_server_and_of_a_multi_host_dsn() -> None:
     ha = "postgresql://u@127.0.0.1:56431,127.0.0.1:56432/orders_chaos?target_session_attrs=read-write"
     assert postgres_ports(ha) == (56431, 56432)
     assert postgres_ports("postgresql://u@db/orders") == (5432,)
+
+
+def test_the_report_shows_each_citus_or_ha_fault_with_its_target() -> None:
+    target = "postgres primary (a node took writes 21.0 s after the kill)"
+    summary = {"ok": True, "seed": 3, "figures": {}, "faults": {"ha-primary-kill": 1},
+               "kinds": ["ha-primary-kill"], "recovery_seconds": {"median": None}, "lines": [],
+               "pg_faults": [("ha-primary-kill", target)]}  # fmt: skip
+    assert f"  ha-primary-kill on {target}" in human(summary).splitlines()
