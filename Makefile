@@ -16,7 +16,8 @@ LOCK_ARGS ?=
 UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 --generate-hashes \
 	--custom-compile-command 'make lock' $(LOCK_ARGS)
 
-.PHONY: demo test test-citus unit install lock stack-up stack-up-secure stack-up-ha stack-down lint typecheck bench chaos clean
+.PHONY: demo test test-citus unit install lock stack-up stack-up-secure stack-up-ha stack-down lint typecheck bench chaos \
+	chaos-citus chaos-ha clean
 
 # The locked dependencies, then the project itself (editable) without resolving anything: the lock is the
 # whole environment, and pip check proves it satisfies every requirement.
@@ -81,7 +82,8 @@ test: install stack-up stack-up-secure stack-up-ha lint typecheck
 
 # The Citus lane: the integration and end-to-end tests that concern PostgreSQL, against a coordinator and two
 # workers (ORDERS_STACK_PG=citus scripts/stack up; Citus is built once from ORDERS_STACK_CITUS_SRC when it is not
-# installed), plus the worker-node kill (tests/e2e/test_citus_faults.py). Left out: the tests of other services
+# installed), plus the worker-node kill (tests/e2e/test_citus_faults.py) and 20,000 orders through two workers
+# (tests/e2e/test_citus_volume.py). Left out: the tests of other services
 # (Kafka topics and cluster, Redis connections, the wheel, the browser page, the API tests that never reach
 # PostgreSQL, the DLQ replay's limits, the consumer group's view in status) and those that stop the plain stack's
 # services.
@@ -89,7 +91,7 @@ CITUS_TESTS := tests/integration/test_outbox_relay.py tests/integration/test_ord
 	tests/integration/test_migrations.py tests/integration/test_api.py tests/integration/test_cache.py \
 	tests/e2e/test_ingest.py tests/e2e/test_ingest_faults.py tests/e2e/test_dlq.py tests/e2e/test_cli_ops.py \
 	tests/e2e/test_status_trace.py \
-	tests/e2e/test_citus_faults.py tests/e2e/test_citus_cli.py
+	tests/e2e/test_citus_faults.py tests/e2e/test_citus_cli.py tests/e2e/test_citus_volume.py
 CITUS_DESELECT := not outage and not redis_stopped and not postgres_down and not errors_are_json and not openapi \
 	and not swagger and not method_not_allowed and not bearer and not replay_loop_stops and not replay_limit_counts \
 	and not nobody_consuming and not members_of_a_running_group
@@ -117,6 +119,22 @@ CHAOS_ARGS ?= --count 1000000 --per-kind 30 --seed 1
 chaos: install
 	ORDERS_STACK_KAFKA_NODES=3 scripts/stack up
 	$(BIN)/python -m chaos run --out chaos/out/$$(date +%Y%m%dT%H%M%S) --recreate-db $(CHAOS_ARGS)
+
+# The same run against the Citus stack (the coordinator's database orders_chaos): a worker node killed -9 and
+# started again 20 s later (citus-worker-kill) instead of the plain PostgreSQL's crash and partition.
+chaos-citus: install
+	ORDERS_STACK_KAFKA_NODES=3 scripts/stack up
+	ORDERS_STACK_PG=citus scripts/stack up
+	$(BIN)/python -m chaos run --out chaos/out/citus-$$(date +%Y%m%dT%H%M%S) --recreate-db --pg citus \
+		--dsn postgresql://ordersctl:ordersctl@127.0.0.1:55431/orders_chaos $(CHAOS_ARGS)
+
+# Against the HA PostgreSQL (root: apt-get, nftables): its primary killed -9 (ha-primary-kill), the secondary
+# promoted, the old primary back as the secondary 30 s later; ordersctl on the multi-host DSN.
+chaos-ha: install
+	ORDERS_STACK_KAFKA_NODES=3 scripts/stack up
+	ORDERS_STACK_PG=ha scripts/stack up
+	$(BIN)/python -m chaos run --out chaos/out/ha-$$(date +%Y%m%dT%H%M%S) --recreate-db --pg ha \
+		--dsn "$$(ORDERS_STACK_PG=ha scripts/stack ha-dsn orders_chaos)" $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-output build dist

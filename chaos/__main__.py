@@ -1,6 +1,8 @@
 """``python -m chaos run|check``: a fault-injection run against an ordersctl stack, or the check of one.
 
 Example: python -m chaos run --out chaos/out/run1 --seed 7 --count 50000 --per-kind 1 --recreate-db
+         python -m chaos run --out chaos/out/citus1 --pg citus --count 20000 --per-kind 1 --short --recreate-db \
+             --dsn postgresql://ordersctl:ordersctl@127.0.0.1:55431/orders_chaos
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 
 from chaos.checker import check
 from chaos.controls import Controls
-from chaos.faults import Timing
+from chaos.faults import PG_FAULTS, Timing
 from chaos.harness import Options, Run
 from chaos.report import human, write
 from chaos.run_files import RunFiles
@@ -36,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--seed", type=int, default=1)
     run.add_argument("--count", type=int, default=1_000_000, help="messages to produce (valid + poison)")
     run.add_argument("--per-kind", type=int, default=30, help="faults of every kind")
-    run.add_argument("--dsn", default=Options.dsn)
+    run.add_argument("--dsn", default=Options.dsn, help="PostgreSQL (with --pg citus: the coordinator)")
+    run.add_argument("--pg", choices=sorted(PG_FAULTS), default="plain",
+                     help="the PostgreSQL behind --dsn; it decides the PostgreSQL faults")  # fmt: skip
     run.add_argument("--bootstrap", default=Options.bootstrap)
     run.add_argument("--redis", default=Options.redis, help="the API's Redis cache")
     run.add_argument("--prefix", default="chaos", help="topic and group name prefix")
@@ -57,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
               if args.short else Timing())  # fmt: skip
     opts = Options(out=args.out, seed=args.seed, count=args.count, per_kind=args.per_kind, dsn=args.dsn,
                    bootstrap=args.bootstrap, redis=args.redis, prefix=args.prefix, partitions=args.partitions,
-                   port=args.port, recreate_db=args.recreate_db, timing=timing,
+                   port=args.port, recreate_db=args.recreate_db, pg=args.pg, timing=timing,
                    controls=Controls.load(args.controls))  # fmt: skip
     Run(opts).execute()
     return _check(args.out, args.json)

@@ -16,7 +16,8 @@ from chaos.run_files import Fault, RunFiles
 from chaos.stall import STALL_BOUND_SECONDS, partition_stalls
 from chaos.topics import read_all
 
-PG_DOWN_KINDS = ("pg-crash", "pg-partition")
+# PostgreSQL (or, on Citus, the shards of a worker node) out of reach: serve may answer 503 meanwhile.
+PG_DOWN_KINDS = ("pg-crash", "pg-partition", "citus-worker-kill", "ha-primary-kill")
 GRACE_SECONDS = 15.0  # after PostgreSQL is back, the pool reconnects and a read may still fail once
 
 

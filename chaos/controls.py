@@ -24,6 +24,10 @@ class Controls:
     pg_start: str = f"{STACK} pg-start"
     redis_stop: str = f"{STACK} redis-stop"
     redis_start: str = f"{STACK} redis-start"
+    citus_kill: str = f"env ORDERS_STACK_PG=citus {STACK} citus-kill {{node}}"  # {node}: 1 or 2, a worker node
+    citus_start: str = f"env ORDERS_STACK_PG=citus {STACK} citus-start {{node}}"
+    ha_kill_primary: str = f"env ORDERS_STACK_PG=ha {STACK} ha-crash-primary"  # whichever node is primary now
+    ha_heal: str = f"env ORDERS_STACK_PG=ha {STACK} ha-heal"  # every node up again, a primary and a secondary
 
     @classmethod
     def load(cls, path: Path | None) -> Controls:

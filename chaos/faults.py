@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import psycopg
 from confluent_kafka.admin import AdminClient
 
 from chaos.controls import Controls
@@ -26,20 +27,46 @@ LANES: dict[str, tuple[str, ...]] = {
     "brokers": ("leader-kill", "broker-pause", "relay-broker-loss", "broker-partition"),
     "infrastructure": ("pg-crash", "redis-restart", "pg-partition", "redis-partition"),
 }
-KINDS = tuple(kind for kinds in LANES.values() for kind in kinds)
+# The PostgreSQL a run is pointed at (--pg) decides the PostgreSQL faults of the infrastructure lane: the plain
+# server's crash and partition, or a Citus worker node killed -9 (the coordinator, which ordersctl connects to,
+# stays), or the HA primary killed -9 (the secondary is promoted). Kinds aimed at a PostgreSQL the run does not
+# use would fail to inject, or worse, hit another stack.
+PG_FAULTS: dict[str, tuple[str, ...]] = {
+    "plain": ("pg-crash", "pg-partition"),
+    "citus": ("citus-worker-kill",),
+    "ha": ("ha-primary-kill",),
+}
+KINDS = tuple(kind for kinds in LANES.values() for kind in kinds)  # the plain stack's: `make chaos`
+EVERY_KIND = (*KINDS, *(k for pg, kinds in PG_FAULTS.items() if pg != "plain" for k in kinds))
 PARTITION_KINDS = ("worker-partition", "broker-partition", "pg-partition", "redis-partition")
+CITUS_WORKERS = (1, 2)  # the Citus stack's worker nodes (scripts/stack citus-kill N); 0 is the coordinator
+
+
+def lanes(pg: str = "plain") -> dict[str, tuple[str, ...]]:
+    """The lanes and their kinds against this PostgreSQL (``PG_FAULTS``'s keys)."""
+    if pg == "plain":
+        return dict(LANES)  # in its own order: a seed gives the plan it always gave
+    own, plain = PG_FAULTS[pg], PG_FAULTS["plain"]
+    infrastructure = tuple(k for k in LANES["infrastructure"] if k not in plain) + own
+    return {**LANES, "infrastructure": infrastructure}
 
 
 @dataclass(frozen=True)
 class StackPorts:
     """The stack's own ports on this machine, which partitions drop (never any other)."""
 
-    postgres: int
+    postgres: tuple[int, ...]  # one server's, or each host's of a multi-host DSN (HA)
     redis: int
     brokers: dict[int, int]  # node id -> its client port; its controller listens on the next one up
 
     def every(self) -> list[int]:
-        return [self.postgres, self.redis, *self.brokers.values()]
+        return [*self.postgres, self.redis, *self.brokers.values()]
+
+
+def postgres_ports(dsn: str) -> tuple[int, ...]:
+    """The DSN's PostgreSQL port, or each host's of a multi-host DSN (``host=a,b port=1,2``; 5432 left out)."""
+    ports = str(psycopg.conninfo.conninfo_to_dict(dsn).get("port") or "")
+    return tuple(int(port or 5432) for port in ports.split(","))
 
 
 @dataclass(frozen=True)
@@ -53,13 +80,15 @@ class Timing:
     redis_down: float = 8.0
     host_down: float = 10.0
     partition: tuple[float, float] = (30.0, 60.0)  # a partition lasts a random time in this range
+    citus_down: float = 20.0  # a Citus worker node killed -9 is started again after this (issue #23)
+    ha_down: float = 30.0  # the HA primary killed -9 is started again after this: the failover takes about 21 s
 
 
-def schedule(seed: int, per_kind: int) -> dict[str, list[str]]:
-    """Per lane, its faults in a seeded order: ``per_kind`` of every kind."""
+def schedule(seed: int, per_kind: int, pg: str = "plain") -> dict[str, list[str]]:
+    """Per lane, its faults against this PostgreSQL (``lanes``) in a seeded order: ``per_kind`` of every kind."""
     rng = random.Random(seed)
     plan = {}
-    for lane, kinds in LANES.items():
+    for lane, kinds in lanes(pg).items():
         faults = [kind for kind in kinds for _ in range(per_kind)]
         rng.shuffle(faults)
         plan[lane] = faults
@@ -71,8 +100,8 @@ class Injector:
 
     def __init__(self, controls: Controls, fleet: Fleet, bootstrap: str, topics: tuple[str, str], timing: Timing,
                  rng: random.Random, partitions: Partitions | None = None, ports: StackPorts | None = None,
-                 ) -> None:  # fmt: skip
-        self.partitions, self.ports = partitions, ports
+                 dsn: str = "") -> None:  # fmt: skip
+        self.partitions, self.ports, self.dsn = partitions, ports, dsn
         self.controls = controls
         self.fleet = fleet
         self.bootstrap = bootstrap
@@ -149,6 +178,36 @@ class Injector:
         self._hold("pg", self.timing.pg_down, lambda: self.controls.run("pg_start"))
         return "postgres", time.time()
 
+    def _citus_worker_kill(self) -> tuple[str, float]:
+        """kill -9 of a Citus worker node's postmaster: the shards it holds are out of reach until it is back."""
+        node = self.rng.choice(CITUS_WORKERS)
+        self.controls.run("citus_kill", node)
+        self._hold("citus", self.timing.citus_down, lambda: self.controls.run("citus_start", node))
+        return f"citus worker {node}", time.time()
+
+    def _ha_primary_kill(self) -> tuple[str, float]:
+        """kill -9 of the HA primary's keeper and postmaster (its node gone, as in a crash): the monitor promotes
+        the secondary. The old primary is started again (as the new secondary) ``timing.ha_down`` after the kill;
+        the failover time (until a node takes writes) is part of the fault's target, for the report."""
+        self.controls.run("ha_kill_primary")
+        killed = time.time()
+        failover = self._writable_within(self.timing.ha_down)
+        rest = max(0.0, killed + self.timing.ha_down - time.time())
+        self._hold("ha", rest, lambda: self.controls.run("ha_heal"))
+        took = "no node took writes" if failover is None else f"a node took writes {failover:.1f} s after the kill"
+        return f"postgres primary ({took})", time.time()
+
+    def _writable_within(self, seconds: float) -> float | None:
+        """Seconds until the DSN (multi-host, read-write) gives a session that takes writes; None if none did."""
+        start = time.time()
+        while self.dsn and time.time() - start < seconds:
+            with contextlib.suppress(psycopg.Error), psycopg.connect(self.dsn, connect_timeout=1) as conn:
+                row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+                if row is not None and row[0] is False:
+                    return time.time() - start
+            time.sleep(0.2)
+        return None
+
     def _partition(self, name: str, target: str, cut: Callable[[Partitions, StackPorts], None]) -> tuple[str, float]:
         """A partition for a random time in ``timing.partition`` (it starts at a random moment: ``run``)."""
         assert self.partitions is not None and self.ports is not None, "partitions need the stack's ports"
@@ -160,8 +219,8 @@ class Injector:
 
     def _pg_partition(self) -> tuple[str, float]:
         assert self.ports is not None
-        return self._partition("pg", f"postgres :{self.ports.postgres}",
-                               lambda p, ports: p.drop_ports("pg", [ports.postgres]))  # fmt: skip
+        return self._partition("pg", f"postgres :{','.join(map(str, self.ports.postgres))}",
+                               lambda p, ports: p.drop_ports("pg", list(ports.postgres)))  # fmt: skip
 
     def _redis_partition(self) -> tuple[str, float]:
         assert self.ports is not None

@@ -15,13 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import psycopg
 from confluent_kafka import KafkaError, Message, Producer
 from confluent_kafka.admin import AdminClient
-from psycopg import sql
 
 from chaos.controls import Controls
-from chaos.faults import PARTITION_KINDS, Injector, StackPorts, Timing, schedule
+from chaos.faults import PARTITION_KINDS, Injector, StackPorts, Timing, postgres_ports, schedule
+from chaos.fresh import delete_topics, recreate_database
 from chaos.observers import Reader, Sampler
 from chaos.orders import messages
 from chaos.partitions import Partitions
@@ -46,6 +45,7 @@ class Options:
     replication_factor: int = 3
     port: int = 18181
     recreate_db: bool = False
+    pg: str = "plain"  # the PostgreSQL behind dsn: plain, citus (dsn: the coordinator) or ha (chaos.faults.PG_FAULTS)
     gap: float = 5.0  # seconds between two faults of one lane
     timing: Timing = field(default_factory=Timing)
     controls: Controls = field(default_factory=Controls)
@@ -58,24 +58,6 @@ def _log(text: str) -> None:
 
 def _stopped(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)  # in the main thread: the run puts the stack back before it exits
-
-
-def _delete_topics(bootstrap: str, names: list[str]) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    existing = [n for n in names if n in admin.list_topics(timeout=30).topics]
-    for future in admin.delete_topics(existing, operation_timeout=30).values() if existing else []:
-        future.result()
-    deadline = time.monotonic() + 60
-    while any(n in admin.list_topics(timeout=30).topics for n in existing) and time.monotonic() < deadline:
-        time.sleep(0.5)  # deletion is asynchronous on the brokers; creating the same name too early fails
-
-
-def _recreate(dsn: str) -> None:
-    name = psycopg.conninfo.conninfo_to_dict(dsn)["dbname"]
-    admin = psycopg.conninfo.make_conninfo(dsn, dbname="postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(str(name))))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(str(name))))
 
 
 class Run:
@@ -107,8 +89,8 @@ class Run:
         if self.o.recreate_db:
             # A fresh start is a fresh database and fresh topics: an earlier run's events and dead letters under
             # the same names would be counted as this run's.
-            _recreate(self.o.dsn)
-            _delete_topics(self.o.bootstrap, [self.spec.orders_topic, self.spec.dlq_topic, self.spec.events_topic])
+            recreate_database(self.o.dsn, self.o.pg)
+            delete_topics(self.o.bootstrap, [self.spec.orders_topic, self.spec.dlq_topic, self.spec.events_topic])
         self._ordersctl("db", "migrate")
         # The replication factor is asked for, not left to the cluster size: a broker that happens to be down at
         # this moment must fail the run's start, not give it topics that a single broker loss stalls.
@@ -178,9 +160,8 @@ class Run:
             self.partitions.close()
 
     def stack_ports(self) -> StackPorts:
-        pg = psycopg.conninfo.conninfo_to_dict(self.o.dsn)
         brokers = AdminClient({"bootstrap.servers": self.o.bootstrap}).list_topics(timeout=30).brokers
-        return StackPorts(postgres=int(str(pg.get("port") or 5432)), redis=urlsplit(self.o.redis).port or 6379,
+        return StackPorts(postgres=postgres_ports(self.o.dsn), redis=urlsplit(self.o.redis).port or 6379,
                           brokers={node: b.port for node, b in brokers.items()})  # fmt: skip
 
     def _rate(self, plan: dict[str, list[str]]) -> float:
@@ -197,8 +178,9 @@ class Run:
         _log("drained" if self.drained() else f"not drained within {self.o.drain_timeout:.0f} s")
 
     def _execute(self) -> None:
-        plan = schedule(self.o.seed, self.o.per_kind)
-        _log(f"seed {self.o.seed}; schedule: " + "; ".join(f"{lane}: {', '.join(k)}" for lane, k in plan.items()))
+        plan = schedule(self.o.seed, self.o.per_kind, self.o.pg)
+        shown = "; ".join(f"{lane}: {', '.join(k)}" for lane, k in plan.items())
+        _log(f"seed {self.o.seed}, PostgreSQL {self.o.pg}; schedule: {shown}")
         self.prepare()
         if any(kind in PARTITION_KINDS for kinds in plan.values() for kind in kinds):
             self.partitions.open()  # deletes what an interrupted run left behind
@@ -213,7 +195,7 @@ class Run:
         topics = (self.spec.orders_topic, self.spec.events_topic)
         lanes_args = [
             (lane, kinds, Injector(self.o.controls, self.fleet, self.o.bootstrap, topics, self.o.timing,
-                                   random.Random(f"{self.o.seed}-{lane}"), self.partitions, ports))
+                                   random.Random(f"{self.o.seed}-{lane}"), self.partitions, ports, self.o.dsn))
             for lane, kinds in plan.items()
         ]  # fmt: skip
         lanes = [threading.Thread(target=self.lane, name=a[0], args=a, daemon=True) for a in lanes_args]

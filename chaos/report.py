@@ -9,8 +9,8 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from chaos.checker import Report
-from chaos.faults import KINDS
+from chaos.checker import PG_DOWN_KINDS, Report
+from chaos.faults import EVERY_KIND, KINDS, PG_FAULTS
 from chaos.run_files import Fault, RunFiles
 
 
@@ -28,6 +28,12 @@ def recovery_seconds(fault: Fault, samples: list[dict[str, Any]]) -> float | Non
     return None
 
 
+def run_kinds(run: RunFiles) -> list[str]:
+    """The kinds the run's schedule held (they depend on its PostgreSQL: ``chaos.faults.lanes``)."""
+    planned = {kind for s in run.lines("schedule") for kinds in s["lanes"].values() for kind in kinds}
+    return [kind for kind in EVERY_KIND if kind in planned] or list(KINDS)
+
+
 def summarize(run: RunFiles, checked: Report) -> dict[str, Any]:
     faults = run.faults()
     samples = run.lines("samples")
@@ -41,6 +47,11 @@ def summarize(run: RunFiles, checked: Report) -> dict[str, Any]:
         **checked.as_json(),
         "seed": run.spec().seed,
         "faults": dict(Counter(f.kind for f in faults)),
+        "kinds": run_kinds(run),
+        # The Citus and HA PostgreSQL faults, each with its target (the HA failover's time is part of it).
+        "pg_faults": [
+            (f.kind, f.target) for f in faults if f.kind in PG_DOWN_KINDS and f.kind not in PG_FAULTS["plain"]
+        ],
         "recovery_seconds": {
             "median": statistics.median(every) if every else None,
             "max": max(every) if every else None,
@@ -53,10 +64,12 @@ def human(summary: dict[str, Any]) -> str:
     lines = [f"chaos run, seed {summary['seed']}: {'PASSED' if summary['ok'] else 'FAILED'}"]
     figures = summary["figures"]
     lines.append("  " + ", ".join(f"{k}={v}" for k, v in figures.items() if k != "partitions"))
-    lines.append("  faults: " + ", ".join(f"{k} {summary['faults'].get(k, 0)}" for k in KINDS))
+    lines.append("  faults: " + ", ".join(f"{k} {summary['faults'].get(k, 0)}" for k in summary.get("kinds", KINDS)))
     rec = summary["recovery_seconds"]
     if rec["median"] is not None:
         lines.append(f"  recovery: median {rec['median']:.1f} s, max {rec['max']:.1f} s")
+    for kind, target in summary.get("pg_faults", []):
+        lines.append(f"  {kind} on {target}")
     for p in figures.get("partitions", []):
         stall = "never resumed" if p["stall"] is None else f"stores resumed {p['stall']:.1f} s after healing"
         lines.append(f"  {p['kind']} on {p['target']}: {stall}")
@@ -88,8 +101,9 @@ def timeline(run: RunFiles, path: Path) -> Path | None:
     top.set_ylabel("stored orders/s")
     middle.plot([s["t"] - t0 for s in lagged], [s["lag"] for s in lagged], color="tab:red", linewidth=0.8)
     middle.set_ylabel("total lag")
-    _fault_bands(run, t0, plt.get_cmap("tab10"), bottom, (top, middle))
-    bottom.set_yticks(range(len(KINDS)), KINDS, fontsize=7)
+    kinds = run_kinds(run)
+    _fault_bands(run, kinds, t0, plt.get_cmap("tab10"), bottom, (top, middle))
+    bottom.set_yticks(range(len(kinds)), kinds, fontsize=7)
     bottom.invert_yaxis()
     bottom.set_xlabel("seconds since start")
     fig.tight_layout()
@@ -105,9 +119,9 @@ def _rates(samples: list[dict[str, Any]], t0: float) -> tuple[list[float], list[
     return times, rates
 
 
-def _fault_bands(run: RunFiles, t0: float, palette: Any, rows: Any, curves: tuple[Any, ...]) -> None:
+def _fault_bands(run: RunFiles, kinds: list[str], t0: float, palette: Any, rows: Any, curves: tuple[Any, ...]) -> None:
     """Each fault as a bar in its kind's row, and as a faint band over the curves, to read them together."""
-    for row, kind in enumerate(KINDS):
+    for row, kind in enumerate(kinds):
         color = palette(row)
         spans = [(f.start - t0, max(f.end - f.start, 0.5)) for f in run.faults() if f.kind == kind]
         rows.broken_barh(spans, (row - 0.4, 0.8), color=color)

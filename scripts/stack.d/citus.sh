@@ -8,7 +8,7 @@
 
 CITUS_PORT="${ORDERS_STACK_CITUS_PORT:-55431}"
 CITUS_NODES=(0 1 2)
-CITUS_DATABASES=(orders orders_test)
+CITUS_DATABASES=(orders orders_test orders_chaos)  # orders_chaos: make chaos-citus
 
 citus_mode() { [ "${ORDERS_STACK_PG:-}" = citus ]; }
 citus_port() { echo $((CITUS_PORT + $1)); }

@@ -7,25 +7,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 import pytest
 
+from ordersctl.adapters.postgres import LIVENESS_SECONDS
 from ordersctl.config import Settings
 from tests.ha.conftest import FIGURES
 from tests.ha.failover_run import Measured, Outcome, report, run_through_failover
 
 pytestmark = [pytest.mark.ha, pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
-# libpq's liveness settings a user writes in the DSN (ordersctl's defaults, once set, are the same bound): a dead
-# peer is noticed within 10 s, not TCP's 15 minutes of retransmissions.
-LIVENESS = {"tcp_user_timeout": "10000", "keepalives_idle": "5", "keepalives_interval": "1", "keepalives_count": "5"}
-LIVENESS_BOUND_S = 10.0
-
-
-def _with_liveness(settings: Settings) -> Settings:
-    import psycopg
-
-    dsn = psycopg.conninfo.make_conninfo(settings.postgres.dsn, **LIVENESS)
-    return settings.model_copy(update={"postgres": settings.postgres.model_copy(update={"dsn": dsn})})
+# ordersctl's own liveness bound (adapters/postgres.py): the tests' DSN is the plain multi-host one (hosts and
+# target_session_attrs=read-write only), so ordersctl's defaults (tcp_user_timeout, keepalives) are what notices
+# a host lost without a reset, not parameters the test adds.
+LIVENESS_BOUND_S = float(LIVENESS_SECONDS)
+LIVENESS_PARAMS = {"tcp_user_timeout", "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count"}
 
 
 def _nothing_lost_or_duplicated(outcome: Outcome) -> None:
@@ -40,7 +36,7 @@ def _nothing_lost_or_duplicated(outcome: Outcome) -> None:
 def test_the_primary_killed_under_load(ha_settings: Settings, tmp_path: Path) -> None:
     """kill -9 of the postmaster and of its keeper: a postmaster killed alone is often started again by its keeper
     (pg_autoctl) before the monitor gives up on it (the next test), and then there is no failover."""
-    measured, outcome = run_through_failover(_with_liveness(ha_settings), "ha-crash-primary", tmp_path, seed=231)
+    measured, outcome = run_through_failover(ha_settings, "ha-crash-primary", tmp_path, seed=231)
     FIGURES.append(report("primary killed -9", measured, outcome))
     assert measured.promoted
     _nothing_lost_or_duplicated(outcome)
@@ -53,17 +49,27 @@ def test_the_primary_killed_under_load(ha_settings: Settings, tmp_path: Path) ->
 def test_the_primarys_postmaster_killed_under_load(ha_settings: Settings, tmp_path: Path) -> None:
     """kill -9 of the postmaster alone: its keeper starts it again, or the monitor promotes the secondary first
     (it demotes the old primary then). Either way the pipeline rides it out."""
-    measured, outcome = run_through_failover(_with_liveness(ha_settings), "ha-kill-primary", tmp_path, seed=241)
+    measured, outcome = run_through_failover(ha_settings, "ha-kill-primary", tmp_path, seed=241)
     FIGURES.append(report("postmaster killed -9", measured, outcome))
     _nothing_lost_or_duplicated(outcome)
 
 
 def test_the_primarys_host_lost_without_reset_under_load(ha_settings: Settings, tmp_path: Path) -> None:
-    measured, outcome = run_through_failover(_with_liveness(ha_settings), "ha-lose-primary", tmp_path, seed=251)
+    """The primary's port dropped (no RST) and its processes killed: only the clients' liveness notices. The DSN
+    carries no liveness parameter (asserted), so this proves ordersctl's defaults, not a tuned DSN."""
+    _plain_multi_host(ha_settings.postgres.dsn)
+    measured, outcome = run_through_failover(ha_settings, "ha-lose-primary", tmp_path, seed=251)
     FIGURES.append(report("host lost without RST", measured, outcome))
     assert measured.promoted
     _nothing_lost_or_duplicated(outcome)
     assert measured.stall_s <= LIVENESS_BOUND_S + 5, f"stores resumed {measured.stall_s:.1f}s after the failover"
+
+
+def _plain_multi_host(dsn: str) -> None:
+    """Two hosts and target_session_attrs=read-write, and none of libpq's liveness parameters."""
+    params = psycopg.conninfo.conninfo_to_dict(dsn)
+    assert "," in str(params.get("host")) and params.get("target_session_attrs") == "read-write", dsn
+    assert not LIVENESS_PARAMS & set(params), f"the DSN sets liveness itself: {dsn}"
 
 
 def _serve_answered_through_it(measured: Measured) -> None:
