@@ -30,6 +30,10 @@ class LagSource(Protocol):
 
 # How often librdkafka hands the consumer's statistics to ``LagStats.on_stats`` (from within consume()).
 STATISTICS_INTERVAL_MS = 1000
+# A worker blocked this long asks the broker for its partitions' end offsets when it reports: the statistics'
+# stopped with the fetching. Not sooner: a request may wait behind a fetch long poll (fetch.wait.max.ms).
+BLOCKED_END_OFFSETS_AFTER = 3.0
+END_OFFSETS_TIMEOUT = 1.0
 
 
 class LagStats:
@@ -39,20 +43,30 @@ class LagStats:
     long poll on the same connection (up to fetch.wait.max.ms, 500 ms), holding every order that arrived meanwhile,
     and timing out so often that the lag fell back to a guess (docs/performance.md: what a report cost).
 
-    A partition whose fetching is paused (a store stuck, the buffer full) keeps its last end offset: its lag stops
-    growing but stays above 0 while its fetched orders wait, which is what liveness and status need."""
+    A partition whose fetching stopped (a store stuck: the fetched orders fill librdkafka's queue) keeps its last
+    end offset there: its lag stops growing while orders go on arriving. ``Progress`` asks the broker for the end
+    offsets then (``since``: where the lag counts from, the committed offset or the log's start)."""
 
     def __init__(self) -> None:
         self.lags: dict[tuple[str, int], int] = {}
+        self.since: dict[tuple[str, int], int] = {}
 
     def on_stats(self, raw: str) -> None:
         """librdkafka's ``stats_cb``."""
         lags: dict[tuple[str, int], int] = {}
+        since: dict[tuple[str, int], int] = {}
         for topic, doc in json.loads(raw).get("topics", {}).items():
             for key, part in doc.get("partitions", {}).items():
                 if int(key) >= 0 and (lag := partition_lag(part)) is not None:
                     lags[(topic, int(key))] = lag
-        self.lags = lags
+                    since[(topic, int(key))] = lag_start(part)
+        self.lags, self.since = lags, since
+
+
+def lag_start(part: dict[str, Any]) -> int:
+    """Where a partition's lag counts from: its committed offset, or with none the log's start."""
+    committed = int(part.get("committed_offset", -1))
+    return committed if committed >= 0 else max(0, int(part.get("lo_offset", 0)))
 
 
 def partition_lag(part: dict[str, Any]) -> int | None:
@@ -70,7 +84,8 @@ def partition_lag(part: dict[str, Any]) -> int | None:
 class Progress:
     """Reports the worker's counters every ``every`` seconds, and what it is blocked on and for how long. Its lag is
     the group's on the partitions it holds: end offsets minus committed offsets (``LagStats``, fed by the
-    consumer's statistics), so it stays up while a store is stuck, whatever was fetched meanwhile."""
+    consumer's statistics; the broker's end offsets once blocked), so it grows while a store is stuck, whatever
+    was fetched meanwhile."""
 
     def __init__(
         self,
@@ -135,15 +150,30 @@ class Progress:
 
     def _assignment_lag(self) -> int:
         """The group's lag on our own partitions, from the latest statistics; a partition not in them yet (just
-        assigned) counts when they come."""
+        assigned) counts when they come. Blocked for a while, the end offsets are the broker's."""
         total = 0
-        lags = self.lags.lags
+        lags, since = self.lags.lags, self.lags.since
+        fresh_ends = self._blocked is not None and self._clock() - self._blocked[1] >= BLOCKED_END_OFFSETS_AFTER
         for tp in self.consumer.assignment():
-            lag = lags.get((tp.topic, tp.partition))
-            if lag is not None:
-                self._counters.partition_lag(tp.topic, tp.partition, lag)
-                total += lag
+            key = (tp.topic, tp.partition)
+            lag = lags.get(key)
+            if lag is None:
+                continue
+            if fresh_ends and key in since:
+                end = self._end_offset(tp)
+                fresh_ends = end is not None  # one unanswered request is enough: the others would wait as long
+                lag = max(lag, (end or 0) - since[key])
+            self._counters.partition_lag(tp.topic, tp.partition, lag)
+            total += lag
         return total
+
+    def _end_offset(self, tp: TopicPartition) -> int | None:
+        """The partition's end offset as the broker says now; None when it does not answer in time (the reason
+        the worker is stuck, maybe): the last known lag stands."""
+        try:
+            return self.consumer.get_watermark_offsets(tp, timeout=END_OFFSETS_TIMEOUT, cached=False)[1]
+        except KafkaException:
+            return None
 
     def _topic_lag(self) -> int:
         """The group's committed lag over every partition of the orders topic, whoever owns them now.

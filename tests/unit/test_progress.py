@@ -9,7 +9,7 @@ from concurrent.futures import Future
 from typing import Any
 
 import pytest
-from confluent_kafka import TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from ordersctl.config import PipelineSettings
 from ordersctl.pipeline import retry_policy
@@ -151,3 +151,42 @@ def test_without_stop_when_idle_a_worker_never_stops_by_itself() -> None:
     relay_idle = threading.Event()
     relay_idle.set()
     assert not progress.idle_done(10_000.0, 0.0, 0.0, relay_idle)
+
+
+def test_a_worker_blocked_for_a_while_counts_the_orders_that_arrived_since_its_fetching_stopped() -> None:
+    # A store stuck (a PostgreSQL host lost): the fetched orders fill librdkafka's queue, its fetching stops, and
+    # the statistics' end offsets with it. The progress line said lag=31 with 15,000 orders waiting.
+    consumer = _consumer({0: 2, 1: 4})
+    consumer.assign([TopicPartition("orders", 0), TopicPartition("orders", 1)])
+    progress, reports = _progress(consumer)
+    consumer.consume(0, 0)  # the last statistics before the fetching stopped: ends 5 and 5
+    consumer.log += [message(0, o, b"{}") for o in range(5, 105)]  # 100 more arrive on partition 0
+    progress.report()
+    assert reports[-1]["lag"] == (5 - 2) + (5 - 4), "not blocked: the statistics, no request"
+    progress.blocked("store")
+    consumer.clock.advance(2.0)
+    progress.report()
+    assert reports[-1]["lag"] == 4, "blocked for less than BLOCKED_END_OFFSETS_AFTER: still no request"
+    consumer.clock.advance(1.0)
+    progress.report()
+    assert reports[-1]["lag"] == (105 - 2) + (5 - 4)
+    assert reports[-1]["blocked"] == "store 3s"
+
+
+def test_a_blocked_worker_that_cannot_reach_the_broker_keeps_the_last_known_lag() -> None:
+    consumer = _consumer({0: 2, 1: 4})
+    consumer.assign([TopicPartition("orders", 0), TopicPartition("orders", 1)])
+    progress, reports = _progress(consumer)
+    consumer.consume(0, 0)
+    asked: list[int] = []
+
+    def unreachable(partition: TopicPartition, timeout: float = -1, cached: bool = False) -> tuple[int, int]:
+        asked.append(partition.partition)
+        raise KafkaException(KafkaError(KafkaError._TIMED_OUT))
+
+    consumer.get_watermark_offsets = unreachable  # type: ignore[method-assign]
+    progress.blocked("store")
+    consumer.clock.advance(5.0)
+    progress.report()
+    assert reports[-1]["lag"] == 3 + 1 and reports[-1]["blocked"] == "store 5s"
+    assert asked == [0], "after one request timed out, the others were not made to wait as long"
