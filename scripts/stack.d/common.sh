@@ -66,3 +66,15 @@ docker_compose() {
 }
 
 cluster_mode() { [ "$KAFKA_NODES" = 3 ]; }
+
+# The stack's PostgreSQL ports lie in Linux's default range of ephemeral ports (32768-60999): a client's outgoing
+# connection can hold one at the moment a service binds it (the HA monitor once came up on IPv6 only, and `up`
+# timed out). As root, `up` adds them to ip_local_reserved_ports (what was reserved before stays); elsewhere, or
+# where /proc/sys is read-only, nothing changes.
+reserve_ports() {
+  local file=/proc/sys/net/ipv4/ip_local_reserved_ports list
+  [ "$(id -u)" = 0 ] && [ -w "$file" ] || return 0
+  list="$(cat "$file")"
+  for port in "$@"; do list="${list:+$list,}$port"; done
+  printf '%s\n' "$list" >"$file" 2>/dev/null || true
+}
