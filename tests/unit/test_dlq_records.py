@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
 
 import pytest
 from confluent_kafka import Message
@@ -13,6 +12,7 @@ from confluent_kafka import Message
 from ordersctl.dlq import format as fmt
 from ordersctl.dlq.records import UNREADABLE, DeadLetterRecord
 from ordersctl.output import print_json_line
+from tests.fakes import UndecodableHeaders
 
 UID = "b563feb7b2b84b6test"
 DEEP_ARRAY = b"[" * 100_000 + b"]" * 100_000
@@ -113,16 +113,9 @@ def test_finite_errors_are_still_parsed() -> None:
     assert record.as_json()["errors"] == [{"field": "n", "value": 1.5e300, "error": "too big"}]
 
 
-class _UndecodableHeaders(Message):
-    """What confluent-kafka hands over for a record with a header name that is not UTF-8: headers() raises."""
-
-    def headers(self) -> Any:
-        raise UnicodeDecodeError("utf-8", b"\xff\xfe", 0, 1, "invalid start byte")
-
-
 def test_a_header_name_that_is_not_utf8_makes_the_headers_unreadable_not_an_error() -> None:
-    msg = _UndecodableHeaders(topic="o.dlq", partition=1, offset=7, key=UID.encode(), value=b"{}",
-                              headers=[(fmt.REASON, b"invalid_json")])  # fmt: skip
+    msg = UndecodableHeaders(topic="o.dlq", partition=1, offset=7, key=UID.encode(), value=b"{}",
+                             headers=[(fmt.REASON, b"invalid_json")])  # fmt: skip
     record = DeadLetterRecord.of(msg)
     assert "headers" in record.unreadable
     assert record.reason == "unknown" and record.raw_headers == [] and record.headers == {}
