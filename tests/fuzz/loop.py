@@ -1,4 +1,5 @@
-"""The whole loop over hostile messages: produce -> consume -> DLQ, then every tool that reads what it made.
+"""The whole loop over hostile messages: produce -> consume -> DLQ, plus dead letters written straight into the
+DLQ, then every tool that reads what they made.
 
 Each tool must end with a documented exit code, within a time bound, with no traceback; each HTTP answer is 2xx
 or 4xx; the consumer dead-letters each message exactly once or stores it, and never stalls a partition.
