@@ -43,6 +43,13 @@ def message(
     return Message(topic=topic, partition=partition, offset=offset, key=key, value=value, headers=headers)
 
 
+class UndecodableHeaders(Message):
+    """A record with a header name that is not UTF-8, as confluent-kafka hands it over: headers() raises."""
+
+    def headers(self) -> Any:
+        raise UnicodeDecodeError("utf-8", b"\xff\xfe", 0, 1, "invalid start byte")
+
+
 class FakeStore:
     """The order sink: "stores" each valid order once (``stored``, by order_uid); a second copy is a duplicate,
     an order_uid in ``conflicting`` a conflict. ``failures`` transient errors come first; ``during_save`` runs

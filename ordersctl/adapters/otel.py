@@ -69,7 +69,11 @@ def traceparent_of(span: trace.Span) -> str:
 
 
 def _headers(message: Message) -> Iterable[tuple[str, bytes | str | None]] | None:
-    headers = message.headers()
+    try:
+        headers = message.headers()
+    except UnicodeDecodeError:
+        # A header name that is not UTF-8 (any producer may write one): no trace context, never a worker crash.
+        return None
     return headers.items() if isinstance(headers, dict) else headers
 
 

@@ -32,7 +32,13 @@ def produce(
     duplicate_ratio: Annotated[float, typer.Option(callback=_ratio, help="Share of exact re-sends, 0..1.")] = 0.0,
     seed: Annotated[int | None, typer.Option(help="Seed: the same seed gives the same messages.")] = None,
     file: Annotated[
-        Path | None, typer.Option(exists=True, dir_okay=False, help="Send these JSON lines instead of generating.")
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="Send these JSON lines instead of generating: each as it is, keyed by its order_uid "
+            "when it is a readable order; blank lines are skipped.",
+        ),
     ] = None,
     topic: Annotated[str | None, typer.Option(help="Target topic (default: the orders topic).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")] = False,

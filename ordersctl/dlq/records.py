@@ -8,6 +8,7 @@ that cannot be read is listed in ``unreadable`` and shown as "unreadable".
 from __future__ import annotations
 
 import base64
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Final
@@ -157,7 +158,23 @@ def _errors(raw: str | None) -> Any:
     if len(raw) > _ERRORS_LIMIT:
         return raw[:_TEXT_LIMIT]
     parsed = bounded_json(raw)
-    return raw[:_TEXT_LIMIT] if parsed is _UNREADABLE else parsed
+    return raw[:_TEXT_LIMIT] if parsed is _UNREADABLE or not _finite(parsed) else parsed
+
+
+def _finite(doc: object) -> bool:
+    """No NaN or infinity anywhere in ``doc``. The parser reads ``NaN``, ``Infinity`` and ``1e999999`` as floats
+    that JSON cannot carry: ``--json`` and the API would write them as ``NaN``/``Infinity``, which no strict
+    JSON parser reads. Walked with a stack: ``doc`` is bounded in size, but no recursion on input."""
+    stack = [doc]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return False
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
 
 
 def _text(raw: bytes | None) -> dict[str, str] | None:

@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from confluent_kafka import Message
 
-from ordersctl.adapters.kafka_headers import header_dict
+from ordersctl.adapters.kafka_headers import header_dict, header_pairs
 from ordersctl.adapters.pipeline_queries import PendingEvent, pending_events, stored_order
 from ordersctl.cache.redis_layer import key as cache_key
 from ordersctl.observe.dead_letters import dead_letters_of
@@ -30,9 +29,10 @@ def _stamp(msg: Message) -> datetime | None:
     return datetime.fromtimestamp(millis / 1000, UTC) if millis > 0 else None
 
 
-def _header(msg: Message, name: str) -> str | None:
-    raw: Any = msg.headers() or []  # typed loosely by confluent_kafka: (name, bytes | str | None) pairs
-    return header_dict(raw).get(name)
+def event_header(msg: Message, name: str) -> str | None:
+    """A header of a record on the events topic; None when it has none, or headers that cannot be read (a name
+    that is not UTF-8: anyone may write to the topic)."""
+    return header_dict(header_pairs(msg)).get(name)
 
 
 def partitioner_of(src: Sources) -> str:
@@ -76,7 +76,7 @@ def postgres_facts(src: Sources, order_uid: str) -> tuple[StoredFacts, tuple[Pen
 
 def published_events(src: Sources, order_uid: str, since: datetime) -> tuple[PublishedEvent, ...]:
     partition, _scanned, found = records_with_key(src, src.settings.kafka.events_topic, order_uid.encode(), since)
-    return tuple(PublishedEvent(partition, m.offset() or 0, _stamp(m), _header(m, "event-id")) for m in found)
+    return tuple(PublishedEvent(partition, m.offset() or 0, _stamp(m), event_header(m, "event-id")) for m in found)
 
 
 def cache_facts(src: Sources, order_uid: str) -> CacheFacts:

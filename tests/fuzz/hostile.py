@@ -20,6 +20,11 @@ BROKER_MAX_MESSAGE = 1_048_588
 LARGEST_VALUE = BROKER_MAX_MESSAGE - 8 * 1024
 
 HeaderList = list[tuple[str, bytes | None]]
+NOT_UTF8: bytes = b"\xff\xfe"
+# No record here has a header NAME that is not UTF-8: confluent-kafka cannot send one. It sends a bytes name as
+# its str() (b"\xff\xfe" arrives as "b'\\xff\\xfe'") and crashes the process (SIGSEGV, 2.16.1) on a str name
+# holding a lone surrogate. The reading side, headers() raising UnicodeDecodeError, is covered by
+# tests/unit/test_dlq_records.py.
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,33 @@ def corpus() -> list[Hostile]:
         Hostile("many_headers", b"k7", b"[]", [(f"h{i}", b"v") for i in range(200)]),
         *(order_variant(kind) for kind in ORDER_VARIANTS),
     ]
+
+
+@dataclass(frozen=True)
+class Letter:
+    """A record written straight into the DLQ, past the consumer (a foreign tool, an older version, a bug), and
+    what ``dlq inspect --json`` must say of it: these fields, with these values."""
+
+    record: Hostile
+    expect: dict[str, object]
+
+
+def dlq_records() -> list[Letter]:
+    """Dead letters the consumer would never write: headers missing, duplicated, not UTF-8, huge, not finite."""
+    reason = (fmt.REASON, b"schema_violation")
+    huge = b'[{"field": "x", "error": "' + b"e" * 900_000 + b'"}]'
+    uid = fresh_uid()
+    return [
+        Letter(Hostile("dlq_no_headers", None, b'{"order_uid": 1}', []), {"reason": "unknown", "unreadable": []}),
+        Letter(Hostile("dlq_reason_not_utf8", uid.encode(), b"\xff", [(fmt.REASON, NOT_UTF8)], uid),
+               {"reason": "unreadable", "unreadable": ["reason"], "order_uid": uid}),
+        Letter(Hostile("dlq_reason_twice", b"k", b"{}", [(fmt.REASON, b"conflict"), reason]),
+               {"reason": "schema_violation"}),
+        Letter(Hostile("dlq_errors_huge", b"k", b"{}", [reason, (fmt.ERRORS, huge)]), {"errors": huge[:1000].decode()}),
+        Letter(Hostile("dlq_errors_nan", b"k", b"{}", [reason, (fmt.ERRORS, b"NaN")]), {"errors": "NaN"}),
+        Letter(Hostile("dlq_errors_infinite", b"k", b"{}", [reason, (fmt.ERRORS, b"[1e999999]")]),
+               {"errors": "[1e999999]"}),
+    ]  # fmt: skip
 
 
 _names = st.one_of(

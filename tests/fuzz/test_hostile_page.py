@@ -12,7 +12,7 @@ import pytest
 from ordersctl.config import Settings
 from tests.browser import launch_chromium
 from tests.e2e.test_serve import OUTPUT, running_serve
-from tests.fuzz.hostile import corpus
+from tests.fuzz.hostile import corpus, dlq_records
 from tests.fuzz.loop import produce, tool
 from tests.helpers import create_topics
 
@@ -29,6 +29,7 @@ def server(settings: Settings, tmp_path: Path) -> Iterator[str]:
     create_topics(settings, partitions=2)
     produce(settings, corpus())
     tool(settings, "consume", "--stop-when-idle", "2", "--json")
+    produce(settings, [letter.record for letter in dlq_records()], topic=settings.kafka.dlq_topic)
     with running_serve(settings, tmp_path / "serve.log", ORDERS_API__TOKEN=TOKEN) as base:
         yield base
 
@@ -69,5 +70,15 @@ def test_hostile_dead_letters_render_and_a_failing_panel_keeps_to_itself(server:
             assert page.locator("#pl-reason-table tr").count() > 0, "the other panels still render"
             assert page.inner_text("#pl-banner").split()[0] in ("Healthy", "Not")
             page.screenshot(path=str(OUTPUT / "pipeline-panel-error.png"), full_page=True)
+            page.close()
+
+            # The opposite: the status fails; its error shows in its own panel, the dead letters still render.
+            page = _open(browser, server, fail="**/pipeline/status")
+            page.wait_for_selector("#pl-banner #pl-error")
+            assert "/pipeline/status answered 500" in page.inner_text("#pl-banner")
+            page.wait_for_selector("#pl-dead-letter-table tbody tr")
+            assert "unreadable" in page.locator("#pl-dead-letter-table td.uid").all_inner_texts()
+            assert page.locator("#pl-dead-letters-error").count() == 0
+            page.screenshot(path=str(OUTPUT / "pipeline-status-error.png"), full_page=True)
         finally:
             browser.close()

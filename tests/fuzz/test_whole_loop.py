@@ -23,6 +23,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
 EXAMPLES = int(os.environ.get("ORDERS_TEST_FUZZ_EXAMPLES", "3"))
 SEED = os.environ.get("ORDERS_TEST_FUZZ_SEED")
+# pytest-timeout bounds the whole Hypothesis run, every example in it: the project's 300 s cut 30 examples off at
+# about the 12th (~30 s each on a loaded 2-core machine). A hang is still caught, in proportion to the run.
+RUN_SECONDS = 300 + 90 * EXAMPLES
 
 
 def _own_topics(base: Settings) -> Settings:
@@ -47,6 +50,6 @@ _given = given(messages=st.lists(hostile_messages(), min_size=1, max_size=12))
 _settings = examples(max_examples=EXAMPLES, deadline=None, derandomize=SEED is None, database=None,
                      suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                             HealthCheck.data_too_large])  # fmt: skip
-test_what_hypothesis_draws_goes_round_the_loop = _settings(_given(_fuzz))
+test_what_hypothesis_draws_goes_round_the_loop = pytest.mark.timeout(RUN_SECONDS)(_settings(_given(_fuzz)))
 if SEED is not None:
     test_what_hypothesis_draws_goes_round_the_loop = seed(int(SEED))(test_what_hypothesis_draws_goes_round_the_loop)

@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+import pytest
 from confluent_kafka import Message
 
 from ordersctl.dlq import format as fmt
 from ordersctl.dlq.records import UNREADABLE, DeadLetterRecord
+from ordersctl.output import print_json_line
+from tests.fakes import UndecodableHeaders
 
 UID = "b563feb7b2b84b6test"
 DEEP_ARRAY = b"[" * 100_000 + b"]" * 100_000
@@ -88,3 +91,34 @@ def test_huge_headers_are_cut_for_display_not_dropped_for_replay() -> None:
     assert len(record.error) <= 1000
     assert (fmt.ERROR, huge) in record.raw_headers
     json.dumps(record.as_json())
+
+
+def _strict(constant: str) -> object:
+    raise ValueError(f"not JSON: {constant}")
+
+
+def test_errors_that_parse_to_nan_or_infinity_stay_valid_json(capsys: pytest.CaptureFixture[str]) -> None:
+    # pydantic-core reads NaN, Infinity and 1e999999 as floats that json.dumps writes as NaN/Infinity: not JSON.
+    for errors in (b"NaN", b"1e999999", b"-Infinity", b'[{"field": "n", "value": 1e999999}]', b'{"a": [NaN]}'):
+        record = letter(b"{}", headers=[(fmt.REASON, b"schema_violation"), (fmt.ERRORS, errors)])
+        print_json_line(record.as_json(payload=True))
+        line = capsys.readouterr().out
+        doc = json.loads(line, parse_constant=_strict)
+        assert doc["errors"] == errors.decode(), "shown as the text it is"
+
+
+def test_finite_errors_are_still_parsed() -> None:
+    errors = b'[{"field": "n", "value": 1.5e300, "error": "too big"}]'
+    record = letter(b"{}", headers=[(fmt.ERRORS, errors)])
+    assert record.as_json()["errors"] == [{"field": "n", "value": 1.5e300, "error": "too big"}]
+
+
+def test_a_header_name_that_is_not_utf8_makes_the_headers_unreadable_not_an_error() -> None:
+    msg = UndecodableHeaders(topic="o.dlq", partition=1, offset=7, key=UID.encode(), value=b"{}",
+                             headers=[(fmt.REASON, b"invalid_json")])  # fmt: skip
+    record = DeadLetterRecord.of(msg)
+    assert "headers" in record.unreadable
+    assert record.reason == "unknown" and record.raw_headers == [] and record.headers == {}
+    assert record.order_uid == UID
+    doc = json.loads(json.dumps(record.as_json(payload=True)), parse_constant=_strict)
+    assert "headers" in doc["unreadable"]

@@ -16,6 +16,7 @@ from ordersctl.dlq import format as fmt
 from ordersctl.dlq.reader import DlqReader, Selection
 from ordersctl.dlq.records import DeadLetterRecord
 from ordersctl.observe.dead_letters import DeadLetterSummary, dead_letters_of, dlq_window, latest_dead_letters
+from ordersctl.observe.trace import event_header
 from ordersctl.observe.trace_model import (
     CacheFacts,
     EventTrail,
@@ -25,6 +26,7 @@ from ordersctl.observe.trace_model import (
     StoredFacts,
     TopicTrail,
 )
+from tests.fakes import UndecodableHeaders
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SECRET = b'{"order_uid": "%s", "delivery": {"name": "Jane Roe", "phone": "+15550100"}}'
@@ -152,3 +154,10 @@ def test_json_and_table_hold_ids_offsets_times_and_reasons_only() -> None:
     assert "trace u1: stored (exit 0)" in text
     for shown in (json.dumps(doc), text):
         assert "Jane" not in shown and "+1555" not in shown
+
+
+def test_an_event_whose_headers_cannot_be_read_has_no_event_id_and_raises_nothing() -> None:
+    fine = Message(topic="o.events", partition=0, offset=3, key=b"u", value=b"{}", headers=[("event-id", b"e-1")])
+    assert event_header(fine, "event-id") == "e-1"
+    hostile = UndecodableHeaders(topic="o.events", partition=0, offset=4, key=b"u", value=b"{}")
+    assert event_header(hostile, "event-id") is None

@@ -31,7 +31,7 @@ from ordersctl.runtime import Runtime
 from ordersctl.settings_otel import OtelSettings
 from ordersctl.tracing import NO_TRACING, Tracing
 from tests.conftest import ROOT
-from tests.fakes import message
+from tests.fakes import UndecodableHeaders, message
 from tests.helpers import log_messages
 from tests.unit.test_worker import Rig, orders
 
@@ -123,6 +123,20 @@ def test_a_malformed_traceparent_starts_no_trace_of_its_own() -> None:
     [batch] = named(exporter.get_finished_spans(), "consume.batch")
     [span] = named(exporter.get_finished_spans(), "consume.order")
     assert not batch.links and span.parent is not None and span.parent.span_id == batch.context.span_id
+
+
+def test_a_header_name_that_is_not_utf8_starts_no_trace_and_stops_nothing() -> None:
+    # confluent-kafka raises UnicodeDecodeError from headers() for such a record: read as no trace context, not a
+    # worker crash (which would repeat on the same record for ever).
+    tracing, exporter = in_memory()
+    [order] = orders(1)
+    hostile = UndecodableHeaders(topic="orders", partition=0, offset=0, key=order.key(), value=order.value())
+    rig = traced_rig([hostile], tracing)
+    rig.run()
+    [batch] = named(exporter.get_finished_spans(), "consume.batch")
+    [span] = named(exporter.get_finished_spans(), "consume.order")
+    assert not batch.links and span.parent is not None and span.parent.span_id == batch.context.span_id
+    assert attrs(span)["ordersctl.outcome"] == "stored"
 
 
 def test_tracing_off_hands_the_store_no_traceparents() -> None:
