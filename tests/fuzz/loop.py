@@ -114,15 +114,7 @@ def _inspect(settings: Settings, count: int, lettered: dict[tuple[int, int], Hos
     records = [json.loads(line, parse_constant=_not_json) for line in lines]
     assert len(records) == count
     for r in records:
-        assert isinstance(r["unreadable"], list)
-        assert r["order_uid"] is None or "order_uid" not in r["unreadable"]
-        original = lettered.get((r["original"]["partition"], r["original"]["offset"]))
-        if original is not None and original.kind in NAMELESS:
-            assert "order_uid" in r["unreadable"], f"{original.kind}: {r['unreadable']}"
-        letter = written.get((r["dlq_partition"], r["dlq_offset"]))
-        if letter is not None:
-            shown = {k: r[k] for k in letter.expect}
-            assert shown == letter.expect, f"{letter.record.kind}: {shown}"
+        _check_record(r, lettered, written)
     seen = {(r["dlq_partition"], r["dlq_offset"]) for r in records}
     assert set(written) <= seen, "each record written straight into the DLQ is read back"
 
@@ -130,6 +122,21 @@ def _inspect(settings: Settings, count: int, lettered: dict[tuple[int, int], Hos
     nameless = sum("order_uid" in r["unreadable"] for r in records)
     assert _column(table, "order_uid").count("unreadable") == nameless, table[-3000:]
     tool(settings, "dlq", "inspect", "--payload", "--limit", "1000")
+
+
+def _check_record(r: dict[str, Any], lettered: dict[tuple[int, int], Hostile],
+                  written: dict[tuple[int, int], Letter]) -> None:  # fmt: skip
+    """One record of ``dlq inspect --json``: its unreadable fields marked, as its hostile original or the letter
+    written straight into the DLQ says they must be."""
+    assert isinstance(r["unreadable"], list)
+    assert r["order_uid"] is None or "order_uid" not in r["unreadable"]
+    original = lettered.get((r["original"]["partition"], r["original"]["offset"]))
+    if original is not None and original.kind in NAMELESS:
+        assert "order_uid" in r["unreadable"], f"{original.kind}: {r['unreadable']}"
+    letter = written.get((r["dlq_partition"], r["dlq_offset"]))
+    if letter is not None:
+        shown = {k: r[k] for k in letter.expect}
+        assert shown == letter.expect, f"{letter.record.kind}: {shown}"
 
 
 def _not_json(constant: str) -> Any:
