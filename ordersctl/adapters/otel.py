@@ -36,6 +36,7 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from ordersctl import __version__
+from ordersctl.adapters.kafka_headers import header_pairs
 from ordersctl.domain.peek import key_uid
 from ordersctl.settings_otel import OtelSettings
 from ordersctl.tracing import DUPLICATE, STORED
@@ -68,22 +69,13 @@ def traceparent_of(span: trace.Span) -> str:
     return f"00-{c.trace_id:032x}-{c.span_id:016x}-{int(c.trace_flags):02x}"
 
 
-def _headers(message: Message) -> Iterable[tuple[str, bytes | str | None]] | None:
-    try:
-        headers = message.headers()
-    except UnicodeDecodeError:
-        # A header name that is not UTF-8 (any producer may write one): no trace context, never a worker crash.
-        return None
-    return headers.items() if isinstance(headers, dict) else headers
-
-
 class OtelBatchSpans:
     """The spans of one batch (see the module's docstring); made on the worker's main thread, ``storing`` used on a
     store thread, ``end`` on the main thread once the batch is committed."""
 
     def __init__(self, tracer: trace.Tracer, messages: Sequence[Message]) -> None:
         self._tracer = tracer
-        incoming = [(m, incoming_context(_headers(m))) for m in messages]
+        incoming = [(m, incoming_context(header_pairs(m))) for m in messages]
         links = [Link(trace.get_current_span(ctx).get_span_context()) for _, ctx in incoming if ctx is not None]
         topic = (messages[0].topic() if messages else None) or ""
         self.span = tracer.start_span(

@@ -31,9 +31,10 @@ class LagSource(Protocol):
 # How often librdkafka hands the consumer's statistics to ``LagStats.on_stats`` (from within consume()).
 STATISTICS_INTERVAL_MS = 1000
 # A worker blocked this long asks the broker for its partitions' end offsets when it reports: the statistics'
-# stopped with the fetching. Not sooner: a request may wait behind a fetch long poll (fetch.wait.max.ms).
+# stopped with the fetching. Not sooner: a request may wait behind a fetch long poll (fetch.wait.max.ms), and
+# the worker notices its store finish only after the report; all of a report's requests share one second.
 BLOCKED_END_OFFSETS_AFTER = 3.0
-END_OFFSETS_TIMEOUT = 1.0
+END_OFFSETS_SECONDS = 1.0
 
 
 class LagStats:
@@ -153,25 +154,29 @@ class Progress:
         assigned) counts when they come. Blocked for a while, the end offsets are the broker's."""
         total = 0
         lags, since = self.lags.lags, self.lags.since
-        fresh_ends = self._blocked is not None and self._clock() - self._blocked[1] >= BLOCKED_END_OFFSETS_AFTER
+        now = self._clock()
+        fresh_ends = self._blocked is not None and now - self._blocked[1] >= BLOCKED_END_OFFSETS_AFTER
+        deadline = now + END_OFFSETS_SECONDS
         for tp in self.consumer.assignment():
             key = (tp.topic, tp.partition)
             lag = lags.get(key)
             if lag is None:
                 continue
             if fresh_ends and key in since:
-                end = self._end_offset(tp)
+                end = self._end_offset(tp, deadline - self._clock())
                 fresh_ends = end is not None  # one unanswered request is enough: the others would wait as long
                 lag = max(lag, (end or 0) - since[key])
             self._counters.partition_lag(tp.topic, tp.partition, lag)
             total += lag
         return total
 
-    def _end_offset(self, tp: TopicPartition) -> int | None:
-        """The partition's end offset as the broker says now; None when it does not answer in time (the reason
-        the worker is stuck, maybe): the last known lag stands."""
+    def _end_offset(self, tp: TopicPartition, seconds: float) -> int | None:
+        """The partition's end offset as the broker says now; None when it does not answer within ``seconds``
+        (the reason the worker is stuck, maybe) or the report's time is spent: the last known lag stands."""
+        if seconds <= 0.001:  # librdkafka waits in whole milliseconds
+            return None
         try:
-            return self.consumer.get_watermark_offsets(tp, timeout=END_OFFSETS_TIMEOUT, cached=False)[1]
+            return self.consumer.get_watermark_offsets(tp, timeout=seconds, cached=False)[1]
         except KafkaException:
             return None
 

@@ -72,7 +72,7 @@ cluster_mode() { [ "$KAFKA_NODES" = 3 ]; }
 # timed out). As root, `up` adds them to ip_local_reserved_ports (what was reserved before stays); elsewhere, or
 # where /proc/sys is read-only, nothing changes.
 reserve_ports() {
-  local file=/proc/sys/net/ipv4/ip_local_reserved_ports list
+  local file=/proc/sys/net/ipv4/ip_local_reserved_ports list port
   [ "$(id -u)" = 0 ] && [ -w "$file" ] || return 0
   list="$(cat "$file")"
   for port in "$@"; do list="${list:+$list,}$port"; done

@@ -190,3 +190,27 @@ def test_a_blocked_worker_that_cannot_reach_the_broker_keeps_the_last_known_lag(
     progress.report()
     assert reports[-1]["lag"] == 3 + 1 and reports[-1]["blocked"] == "store 5s"
     assert asked == [0], "after one request timed out, the others were not made to wait as long"
+
+
+def test_a_blocked_workers_report_spends_at_most_a_second_on_end_offsets_in_all() -> None:
+    # Twelve partitions each answering slowly (behind a fetch long poll): the report must not hold the worker,
+    # which notices its store finish only after it, for twelve of those waits.
+    consumer = FakeConsumer(FakeClock(), [message(p, o, b"{}") for p in range(12) for o in range(5)])
+    consumer.committed_offsets = {("orders", p): 0 for p in range(12)}
+    consumer.assign([TopicPartition("orders", p) for p in range(12)])
+    progress, reports = _progress(consumer)
+    consumer.consume(0, 0)
+    real = consumer.get_watermark_offsets
+    timeouts: list[float] = []
+
+    def slow(partition: TopicPartition, timeout: float = -1, cached: bool = False) -> tuple[int, int]:
+        timeouts.append(timeout)
+        consumer.clock.advance(0.4)  # answered after 400 ms
+        return real(partition, timeout, cached)
+
+    consumer.get_watermark_offsets = slow  # type: ignore[method-assign]
+    progress.blocked("store")
+    consumer.clock.advance(3.0)
+    progress.report()
+    assert len(timeouts) == 3 and timeouts[0] == 1.0 and timeouts[-1] < 0.25, timeouts
+    assert reports[-1]["lag"] == 12 * 5
