@@ -37,8 +37,19 @@ log = logging.getLogger(__name__)
 
 
 def finishes_within(seconds: float, fn: Callable[[], object], name: str) -> bool:
-    """Run ``fn`` in a daemon thread and wait for it at most ``seconds``; False if it is still running."""
-    thread = threading.Thread(target=fn, name=name, daemon=True)
+    """Run ``fn`` in a daemon thread and wait for it at most ``seconds``; False if it is still running.
+
+    What ``fn`` raises is logged as one line: closing a client can raise the error that made the process stop
+    (librdkafka serves its error callback from within ``close()``, and ours raises an error that cannot heal), and
+    a thread's uncaught exception would print a traceback after the process's one-line reason."""
+
+    def run() -> None:
+        try:
+            fn()
+        except Exception as exc:  # nothing more to do with it: the process is closing
+            log.warning("%s ended with an error", name, extra={"error": str(exc)})
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
     thread.start()
     thread.join(seconds)
     return not thread.is_alive()

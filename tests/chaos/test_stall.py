@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chaos.run_files import Fault
-from chaos.stall import healed_at, partition_stalls, stall_seconds
+from chaos.stall import STALL_BOUND_SECONDS, healed_at, partition_stalls, stall_bound, stall_seconds
 
 PARTITION = Fault("pg-partition", "postgres :57329", 100.0, 120.0)
 
@@ -77,3 +77,9 @@ def test_a_dense_schedule_judges_each_partition_by_its_own_heal_not_the_runs_las
     assert stall["stall"] == 0.0, "130-134 is the worker kill's (in progress from 125)"
     (alone,) = partition_stalls([PARTITION, chain[0]], samples)
     assert alone["stall"] == 4.0
+
+
+def test_a_brokers_partition_may_also_wait_out_the_groups_session() -> None:
+    assert stall_bound("pg-partition") == stall_bound("redis-partition") == STALL_BOUND_SECONDS == 15.0
+    assert stall_bound("worker-partition") == 15.0
+    assert stall_bound("broker-partition") == 25.0
