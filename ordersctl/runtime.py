@@ -29,6 +29,7 @@ from ordersctl.adapters.order_store.reads import OrderReads
 from ordersctl.adapters.order_store.writes import OrderWrites
 from ordersctl.config import Settings
 from ordersctl.errors import ConfigError
+from ordersctl.settings_postgres import PostgresSettings
 
 if TYPE_CHECKING:
     import redis
@@ -76,16 +77,20 @@ class Runtime:
         return pg_adapter.pooled_connection(self.pg_pool, self.settings.postgres, timeout)
 
     @cached_property
+    def _read_settings(self) -> PostgresSettings:
+        return self.settings.postgres.for_reads()
+
+    @cached_property
     def pg_read_pool(self) -> ConnectionPool:
         """serve's order reads: a pool of its own on ``postgres.read_dsn``; without one, the pool of the DSN."""
         if self.settings.postgres.read_dsn is None:
             return self.pg_pool
-        return pg_adapter.make_pool(self.settings.postgres.for_reads(), name="ordersctl-read")
+        return pg_adapter.make_pool(self._read_settings, name="ordersctl-read")
 
     def pg_read_connection(self, timeout: float | None = None) -> AbstractContextManager[psycopg.Connection[Any]]:
         """As ``pg_connection``, from ``pg_read_pool``: for reads that a standby or a read-only role may answer (an
         order, the recent orders, serve's warm-up). Never for a write, readiness or the pipeline's state."""
-        return pg_adapter.pooled_connection(self.pg_read_pool, self.settings.postgres.for_reads(), timeout)
+        return pg_adapter.pooled_connection(self.pg_read_pool, self._read_settings, timeout)
 
     @cached_property
     def store(self) -> OrderStore:
