@@ -26,7 +26,7 @@ def test_nothing_waiting_at_the_heal_is_no_stall_and_no_resume_is_none() -> None
 
 
 def test_only_partitions_are_measured() -> None:
-    crash = Fault("pg-crash", "postgres", 100.0, 120.0)
+    crash = Fault("pg-crash", "postgres", 10.0, 20.0)
     stalls = partition_stalls([crash, PARTITION], _samples((119, 500, 10), (122, 510, 5)))
     assert stalls == [{"kind": "pg-partition", "target": PARTITION.target, "seconds": 20.0, "stall": 2.0}]
 
@@ -38,9 +38,9 @@ def test_a_stall_counts_from_when_every_overlapping_fault_has_ended() -> None:
     kill = Fault("worker-kill", "w1", 128.0, 135.0)
     faults = [PARTITION, pause, kill, Fault("pg-crash", "postgres", 10.0, 20.0)]
     assert healed_at(PARTITION, faults) == 130.0, "the pause was in progress at the heal"
-    samples = _samples((119, 500, 10), (134, 500, 40), (136, 520, 30))
+    samples = _samples((119, 500, 10), (134, 500, 40), (175, 520, 30))
     (stall,) = partition_stalls(faults, samples)
-    assert stall["stall"] == 1.0, "from 130 (6 s), less the kill's part (130-135): not the partition's 16 s"
+    assert stall["stall"] == 20.0, "from 130 (45 s), less the pause's recovery (to 155) and the kill's (to 150)"
     assert healed_at(PARTITION, [PARTITION]) == 120.0
 
 
@@ -72,14 +72,33 @@ def test_a_dense_schedule_judges_each_partition_by_its_own_heal_not_the_runs_las
     chain = [Fault("broker-pause", "kafka 2", 110.0, 130.0), Fault("worker-kill", "w1", 125.0, 200.0),
              Fault("pg-crash", "postgres", 190.0, 300.0)]  # fmt: skip
     assert healed_at(PARTITION, [PARTITION, *chain]) == 130.0
-    samples = _samples((129, 500, 10), (133, 500, 40), (134, 520, 30), (299, 900, 10), (302, 950, 0))
+    samples = _samples((129, 500, 10), (159, 500, 40), (160, 520, 30), (299, 900, 10), (302, 950, 0))
     (stall,) = partition_stalls([PARTITION, *chain], samples)
-    assert stall["stall"] == 0.0, "130-134 is the worker kill's (in progress from 125)"
+    assert stall["stall"] == 0.0, "130-160 is the worker kill's (in progress from 125)"
     (alone,) = partition_stalls([PARTITION, chain[0]], samples)
-    assert alone["stall"] == 4.0
+    assert alone["stall"] == 5.0, "130-160 less the pause's recovery (to 155), not the run's last stall"
 
 
-def test_a_brokers_partition_may_also_wait_out_the_groups_session() -> None:
+def test_a_brokers_fault_may_also_wait_out_the_groups_session() -> None:
     assert stall_bound("pg-partition") == stall_bound("redis-partition") == STALL_BOUND_SECONDS == 15.0
-    assert stall_bound("worker-partition") == 15.0
-    assert stall_bound("broker-partition") == 25.0
+    assert stall_bound("worker-partition") == stall_bound("worker-kill") == stall_bound("pg-crash") == 15.0
+    for kind in ("broker-partition", "leader-kill", "broker-pause", "relay-broker-loss"):
+        assert stall_bound(kind) == 25.0, kind
+
+
+def test_a_fault_that_ended_just_before_the_heal_is_allowed_its_recovery() -> None:
+    # A CI run of the short form: a Redis partition (which stops no store: the worker does not use Redis) healed
+    # with nothing else in progress; a broker killed in the other lane had come back 2 s before, and stores
+    # resumed 15.4 s after the heal, over the 15 s bound: the broker's recovery, not the partition's.
+    redis = Fault("redis-partition", "redis :63799", 100.0, 120.0)
+    kill = Fault("leader-kill", "broker 1", 95.0, 118.0)
+    samples = _samples((119, 500, 10), (135, 500, 40), (135.4, 700, 30))
+    (stall,) = partition_stalls([redis, kill], samples)
+    assert stall["stall"] == 0.0, "within the kill's recovery (to 143)"
+    (alone,) = partition_stalls([redis], samples)
+    assert alone["stall"] > stall_bound("redis-partition"), "without the kill the whole wait is the partition's"
+    # an older fault's recovery ends: what stalls past it is the partition's again
+    early = Fault("leader-kill", "broker 1", 70.0, 90.0)
+    late = _samples((119, 500, 10), (139, 500, 40), (140, 700, 30))
+    (after,) = partition_stalls([redis, early], late)
+    assert after["stall"] == 20.0, "the kill's recovery ended at 115, before the heal"
