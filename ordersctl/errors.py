@@ -8,6 +8,7 @@ exit, anything else is a bug and crashes the worker (the supervisor restarts it,
 
 from __future__ import annotations
 
+import traceback
 from dataclasses import dataclass
 
 
@@ -163,3 +164,24 @@ POISON_REASONS: tuple[str, ...] = tuple(
         DataRejected,
     )
 )
+
+
+def release_frames(exc: BaseException) -> None:
+    """Let go of what the frames of ``exc``'s tracebacks hold (its context's and cause's too).
+
+    confluent-kafka keeps a reference to an exception raised in a client's callback (2.16.1 on Python < 3.12:
+    ``CallState_restore_exception`` re-raises it with ``PyErr_SetObject``, which does not take over the reference
+    ``PyErr_Fetch`` gave): the exception outlives the process's work, and with it every frame it passed through
+    and their locals, a librdkafka client among them. A client still alive when the interpreter exits has its
+    threads running while the process tears down (OpenSSL's clean-up among it): a segfault at exit, now and then,
+    after the command's one line (``topics list`` refused a client certificate, exit -11 once in CI)."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        traceback.clear_frames(current.__traceback__)
+        current.__traceback__ = None
+        pending += [current.__context__, current.__cause__]

@@ -16,7 +16,7 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from ordersctl import __version__
 from ordersctl.cli import cache, config_cmd, consume, db, dlq, observe, produce, serve, topics
 from ordersctl.cli.context import AppContext
-from ordersctl.errors import AccessDenied, ConfigError, OrdersError, ServiceUnavailable, UnknownTopic
+from ordersctl.errors import AccessDenied, ConfigError, OrdersError, UnknownTopic, release_frames
 from ordersctl.logs import emit, identify, json_stream
 from ordersctl.masking import mask_text
 
@@ -103,29 +103,40 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: one line and an exit code for every expected failure, never a traceback."""
     try:
         result = app(args=argv, standalone_mode=False, prog_name="ordersctl")
-    except NoArgsIsHelpError as exc:
+    except BaseException as exc:
+        code = _exit_code(exc)
+        if code is None:
+            raise
+        # What the command's frames held (a librdkafka client among them) must go now, before the interpreter
+        # finalizes: confluent-kafka keeps the exception an error callback raised (errors.release_frames).
+        release_frames(exc)
+        return code
+    return result if isinstance(result, int) else 0
+
+
+def _exit_code(exc: BaseException) -> int | None:
+    """The exit code of an expected failure, after its one line; None for anything else (a bug: its traceback)."""
+    if isinstance(exc, NoArgsIsHelpError):
         # Typer's Rich help prints itself (on stdout) and returns nothing to write.
         text = exc.ctx.get_help() if exc.ctx is not None else ""
         if text.strip():
             _say(text)
         return 2
-    except UsageError as exc:
+    if isinstance(exc, UsageError):
         hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx else ""
         return _fail(f"error: {exc.format_message()}{hint}", 2)
-    except typer.Abort:
+    if isinstance(exc, typer.Abort):
         return _fail("aborted", 130)
-    except ConfigError as exc:
+    if isinstance(exc, ConfigError):
         return _fail(f"config error: {exc}", 2)
-    except (AccessDenied, UnknownTopic) as exc:
+    if isinstance(exc, AccessDenied | UnknownTopic):
         # Credentials, certificates, ACLs, topic names: the configuration, as for ConfigError.
         return _fail(f"error: {exc}", 2)
-    except ServiceUnavailable as exc:
+    if isinstance(exc, OrdersError):  # ServiceUnavailable among them: exit 1
         return _fail(f"error: {exc}", 1)
-    except OrdersError as exc:
-        return _fail(f"error: {exc}", 1)
-    except KeyboardInterrupt:
+    if isinstance(exc, KeyboardInterrupt):
         return _fail("interrupted", 130)
-    return result if isinstance(result, int) else 0
+    return None
 
 
 def run() -> None:

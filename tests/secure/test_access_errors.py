@@ -113,13 +113,6 @@ def _expired_client_certificate(tmp_path: Path) -> tuple[Path, Path]:
     return crt, key
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open bug: after the refusal's one line, the process sometimes ends badly: a closing thread's traceback "
-    "(consume, fixed by finishes_within) or a segfault at exit (topics list exited -11 once in CI: a librdkafka "
-    "client still closing in a daemon thread while the interpreter finalizes); the refusal itself is exit 2 "
-    "in every run",
-)
 @pytest.mark.parametrize("secure", ["ordersctl-mtls.toml"], indirect=True)
 def test_an_expired_client_certificate_is_refused_with_exit_2(secure: SecureClient, tmp_path: Path) -> None:
     """mTLS with a certificate of the right CA and principal, expired: the broker refuses it (with TLS 1.3 its
