@@ -83,14 +83,18 @@ def quiet_seconds(start: float, end: float, others: list[Fault]) -> float:
     return max(0.0, end - start - covered)
 
 
-def recovering(fault: Fault) -> Fault:
-    """``fault`` with the recovery it is allowed after its end (``stall_bound`` of its kind) added to it."""
-    return Fault(fault.kind, fault.target, fault.start, fault.end + stall_bound(fault.kind))
+def recovering(fault: Fault, samples: list[dict[str, Any]]) -> Fault:
+    """``fault`` with its recovery added: from its end until stores grew again, at most its kind's bound
+    (``stall_bound``). Once stores resumed after it, a later stall is not its doing."""
+    bound = stall_bound(fault.kind)
+    recovery = stall_seconds(fault, samples)
+    allowed = bound if recovery is None else min(bound, recovery)
+    return Fault(fault.kind, fault.target, fault.start, fault.end + allowed)
 
 
 def attributable_stall(fault: Fault, faults: list[Fault], samples: list[dict[str, Any]]) -> float | None:
-    """The stall after the partition healed, less the time other faults were in progress or still in the
-    recovery they are allowed: a broker lost and a worker cut off while stores wait (a group rebalancing without
+    """The stall after the partition healed, less the time other faults were in progress or still recovering
+    (``recovering``): a broker lost and a worker cut off while stores wait (a group rebalancing without
     its coordinator) stop every store on their own, and a broker killed just before the heal stops them for its
     own recovery after its end; neither is the healed partition's doing. The short run's dense schedule overlaps
     them (a Redis partition's "31.8 s" was a rebalance held by a lost coordinator and a cut-off member; another's
@@ -99,7 +103,7 @@ def attributable_stall(fault: Fault, faults: list[Fault], samples: list[dict[str
     stall = stall_seconds(fault, samples, healed)
     if not stall:
         return stall
-    others = [recovering(f) for f in faults if f is not fault]
+    others = [recovering(f, samples) for f in faults if f is not fault]
     return quiet_seconds(healed, healed + stall, others)
 
 

@@ -92,9 +92,9 @@ def test_a_fault_that_ended_just_before_the_heal_is_allowed_its_recovery() -> No
     # resumed 15.4 s after the heal, over the 15 s bound: the broker's recovery, not the partition's.
     redis = Fault("redis-partition", "redis :63799", 100.0, 120.0)
     kill = Fault("leader-kill", "broker 1", 95.0, 118.0)
-    samples = _samples((119, 500, 10), (135, 500, 40), (135.4, 700, 30))
+    samples = _samples((117, 500, 10), (119, 500, 10), (135, 500, 40), (135.4, 700, 30))
     (stall,) = partition_stalls([redis, kill], samples)
-    assert stall["stall"] == 0.0, "within the kill's recovery (to 143)"
+    assert stall["stall"] == 0.0, "within the kill's recovery (stores had not resumed since it ended)"
     (alone,) = partition_stalls([redis], samples)
     assert alone["stall"] > stall_bound("redis-partition"), "without the kill the whole wait is the partition's"
     # an older fault's recovery ends: what stalls past it is the partition's again
@@ -102,3 +102,12 @@ def test_a_fault_that_ended_just_before_the_heal_is_allowed_its_recovery() -> No
     late = _samples((119, 500, 10), (139, 500, 40), (140, 700, 30))
     (after,) = partition_stalls([redis, early], late)
     assert after["stall"] == 20.0, "the kill's recovery ended at 115, before the heal"
+
+
+def test_a_faults_recovery_ends_when_stores_resume_after_it() -> None:
+    # A broker killed 95-110, stores back at 112: a stall after the partition's heal at 120 is not the kill's,
+    # although its bound (25 s) would reach 135.
+    kill = Fault("leader-kill", "broker 1", 95.0, 110.0)
+    samples = _samples((109, 500, 10), (112, 600, 10), (119, 600, 10), (139, 600, 40), (140, 700, 30))
+    (stall,) = partition_stalls([PARTITION, kill], samples)
+    assert stall["stall"] == 20.0
