@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chaos.faults import PARTITION_KINDS
+from chaos.faults import LANES, PARTITION_KINDS
 from chaos.run_files import Fault
 
 LIVENESS_SECONDS = 10.0  # the bound every connection of ordersctl notices a lost peer within (adapters/postgres.py)
@@ -16,13 +16,10 @@ STALL_BOUND_SECONDS = LIVENESS_SECONDS + STALL_MARGIN_SECONDS
 GROUP_SESSION_SECONDS = 10.0  # ordersctl's session.timeout.ms (adapters/kafka.py CLASSIC_GROUP_DEFAULTS)
 
 
-BROKER_KINDS = ("leader-kill", "broker-pause", "relay-broker-loss", "broker-partition")
-
-
 def stall_bound(kind: str) -> float:
     """The longest stall a fault of ``kind`` may leave after it ends: the clients' liveness bound plus a margin,
     and for a broker's fault the group's session timeout on top (it may take the group's coordinator with it)."""
-    return STALL_BOUND_SECONDS + (GROUP_SESSION_SECONDS if kind in BROKER_KINDS else 0.0)
+    return STALL_BOUND_SECONDS + (GROUP_SESSION_SECONDS if kind in LANES["brokers"] else 0.0)
 
 
 def healed_at(fault: Fault, faults: list[Fault]) -> float:
