@@ -16,6 +16,7 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from ordersctl import __version__
 from ordersctl.cli import cache, config_cmd, consume, db, dlq, observe, produce, serve, topics
 from ordersctl.cli.context import AppContext
+from ordersctl.cli.exit import leave
 from ordersctl.errors import AccessDenied, ConfigError, OrdersError, UnknownTopic, release_frames
 from ordersctl.logs import emit, identify, json_stream
 from ordersctl.masking import mask_text
@@ -140,4 +141,4 @@ def _exit_code(exc: BaseException) -> int | None:
 
 
 def run() -> None:
-    sys.exit(main())
+    leave(main())
