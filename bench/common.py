@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
@@ -14,6 +16,12 @@ from ordersctl.adapters.migrations import Migrator, default_directory, load
 from ordersctl.config import Settings, load_settings, settings_env
 
 ADMIN_DSN = os.environ.get("ORDERS_BENCH_ADMIN_DSN", "postgresql://ordersctl:ordersctl@127.0.0.1:54329/orders_test")
+
+
+def ordersctl(*args: str) -> list[str]:
+    """An ordersctl command line: the console script, as it is run (a spawned worker starts differently under
+    ``python -m``: cli/entry.py)."""
+    return [str(Path(sys.executable).with_name("ordersctl")), *args]
 
 
 @contextmanager

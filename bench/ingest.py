@@ -35,7 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import report
-from bench.common import bench_settings, env_for, fresh_database
+from bench.common import bench_settings, env_for, fresh_database, ordersctl
 from bench.measure import ROOT, Figures, run_measured
 from ordersctl.adapters.kafka_topics import TopicAdmin
 from ordersctl.adapters.order_store.outbox import event_json
@@ -131,7 +131,7 @@ def keyed(values: list[bytes]) -> Iterator[Message]:
 
 def consume_command(workers: int) -> list[str]:
     """``ordersctl consume`` with ``workers`` workers, ending once idle for 3 s."""
-    return [sys.executable, "-m", "ordersctl", "consume", "--workers", str(workers), "--stop-when-idle", "3"]
+    return ordersctl("consume", "--workers", str(workers), "--stop-when-idle", "3")
 
 
 def consumer_run(

@@ -26,7 +26,7 @@ from typing import Any
 import psycopg
 from confluent_kafka import ConsumerGroupState, TopicPartition
 
-from bench.common import bench_settings, env_for, fresh_database
+from bench.common import bench_settings, env_for, fresh_database, ordersctl
 from bench.measure import stop
 from ordersctl.adapters.kafka_scan import scan_partition
 from ordersctl.adapters.kafka_topics import TopicAdmin
@@ -147,7 +147,7 @@ def _produce_while_consuming(
     workers: int,
 ) -> tuple[list[Phase], list[bytes]]:
     topic = settings.kafka.orders_topic
-    command = [sys.executable, "-m", "ordersctl", "consume", "--workers", str(workers)]
+    command = ordersctl("consume", "--workers", str(workers))
     phases: list[Phase] = []
     cold: list[bytes] = []
     with tempfile.TemporaryFile(mode="w+") as log:
