@@ -6,7 +6,8 @@ cost a short command about 80 ms of CPU after its last line, a sixth of ``status
 does nothing the operating system does not do as well when the process ends. What a command must still do at
 exit is done first: the exit handlers registered with ``atexit`` (logging's flush, OpenTelemetry's last
 export, coverage's data, multiprocessing's clean-up), then the standard streams. While a thread that is not a
-daemon is still running, the interpreter's own exit waits for it, as it always would.
+daemon is still running, or a profiler or debugger watches (``python -m cProfile`` writes its figures after the
+program returns), the process exits the ordinary way.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ FLUSH_FAILED = 120
 
 def leave(code: int) -> NoReturn:
     """End the process with ``code``; what the interpreter would do at exit is done, except taking it apart."""
-    if _threads_to_wait_for():
+    if _threads_to_wait_for() or sys.getprofile() is not None or sys.gettrace() is not None:
         sys.exit(code)
     atexit._run_exitfuncs()  # private, but the interpreter's own exit does exactly this; stable since Python 3.0
     for stream in (sys.stdout, sys.stderr):

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 
 def _end(body: str, *, stdout: int | None = subprocess.PIPE) -> subprocess.CompletedProcess[str]:
@@ -103,3 +104,16 @@ def test_output_that_cannot_be_flushed_fails_the_exit_as_python_does() -> None:
     )
     reader.stdin.close()
     assert done.returncode == 120
+
+
+def test_a_profiler_still_gets_to_write_its_figures(tmp_path: Path) -> None:
+    figures = tmp_path / "status.prof"
+    done = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(figures), "-m", "ordersctl", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert figures.stat().st_size > 0
