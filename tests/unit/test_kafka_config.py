@@ -34,7 +34,8 @@ def built(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
 def test_extra_has_the_last_word_over_our_tuning(built: list[dict[str, Any]]) -> None:
     tuning = {"linger.ms": "50", "compression.type": "zstd", "session.timeout.ms": "45000",
-              "heartbeat.interval.ms": "3000", "queued.max.messages.kbytes": "65536", "client.id": "mine"}  # fmt: skip
+              "heartbeat.interval.ms": "3000", "queued.max.messages.kbytes": "65536", "client.id": "mine",
+              "fetch.queue.backoff.ms": "1000"}  # fmt: skip
     k = KafkaSettings(bootstrap_servers=DOWN, extra=tuning)
     make_producer(k, None, **{"message.timeout.ms": 10_000})
     make_consumer(k)
@@ -43,7 +44,7 @@ def test_extra_has_the_last_word_over_our_tuning(built: list[dict[str, Any]]) ->
         "linger.ms": "50", "compression.type": "zstd", "client.id": "mine"}  # fmt: skip
     assert producer["message.timeout.ms"] == 10_000 and producer["enable.idempotence"] is True
     assert producer["acks"] == "all"
-    for key in ("session.timeout.ms", "heartbeat.interval.ms", "queued.max.messages.kbytes"):
+    for key in ("session.timeout.ms", "heartbeat.interval.ms", "queued.max.messages.kbytes", "fetch.queue.backoff.ms"):
         assert consumer[key] == tuning[key]
     assert consumer["enable.auto.commit"] is False and consumer["isolation.level"] == "read_committed"
 
