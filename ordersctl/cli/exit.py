@@ -28,10 +28,11 @@ def leave(code: int) -> NoReturn:
         sys.exit(code)
     atexit._run_exitfuncs()  # private, but the interpreter's own exit does exactly this; stable since Python 3.0
     for stream in (sys.stdout, sys.stderr):
+        if stream is None or stream.closed:  # one the command closed itself: nothing to flush, as Python skips it
+            continue
         try:
-            if stream is not None:
-                stream.flush()
-        except (OSError, ValueError):  # a closed pipe, or a stream the command closed itself
+            stream.flush()
+        except OSError:  # the reader of a pipe went away
             code = code or FLUSH_FAILED
     os._exit(code)
 

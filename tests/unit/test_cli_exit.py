@@ -117,3 +117,13 @@ def test_a_profiler_still_gets_to_write_its_figures(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert figures.stat().st_size > 0
+
+
+def test_a_stream_the_command_closed_itself_is_left_alone_as_python_does() -> None:
+    done = _end(
+        """
+        sys.stdout.close()
+        leave(0)
+        """
+    )
+    assert done.returncode == 0, done.stderr

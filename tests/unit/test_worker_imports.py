@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from ordersctl.pipeline.options import WorkerOptions
 from ordersctl.pipeline.supervisor import Supervisor
@@ -35,4 +36,17 @@ def test_a_worker_imports_nothing_it_does_not_use() -> None:
     done = subprocess.run([sys.executable, "-c", SCRIPT, module], capture_output=True, text=True, check=True)
     imported = set(done.stdout.split())
     unwanted = sorted(m for m in imported if any(m == n or m.startswith(n + ".") for n in NOT_IN_A_WORKER))
+    assert unwanted == []
+
+
+def test_a_worker_of_the_console_script_runs_it_again_without_importing_the_command_tree() -> None:
+    # spawn runs the parent's main script again in the worker, as __mp_main__ (multiprocessing's
+    # _fixup_main_from_path): for `ordersctl consume`, the console script pip wrote.
+    script = Path(sys.executable).with_name("ordersctl")
+    assert script.is_file(), f"no console script beside {sys.executable}: is the package installed (pip install -e .)?"
+    rerun = "import runpy, sys\nrunpy.run_path(sys.argv[1], run_name='__mp_main__')\nprint('\\n'.join(sys.modules))"
+    done = subprocess.run([sys.executable, "-c", rerun, str(script)], capture_output=True, text=True, check=True)
+    imported = set(done.stdout.split())
+    entry = {"ordersctl.cli", "ordersctl.cli.entry"}  # the script's own target, which imports nothing else
+    unwanted = sorted(m for m in imported - entry if any(m == n or m.startswith(n + ".") for n in NOT_IN_A_WORKER))
     assert unwanted == []
