@@ -10,12 +10,11 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewTopic
 
 from ordersctl.adapters.kafka import make_consumer
 from ordersctl.config import Settings, load_settings
 from tests.conftest import KAFKA
+from tests.helpers import create_topics
 
 pytestmark = pytest.mark.integration
 
@@ -27,14 +26,14 @@ PREFETCH_KIB = 512  # the queue fills after about 250 messages: it is refilled a
 @pytest.fixture
 def backlog(services: None, topic_prefix: str) -> Settings:
     topic = f"{topic_prefix}.orders"
-    admin = AdminClient({"bootstrap.servers": KAFKA})  # kept until the topic exists: its futures need it
-    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=30)
+    settings = load_settings(overrides={"kafka": {"bootstrap_servers": KAFKA, "orders_topic": topic}})
+    create_topics(settings, partitions=1, dlq=False, events=False)
     producer = Producer({"bootstrap.servers": KAFKA, "linger.ms": 20})
     for i in range(MESSAGES):
         producer.produce(topic, PAYLOAD, key=str(i).encode())
         producer.poll(0)
     assert producer.flush(30) == 0, "the backlog was not confirmed"
-    return load_settings(overrides={"kafka": {"bootstrap_servers": KAFKA, "orders_topic": topic}})
+    return settings
 
 
 def test_a_consumer_draining_a_backlog_is_not_left_waiting_for_its_next_fetch(backlog: Settings) -> None:
