@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import random
 
+# One generator per process, seeded once: a worker builds a Backoff for every store and every commit (in case they
+# fail), and seeding a new ``random.Random()`` reads the OS's entropy and fills its state, tens of microseconds.
+_JITTER = random.Random()
+
 
 class Backoff:
     """``next()`` gives the next delay: uniform in [0, min(cap, initial * 2**attempt)]."""
@@ -12,7 +16,7 @@ class Backoff:
         self.initial = initial
         self.cap = cap
         self.attempt = 0
-        self._rng = rng or random.Random()
+        self._rng = rng or _JITTER
 
     def next(self) -> float:
         ceiling = min(self.cap, self.initial * (2 ** min(self.attempt, 30)))

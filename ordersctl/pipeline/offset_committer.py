@@ -11,6 +11,11 @@ A commit the broker refuses is sent again, unless a later commit of that partiti
 later one covers it). A refusal because the group moved on is not: the partition's next owner re-reads.
 Never ``commit(asynchronous=False)``: it blocks until the broker answers and can wait forever when a rebalance
 starts while it is outstanding (seen after a broker restart).
+
+Which partitions are ours is learnt from the worker's rebalance callbacks (``assigned``, ``forget``), not asked
+of the consumer per commit: confluent-kafka's ``assignment()`` waits for librdkafka's main thread to answer while
+holding the GIL, and on a busy machine that was a tenth of a worker's Python time at 2,000 orders/s
+(docs/performance.md). Both run on the worker's main thread, as its commits do, so the record is exact.
 """
 
 from __future__ import annotations
@@ -105,6 +110,7 @@ class OffsetCommitter:
         self._buffer = buffer
         self._answers = answers
         self._on_resend = on_resend
+        self._owned: set[Partition] = set()  # the partitions assigned to us, from the rebalance callbacks
 
     @property
     def outstanding(self) -> int:
@@ -113,8 +119,13 @@ class OffsetCommitter:
     def commit(self, records: list[Message]) -> None:
         self._send(next_offsets(records))
 
+    def assigned(self, partitions: list[TopicPartition]) -> None:
+        """Partitions given to us (an assignment, or under an incremental protocol the partitions added)."""
+        self._owned.update((tp.topic, tp.partition) for tp in partitions)
+
     def forget(self, gone: set[Partition]) -> None:
         """Partitions no longer ours: what they still need is their next owner's to commit."""
+        self._owned.difference_update(gone)
         self._answers.forget(gone)
 
     def resend_refused(self) -> None:
@@ -135,13 +146,12 @@ class OffsetCommitter:
         return True
 
     def _send(self, offsets: dict[Partition, int]) -> None:
-        consumer = self._buffer.consumer
-        assigned = {(tp.topic, tp.partition) for tp in consumer.assignment()}
-        wanted = [TopicPartition(t, p, o) for (t, p), o in offsets.items() if (t, p) in assigned]
+        owned = self._owned
+        wanted = [TopicPartition(t, p, o) for (t, p), o in offsets.items() if (t, p) in owned]
         if not wanted:
             return  # all revoked meanwhile: their next owner re-reads them, and the store makes that a no-op
         try:
-            consumer.commit(offsets=wanted, asynchronous=True)
+            self._buffer.consumer.commit(offsets=wanted, asynchronous=True)
         except KafkaException as exc:  # refused at once, before any request: the caller retries the batch's
             error: KafkaError = exc.args[0]
             if error.code() in LOST_GENERATION:

@@ -78,6 +78,7 @@ class ConsumeWorker:
             consumer.incremental_assign(partitions)
         else:
             consumer.assign(partitions)
+        self.committer.assigned(partitions)
         self.progress.joined = True  # health: a member of the balanced group
         # librdkafka keeps a partition's pause flag across revoke/assign: a partition paused during a retry
         # and lost to a rebalance would come back paused and never be fetched again. Set the state explicitly.

@@ -99,6 +99,26 @@ def test_a_row_the_database_rejects_is_isolated_and_the_rest_stored(migrated_db:
         assert _statuses([o for i, o in enumerate(out) if i != 4]) == ["stored"] * 8
         assert store.reads.count(conn) == 8
         assert store.reads.get(conn, bad.order_uid) is None
+        assert store.outbox.pending_events(conn) == 8  # the first attempt, without savepoints, left nothing
+
+
+def test_a_batch_postgres_accepts_is_stored_without_a_savepoint(
+    migrated_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A savepoint is two more round trips per batch, paid by every batch for what is rare: a rejected value.
+    store = order_store()
+    with psycopg.connect(migrated_db) as conn:
+        opened: list[bool] = []  # one per transaction block: False for the batch's, True for a savepoint
+        original = conn.transaction
+
+        def counting(*args: Any, **kwargs: Any) -> Any:
+            opened.append(conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(conn, "transaction", counting)
+        out = store.writes.save_orders(conn, _orders(5, 31))
+        assert _statuses(out) == ["stored"] * 5
+        assert opened == [False], f"transaction blocks opened (True: a savepoint): {opened}"
 
 
 def test_concurrent_insert_of_the_same_order_is_retried_not_lost(migrated_db: str) -> None:

@@ -32,7 +32,8 @@ class FakeConsumer:
         self.incoming: list[Message] = []
 
     def assignment(self) -> list[TopicPartition]:
-        return [TopicPartition("orders", 2)]
+        # confluent-kafka holds the GIL while librdkafka's main thread answers this: never asked per commit.
+        raise AssertionError("the committer asked the consumer for its assignment")
 
     def commit(self, *, offsets: list[TopicPartition], asynchronous: Literal[True]) -> None:
         assert asynchronous, "a synchronous commit can block forever"
@@ -64,6 +65,7 @@ def _committer(answer: Answer | None) -> tuple[OffsetCommitter, FakeConsumer, li
     consumer = FakeConsumer(answers.on_commit, answer, answer_after=1)
     resent: list[str] = []
     committer = OffsetCommitter(FetchBuffer(consumer, 10), answers, on_resend=lambda: resent.append("commit"))
+    committer.assigned([TopicPartition("orders", 2)])  # the worker's on_assign
     return committer, consumer, resent
 
 
@@ -106,6 +108,22 @@ def test_a_commit_is_sent_without_waiting_for_its_answer() -> None:
     assert committer.outstanding == 1
     assert committer.settle(timeout=1)  # the answer comes through poll, as librdkafka serves it
     assert committer.outstanding == 0 and consumer.polls == 1
+
+
+def test_only_partitions_assigned_and_not_since_revoked_are_committed() -> None:
+    # What is ours comes from the rebalance callbacks (assigned, forget), not from asking the consumer.
+    committer, consumer, _ = _committer(None)
+    committer.assigned([TopicPartition("orders", 3)])  # an incremental assignment adds to the ones before
+    committer.commit(
+        [_record(41), Message(topic="orders", partition=3, offset=7), Message(topic="orders", partition=5, offset=9)]
+    )
+    assert sorted((tp.partition, tp.offset) for tp in consumer.committed[-1]) == [(2, 42), (3, 8)]
+    committer.forget({("orders", 2)})
+    committer.commit([_record(50), Message(topic="orders", partition=3, offset=8)])
+    assert [(tp.partition, tp.offset) for tp in consumer.committed[-1]] == [(3, 9)]
+    committer.forget({("orders", 3)})
+    committer.commit([_record(51)])
+    assert len(consumer.committed) == 2, "a commit went out for partitions no longer ours"
 
 
 def test_a_refused_commit_is_sent_again_and_counted() -> None:

@@ -115,6 +115,14 @@ class OrderWrites:
         Same order_uid with the same content -> DUPLICATE (no-op); different content -> CONFLICT; a row
         PostgreSQL rejects as data -> REJECTED for that order alone, the others are still stored.
         ``traceparents`` (tracing on): order_uid -> the traceparent its event carries on."""
+        try:
+            return self._save(conn, batch, traceparents, isolate=False)
+        except _Rejected:  # the transaction rolled back: again, with each COPY under a savepoint to bisect
+            return self._save(conn, batch, traceparents, isolate=True)
+
+    def _save(
+        self, conn: Conn, batch: Sequence[T], traceparents: Mapping[str, str] | None, *, isolate: bool
+    ) -> list[Saved[T]]:
         outcomes: dict[int, Saved[T]] = {}
         with conn.transaction():
             # One comma-joined string rather than an array parameter: psycopg builds arrays in Python, a cost
@@ -142,7 +150,7 @@ class OrderWrites:
                 existing = self._reads.stored_rows(conn, [batch[i].rows.order_uid for i in differ])
                 for i in differ:
                     outcomes[i] = _same_or_conflict(batch[i], existing[batch[i].rows.order_uid])
-            for i, problem in _insert(conn, [(i, batch[i].rows) for i in fresh], traceparents):
+            for i, problem in _insert(conn, [(i, batch[i].rows) for i in fresh], traceparents, isolate):
                 outcomes[i] = Saved(batch[i], Status.REJECTED, problem)
         return [outcomes.get(i) or Saved(item, Status.STORED) for i, item in enumerate(batch)]
 
@@ -154,13 +162,22 @@ def _same_or_conflict(item: T, kept: OrderRows) -> Saved[T]:
     return Saved(item, Status.CONFLICT, OrderConflict(f"order {new.order_uid} is stored with other content"))
 
 
+class _Rejected(Exception):
+    """PostgreSQL rejected a value of a batch copied without savepoints: its transaction is rolled back."""
+
+
 def _insert(
-    conn: Conn, batch: list[tuple[int, OrderRows]], traceparents: Mapping[str, str] | None
+    conn: Conn, batch: list[tuple[int, OrderRows]], traceparents: Mapping[str, str] | None, isolate: bool
 ) -> list[tuple[int, DataRejected]]:
-    """COPY the batch; if PostgreSQL rejects a value, bisect under savepoints to isolate the bad orders."""
+    """COPY the batch. Without ``isolate`` a value PostgreSQL rejects raises ``_Rejected``; with it each COPY runs
+    under a savepoint and a rejection is bisected down to the bad orders. (A savepoint is two round trips more
+    per batch, about a tenth of a small batch's CPU on our side, for what is rare: docs/performance.md.)"""
     if not batch:
         return []
     try:
+        if not isolate:
+            _copy(conn, [rows for _, rows in batch], traceparents)
+            return []
         with conn.transaction():  # a savepoint inside the batch transaction
             _copy(conn, [rows for _, rows in batch], traceparents)
         return []
@@ -173,10 +190,12 @@ def _insert(
             raise TransientError("order stored concurrently by another worker") from exc
         if not is_data_error(exc):
             raise
+        if not isolate:
+            raise _Rejected from exc
         if len(batch) == 1:
             return [(batch[0][0], DataRejected(f"PostgreSQL rejected the order ({exc.sqlstate})"))]
     middle = len(batch) // 2
-    return _insert(conn, batch[:middle], traceparents) + _insert(conn, batch[middle:], traceparents)
+    return _insert(conn, batch[:middle], traceparents, isolate) + _insert(conn, batch[middle:], traceparents, isolate)
 
 
 def _copy(conn: Conn, batch: list[OrderRows], traceparents: Mapping[str, str] | None) -> None:
