@@ -15,7 +15,8 @@ starts while it is outstanding (seen after a broker restart).
 Which partitions are ours is learnt from the worker's rebalance callbacks (``assigned``, ``forget``), not asked
 of the consumer per commit: confluent-kafka's ``assignment()`` waits for librdkafka's main thread to answer while
 holding the GIL, and on a busy machine that was a tenth of a worker's Python time at 2,000 orders/s
-(docs/performance.md). Both run on the worker's main thread, as its commits do, so the record is exact.
+(docs/performance.md). The callbacks run where the commits are sent: on the worker's main thread (within
+consume()), or at the very end in the thread that closes the consumer while the main thread waits for it.
 """
 
 from __future__ import annotations
@@ -118,6 +119,10 @@ class OffsetCommitter:
 
     def commit(self, records: list[Message]) -> None:
         self._send(next_offsets(records))
+
+    @property
+    def owned(self) -> frozenset[Partition]:
+        return frozenset(self._owned)
 
     def assigned(self, partitions: list[TopicPartition]) -> None:
         """Partitions given to us (an assignment, or under an incremental protocol the partitions added)."""

@@ -78,6 +78,12 @@ class ConsumeWorker:
             consumer.incremental_assign(partitions)
         else:
             consumer.assign(partitions)
+            # Eager: the whole assignment. librdkafka can serve two in a row with no revoke between (a rejoin while
+            # one was still to be served): what the last one lacks is another member's now, as if lost.
+            kept = {(tp.topic, tp.partition) for tp in partitions}
+            if gone := [TopicPartition(t, p) for t, p in self.committer.owned - kept]:
+                self._forget(gone)
+                log.warning("partitions gone without a revoke", extra={"partitions": [p.partition for p in gone]})
         self.committer.assigned(partitions)
         self.progress.joined = True  # health: a member of the balanced group
         # librdkafka keeps a partition's pause flag across revoke/assign: a partition paused during a retry

@@ -99,7 +99,7 @@ def test_a_row_the_database_rejects_is_isolated_and_the_rest_stored(migrated_db:
         assert _statuses([o for i, o in enumerate(out) if i != 4]) == ["stored"] * 8
         assert store.reads.count(conn) == 8
         assert store.reads.get(conn, bad.order_uid) is None
-        assert store.outbox.pending_events(conn) == 8  # the first attempt, without savepoints, left nothing
+        assert store.outbox.pending_events(conn) == 8  # none left by the attempt rolled back
 
 
 def test_a_batch_postgres_accepts_is_stored_without_a_savepoint(

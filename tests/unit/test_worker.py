@@ -239,6 +239,24 @@ def test_an_incremental_rebalance_moves_only_the_partitions_it_names() -> None:
     assert rig.consumer.committed_offsets == ends(messages)
 
 
+def test_an_eager_assignment_with_no_revoke_before_it_replaces_the_partitions_held() -> None:
+    # librdkafka can serve two eager assignments in a row with no revoke between (a rejoin while one was still to
+    # be served). Each is the whole assignment: partition 1, missing from the second, is another member's now, and
+    # no commit of ours may name it (the coordinator checks only the generation, and would take it).
+    rig = Rig(orders(8), batch_size=4, script=Script(assign={2: [0]}, call={40: lambda: rig.stop.set()}))
+    foreign: list[int] = []
+
+    def only_ours(offsets: list[TopicPartition]) -> None:
+        held = {tp.partition for tp in rig.consumer.assigned}
+        foreign.extend(tp.partition for tp in offsets if tp.partition not in held)
+        rig.check_commit(offsets)
+
+    rig.consumer.check_commit = only_ours
+    rig.run()
+    assert foreign == [], f"committed partitions no longer assigned: {foreign}"
+    assert rig.consumer.committed_offsets[("orders", 0)] == 4, "partition 0, kept, is committed to its end"
+
+
 def test_a_revoke_waits_for_a_stuck_store_only_so_long_and_leaves_it_uncommitted() -> None:
     rig = Rig(orders(2))
     rig.worker.revoke_wait_seconds = 0.2
