@@ -3,6 +3,7 @@ and conflicts recognised, a row PostgreSQL rejects isolated under savepoints. On
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -175,10 +176,7 @@ def _insert(
     if not batch:
         return []
     try:
-        if not isolate:
-            _copy(conn, [rows for _, rows in batch], traceparents)
-            return []
-        with conn.transaction():  # a savepoint inside the batch transaction
+        with conn.transaction() if isolate else contextlib.nullcontext():  # a savepoint inside the batch's
             _copy(conn, [rows for _, rows in batch], traceparents)
         return []
     except pg_errors.UniqueViolation as exc:
