@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from typing import Any
 import psycopg
 
 from bench.common import postmaster_pid
-from bench.proc import Stat, cmdline, descendants, read_stat, status_kib, tree_cpu
+from bench.proc import Stat, cmdline, descendants, read_stat, status_kib, tree_cpu, tree_stats
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_SECONDS = 0.25  # /proc and pg_stat_activity; the count(*) probe every other sample
@@ -49,6 +50,7 @@ class Figures:
     client_cpu: float = 0.0  # the command's processes, their whole lives
     workers_cpu: float | None = None  # of which the worker processes the command joined (consume), exact
     startup_cpu: float = 0.0  # of which before the first stored order (sampled)
+    startup_cpu_by_process: dict[str, float] = field(default_factory=dict)  # the same, per process label
     postgres_cpu: float = 0.0  # the whole server, the probe's backend subtracted
     postgres_db_cpu: float = 0.0  # of which this run's own backends (sampled, a lower bound)
     broker_cpu: float | None = None
@@ -88,6 +90,9 @@ class _Watch:
         self._samples = 0
         self._known: list[int] = []
 
+    def label(self, stat: Stat) -> str:
+        return self._root_label if stat.pid == self.root else _label(stat, self.root)
+
     def sample(self) -> float:
         """Reads everything once; returns the command tree's CPU so far (0 when its root is gone)."""
         # Finding new processes takes a scan of all of /proc: once a second; in between, the known ones.
@@ -96,7 +101,7 @@ class _Watch:
             self._known = [self.root] + [s.pid for s in descendants(self.root)]
         tree = [s for s in map(read_stat, self._known) if s is not None]
         for stat in tree:
-            self.labels.setdefault(stat.key, self._root_label if stat.pid == self.root else _label(stat, self.root))
+            self.labels.setdefault(stat.key, self.label(stat))
             self.last_cpu[stat.key] = stat.own + stat.reaped
             # VmHWM is the process's own peak RSS so far: the last read before it exits is its peak.
             self.peak_kib[stat.key] = max(self.peak_kib.get(stat.key, 0), status_kib(stat.pid, "VmHWM") or 0)
@@ -181,7 +186,7 @@ def _follow(
         exited.set()
 
     threading.Thread(target=wait_for_exit, name="exit-watch", daemon=True).start()
-    first_seen = _until_first_stored(proc.pid, probe, started, figures, exited)
+    first_seen = _until_first_stored(proc.pid, probe, started, figures, exited, watch.label)
     tick, stored, near_end = 0, 0, False
     while True:
         done = exited.is_set()
@@ -211,18 +216,26 @@ def _due_within(stored: int, expected: int, since_first: float) -> bool:
 
 
 def _until_first_stored(
-    root: int, probe: psycopg.Connection[Any], started: float, figures: Figures, exited: threading.Event
+    root: int,
+    probe: psycopg.Connection[Any],
+    started: float,
+    figures: Figures,
+    exited: threading.Event,
+    label: Callable[[Stat], str],
 ) -> bool:
     """Start-up: the tree's CPU once a probe that costs the same on any table (EXISTS) first finds an order,
-    looked at every 20 ms. Read after the probe, so it counts at most one step of work too many, never too few."""
+    looked at every 20 ms, in all and per process (the supervisor's, each worker's). Read after the probe, so it
+    counts at most one step of work too many, never too few."""
     while not exited.is_set():
         row = probe.execute("SELECT EXISTS (SELECT FROM orders)").fetchone()
         try:
-            cpu = tree_cpu(root)
+            tree = tree_stats(root)
         except ProcessLookupError:
             return False
         if row is not None and row[0]:
-            figures.startup_cpu, figures.first_seconds = cpu, time.perf_counter() - started
+            figures.startup_cpu = sum(s.own + s.reaped for s in tree)
+            figures.startup_cpu_by_process = {label(s): s.own + s.reaped for s in tree}
+            figures.first_seconds = time.perf_counter() - started
             return True
         exited.wait(STARTUP_SAMPLE_SECONDS)
     return False

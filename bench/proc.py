@@ -72,6 +72,14 @@ def descendants(root: int, stats: list[Stat] | None = None) -> list[Stat]:
 def tree_cpu(root: int) -> float:
     """CPU seconds of ``root`` and every descendant it has or had (the ones it reaped included); raises
     ProcessLookupError when ``root`` is gone."""
+    # A descendant's own reaped children are in its ``reaped``: summed once per level.
+    return sum(s.own + s.reaped for s in tree_stats(root))
+
+
+def tree_stats(root: int) -> list[Stat]:
+    """``root`` first, then every live descendant, read while ``root`` reaped none of them (so a child's CPU is
+    in its own line or in ``root``'s ``reaped``, never in both or neither); raises ProcessLookupError when
+    ``root`` is gone."""
     for _ in range(20):
         before = read_stat(root)
         if before is None:
@@ -81,8 +89,7 @@ def tree_cpu(root: int) -> float:
         if after is None:
             raise ProcessLookupError(root)
         if after.reaped == before.reaped:
-            # A descendant's own reaped children are in its ``reaped``: summed once per level.
-            return after.own + after.reaped + sum(s.own + s.reaped for s in tree)
+            return [after, *tree]
     raise RuntimeError(f"process {root} keeps reaping children; no consistent snapshot")
 
 

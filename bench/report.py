@@ -23,6 +23,8 @@ NOTES = {
     "it includes whatever else the server did meanwhile",
     "postgres_this_database": "of which the backends of the run's own database (sampled: a lower bound)",
     "broker": "the local stack's Kafka JVM over the run, all of its work, whoever asked for it",
+    "startup_cpu_s_by_process": "startup_cpu_s per process of the command (the supervisor, each worker, "
+    "multiprocessing's resource tracker), read at the same moment",
     "peak_rss_mib": "VmHWM of each process of the command, read until it exits",
     "orders_per_s_after_first": "orders/s from the first stored order on, without the start-up (rough: 0.5 s polls)",
 }
@@ -52,6 +54,7 @@ def figures_dict(f: Figures) -> dict[str, Any]:
             "broker": _us(f.broker_cpu, f.orders),
         },
         "startup_cpu_s": round(f.startup_cpu, 3),
+        "startup_cpu_s_by_process": {label: round(cpu, 3) for label, cpu in sorted(f.startup_cpu_by_process.items())},
         "peak_rss_mib": {label: round(kib / 1024, 1) for label, kib in sorted(f.peak_rss_kib.items())},
     }
 
@@ -137,6 +140,8 @@ def ingest_table(result: dict[str, Any]) -> str:
     for row in [*result["consume"], *backlog]:
         peaks = ", ".join(f"{label} {mib}" for label, mib in row["peak_rss_mib"].items())
         lines.append(f"peak RSS MiB, {row['name']}: {peaks}")
+        startup = ", ".join(f"{label} {cpu}" for label, cpu in row["startup_cpu_s_by_process"].items())
+        lines.append(f"start-up CPU s, {row['name']}: {row['startup_cpu_s']} ({startup})")
     if result["per_order_design"]:
         lines.append(f"per-order design: the first {result['per_order_design']['orders']} of the same orders")
     lines += [

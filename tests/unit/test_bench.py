@@ -9,7 +9,7 @@ import sys
 from bench import latency
 from bench.latency import Phase, distribution, percentile, phase_result
 from bench.measure import Figures
-from bench.proc import descendants, read_stat, tree_cpu
+from bench.proc import descendants, read_stat, tree_cpu, tree_stats
 from bench.report import ingest_result, ingest_table
 from bench.tracing import result, table
 
@@ -21,6 +21,8 @@ def test_a_child_is_found_and_an_exited_one_keeps_its_final_stat_until_reaped() 
     try:
         assert child.pid in [s.pid for s in descendants(os.getpid())]
         assert tree_cpu(os.getpid()) >= me.own
+        tree = tree_stats(os.getpid())
+        assert tree[0].pid == os.getpid() and child.pid in [s.pid for s in tree[1:]], "the root first, then the rest"
         assert child.stdin is not None
         child.stdin.close()
         os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # exited, not reaped
@@ -39,6 +41,7 @@ def _figures(
         name, orders, seconds, first_seconds=seconds / 4, client_cpu=client, workers_cpu=workers,
         startup_cpu=startup, postgres_cpu=orders * 100e-6, postgres_db_cpu=orders * 80e-6, broker_cpu=None,
         peak_rss_kib={"supervisor (pid 1)": 65_536, "worker (pid 2)": 102_400},
+        startup_cpu_by_process={"supervisor": startup * 0.4, "worker (pid 2)": startup * 0.6} if startup else {},
     )  # fmt: skip
 
 
@@ -58,7 +61,10 @@ def test_the_result_compares_with_the_ceiling_and_the_per_order_design() -> None
     assert row["times_per_order_design"] == {"orders_per_s": 50.0, "client_cpu": 10.0}
     assert row["peak_rss_mib"] == {"supervisor (pid 1)": 64.0, "worker (pid 2)": 100.0}
     assert result["backlog"]["cpu_us_per_order"]["workers"] == 60.0
+    # Start-up, in all and per process (the supervisor's apart from the worker's, which is the figure).
+    assert row["startup_cpu_s"] == 0.5 and row["startup_cpu_s_by_process"] == {"supervisor": 0.2, "worker (pid 2)": 0.3}
     table = ingest_table(result)
+    assert "start-up CPU s, consume --workers 2: 0.5 (supervisor 0.2, worker (pid 2) 0.3)" in table
     assert "consume --workers 2" in table and "NOT DURABLE" not in table
     backlog_line = next(line for line in table.splitlines() if line.startswith("1,000,000 backlog, 1 worker"))
     assert backlog_line.split()[-1] == "100.0", "the largest worker's peak RSS, not the supervisor's"
