@@ -26,7 +26,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ordersctl import masking
 from ordersctl.errors import ConfigError
@@ -134,11 +133,11 @@ class LogSettings(BaseModel):
     format: LogFormat = "auto"
 
 
-class Settings(BaseSettings):
+class Settings(BaseModel):
     """Every setting of ordersctl, in sections. Built by ``load_settings``, which reads the sources itself
     (strictly, and noting where each value came from); constructed directly, only its arguments count."""
 
-    model_config = SettingsConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", validate_default=True)
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     postgres: PostgresSettings = Field(default_factory=PostgresSettings)
@@ -157,17 +156,6 @@ class Settings(BaseSettings):
                 f" ({self.pipeline.batches_in_flight + 1}): one connection per batch in flight and one for events"
             )
         return self
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings,)  # the environment and files are read by settings_sources, strictly
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,10 @@ from ordersctl.pipeline.options import WorkerOptions
 from ordersctl.pipeline.supervisor import Supervisor
 
 # What a worker never uses: the Redis client (serve and the cache commands), the supervisor's health endpoints and
-# process supervision, the API, the CLI and its terminal output, the order generator.
+# process supervision, the API, the CLI and its terminal output, the order generator; nor pydantic-settings, which
+# no process needs (settings_sources reads the settings' sources).
 NOT_IN_A_WORKER = ("redis", "ordersctl.pipeline.health", "ordersctl.supervision", "falcon", "typer", "rich", "faker",
-                   "ordersctl.api", "ordersctl.cli", "ordersctl.domain.generator")  # fmt: skip
+                   "ordersctl.api", "ordersctl.cli", "ordersctl.domain.generator", "pydantic_settings")  # fmt: skip
 
 SCRIPT = """
 import importlib, sys
