@@ -91,7 +91,10 @@ class _Watch:
         self._known: list[int] = []
 
     def label(self, stat: Stat) -> str:
-        return self._root_label if stat.pid == self.root else _label(stat, self.root)
+        """A process's label, worked out once (its command line) and kept for every later figure."""
+        if stat.key not in self.labels:
+            self.labels[stat.key] = self._root_label if stat.pid == self.root else _label(stat, self.root)
+        return self.labels[stat.key]
 
     def sample(self) -> float:
         """Reads everything once; returns the command tree's CPU so far (0 when its root is gone)."""
@@ -101,7 +104,7 @@ class _Watch:
             self._known = [self.root] + [s.pid for s in descendants(self.root)]
         tree = [s for s in map(read_stat, self._known) if s is not None]
         for stat in tree:
-            self.labels.setdefault(stat.key, self.label(stat))
+            self.label(stat)
             self.last_cpu[stat.key] = stat.own + stat.reaped
             # VmHWM is the process's own peak RSS so far: the last read before it exits is its peak.
             self.peak_kib[stat.key] = max(self.peak_kib.get(stat.key, 0), status_kib(stat.pid, "VmHWM") or 0)
@@ -234,7 +237,11 @@ def _until_first_stored(
             return False
         if row is not None and row[0]:
             figures.startup_cpu = sum(s.own + s.reaped for s in tree)
-            figures.startup_cpu_by_process = {label(s): s.own + s.reaped for s in tree}
+            for stat in tree:  # summed per label: two processes may share one (each counted once, as in the total)
+                key = label(stat)
+                figures.startup_cpu_by_process[key] = (
+                    figures.startup_cpu_by_process.get(key, 0.0) + stat.own + stat.reaped
+                )
             figures.first_seconds = time.perf_counter() - started
             return True
         exited.wait(STARTUP_SAMPLE_SECONDS)

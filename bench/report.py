@@ -24,7 +24,8 @@ NOTES = {
     "postgres_this_database": "of which the backends of the run's own database (sampled: a lower bound)",
     "broker": "the local stack's Kafka JVM over the run, all of its work, whoever asked for it",
     "startup_cpu_s_by_process": "startup_cpu_s per process of the command (the supervisor, each worker, "
-    "multiprocessing's resource tracker), read at the same moment",
+    "multiprocessing's resource tracker), read at the same moment; a process's figure includes the children it "
+    "has already reaped (the supervisor's, a worker that ended and was restarted)",
     "peak_rss_mib": "VmHWM of each process of the command, read until it exits",
     "orders_per_s_after_first": "orders/s from the first stored order on, without the start-up (rough: 0.5 s polls)",
 }
@@ -141,7 +142,7 @@ def ingest_table(result: dict[str, Any]) -> str:
         peaks = ", ".join(f"{label} {mib}" for label, mib in row["peak_rss_mib"].items())
         lines.append(f"peak RSS MiB, {row['name']}: {peaks}")
         startup = ", ".join(f"{label} {cpu}" for label, cpu in row["startup_cpu_s_by_process"].items())
-        lines.append(f"start-up CPU s, {row['name']}: {row['startup_cpu_s']} ({startup})")
+        lines.append(f"start-up CPU s, {row['name']}: {row['startup_cpu_s']}" + (f" ({startup})" if startup else ""))
     if result["per_order_design"]:
         lines.append(f"per-order design: the first {result['per_order_design']['orders']} of the same orders")
     lines += [

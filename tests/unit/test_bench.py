@@ -40,7 +40,7 @@ def _figures(
     return Figures(
         name, orders, seconds, first_seconds=seconds / 4, client_cpu=client, workers_cpu=workers,
         startup_cpu=startup, postgres_cpu=orders * 100e-6, postgres_db_cpu=orders * 80e-6, broker_cpu=None,
-        peak_rss_kib={"supervisor (pid 1)": 65_536, "worker (pid 2)": 102_400},
+        peak_rss_kib={"supervisor": 65_536, "worker (pid 2)": 102_400},
         startup_cpu_by_process={"supervisor": startup * 0.4, "worker (pid 2)": startup * 0.6} if startup else {},
     )  # fmt: skip
 
@@ -59,7 +59,7 @@ def test_the_result_compares_with_the_ceiling_and_the_per_order_design() -> None
     cpu = row["cpu_us_per_order"]
     assert cpu["client"] == 100.0 and cpu["client_after_startup"] == 50.0 and cpu["workers"] == 80.0
     assert row["times_per_order_design"] == {"orders_per_s": 50.0, "client_cpu": 10.0}
-    assert row["peak_rss_mib"] == {"supervisor (pid 1)": 64.0, "worker (pid 2)": 100.0}
+    assert row["peak_rss_mib"] == {"supervisor": 64.0, "worker (pid 2)": 100.0}
     assert result["backlog"]["cpu_us_per_order"]["workers"] == 60.0
     # Start-up, in all and per process (the supervisor's apart from the worker's, which is the figure).
     assert row["startup_cpu_s"] == 0.5 and row["startup_cpu_s_by_process"] == {"supervisor": 0.2, "worker (pid 2)": 0.3}
