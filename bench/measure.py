@@ -236,12 +236,10 @@ def _until_first_stored(
         except ProcessLookupError:
             return False
         if row is not None and row[0]:
-            figures.startup_cpu = sum(s.own + s.reaped for s in tree)
+            by_process = figures.startup_cpu_by_process
             for stat in tree:  # summed per label: two processes may share one (each counted once, as in the total)
-                key = label(stat)
-                figures.startup_cpu_by_process[key] = (
-                    figures.startup_cpu_by_process.get(key, 0.0) + stat.own + stat.reaped
-                )
+                by_process[label(stat)] = by_process.get(label(stat), 0.0) + stat.own + stat.reaped
+            figures.startup_cpu = sum(by_process.values())
             figures.first_seconds = time.perf_counter() - started
             return True
         exited.wait(STARTUP_SAMPLE_SECONDS)
