@@ -112,7 +112,10 @@ class OutboxRelay:
                 continue
             if count == 0:
                 self.idle.set()
-                # Rows of other workers, or left from before a restart, are found by this poll.
-                self._wakeup.wait(IDLE_POLL_SECONDS)
             else:
                 self.idle.clear()
+            if count < self._page:
+                # The claim found no more than this: what is committed from now on wakes it (the store's batches),
+                # and rows of other workers, or left from before a restart, are found by this poll. (Claiming again
+                # at once cost a transaction per batch that found nothing.)
+                self._wakeup.wait(IDLE_POLL_SECONDS)

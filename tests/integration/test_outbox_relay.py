@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -24,9 +24,10 @@ from tests.helpers import order_store, store_orders
 pytestmark = pytest.mark.integration
 
 
-def _relay(settings: Settings, producer: FakeProducer) -> OutboxRelay:
+def _relay(settings: Settings, producer: FakeProducer, on_connect: Callable[[], object] = lambda: None) -> OutboxRelay:
     @contextlib.contextmanager
     def connect() -> Iterator[psycopg.Connection[Any]]:
+        on_connect()
         with psycopg.connect(settings.postgres.dsn) as conn:
             yield conn
 
@@ -152,6 +153,37 @@ def test_a_woken_relay_publishes_at_once_instead_of_at_its_next_poll(
         relay.wake()
         thread.join(5)
     assert not thread.is_alive(), "a stop and a wake end the relay's wait"
+
+
+def test_a_relay_that_published_a_partial_page_waits_for_the_next_wake_instead_of_claiming_again(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page with room left means the claim found everything there was: claiming again at once is a transaction
+    per batch that finds nothing. What is committed later wakes the relay."""
+    import threading
+
+    from ordersctl.pipeline import outbox_relay
+    from tests.waiting import wait_for
+
+    monkeypatch.setattr(outbox_relay, "IDLE_POLL_SECONDS", 60.0)
+    transactions: list[None] = []  # one a page: each takes a connection of its own here
+    producer = FakeProducer()
+    relay = _relay(settings, producer, on_connect=lambda: transactions.append(None))
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run_forever, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_for(relay.idle.is_set, 10, "the relay to find the outbox empty and sleep")
+        _store_orders(settings, 3)
+        relay.wake()
+        wait_for(lambda: len(producer.produced) == 3, 5, "the woken relay to publish")
+        stop.wait(0.5)  # time enough for a claim right after the page, if it made one
+        assert len(transactions) == 2, "one claim found the outbox empty, one published the page; no other"
+        assert not relay.idle.is_set()
+    finally:
+        stop.set()
+        relay.wake()
+        thread.join(5)
 
 
 def test_two_relays_never_hold_the_same_event_at_once(settings: Settings) -> None:
