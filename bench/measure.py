@@ -105,7 +105,7 @@ class _Watch:
         tree = [s for s in map(read_stat, self._known) if s is not None]
         for stat in tree:
             self.label(stat)
-            self.last_cpu[stat.key] = stat.own + stat.reaped
+            self.last_cpu[stat.key] = stat.with_reaped
             # VmHWM is the process's own peak RSS so far: the last read before it exits is its peak.
             self.peak_kib[stat.key] = max(self.peak_kib.get(stat.key, 0), status_kib(stat.pid, "VmHWM") or 0)
         rows = self._probe.execute(
@@ -115,7 +115,7 @@ class _Watch:
             backend = read_stat(int(pid))
             if backend is not None:
                 self.backends[backend.key] = backend.own
-        return sum(s.own + s.reaped for s in tree)
+        return sum(s.with_reaped for s in tree)
 
     def orphans_cpu(self) -> float:
         """Children the root never reaps (multiprocessing's resource tracker): their CPU as last read."""
@@ -124,7 +124,7 @@ class _Watch:
             if label == "resource tracker":
                 now = read_stat(key[0])
                 seen = self.last_cpu.get(key, 0.0)
-                total += max(seen, now.own + now.reaped) if now is not None and now.key == key else seen
+                total += max(seen, now.with_reaped) if now is not None and now.key == key else seen
         return total
 
 
@@ -153,7 +153,7 @@ def run_measured(
         # The command has exited and is not reaped yet: its stat holds its final times and its joined workers'.
         final = read_stat(proc.pid)
         assert final is not None
-        figures.client_cpu = final.own + final.reaped + watch.orphans_cpu()
+        figures.client_cpu = final.with_reaped + watch.orphans_cpu()
         if root_label == "supervisor":
             figures.workers_cpu = final.reaped  # the supervisor joins its workers and nothing else
         proc.wait()
@@ -238,7 +238,7 @@ def _until_first_stored(
         if row is not None and row[0]:
             by_process = figures.startup_cpu_by_process
             for stat in tree:  # summed per label: two processes may share one (each counted once, as in the total)
-                by_process[label(stat)] = by_process.get(label(stat), 0.0) + stat.own + stat.reaped
+                by_process[label(stat)] = by_process.get(label(stat), 0.0) + stat.with_reaped
             figures.startup_cpu = sum(by_process.values())
             figures.first_seconds = time.perf_counter() - started
             return True

@@ -32,6 +32,11 @@ class Stat:
     def key(self) -> tuple[int, int]:
         return self.pid, self.started
 
+    @property
+    def with_reaped(self) -> float:
+        """Its own CPU and that of the children it has waited for: its whole tree, once the tree has ended."""
+        return self.own + self.reaped
+
 
 def read_stat(pid: int) -> Stat | None:
     """None when the process is gone (a zombie still answers: its times are final until it is reaped)."""
@@ -73,7 +78,7 @@ def tree_cpu(root: int) -> float:
     """CPU seconds of ``root`` and every descendant it has or had (the ones it reaped included); raises
     ProcessLookupError when ``root`` is gone."""
     # A descendant's own reaped children are in its ``reaped``: summed once per level.
-    return sum(s.own + s.reaped for s in tree_stats(root))
+    return sum(s.with_reaped for s in tree_stats(root))
 
 
 def tree_stats(root: int) -> list[Stat]:
