@@ -31,9 +31,9 @@ $(BIN)/.installed: pyproject.toml $(DEV_LOCK)
 
 # pip compiles a wheel's modules when it installs them; an editable install leaves ours to the first import, which
 # never writes them where PYTHONDONTWRITEBYTECODE is set (CI, many images): every command would compile the package
-# again. compileall rewrites only what changed since.
+# again. compileall rewrites only what changed since (by timestamp, also where SOURCE_DATE_EPOCH asks for hashes).
 install: $(BIN)/.installed
-	$(BIN)/python -m compileall -q ordersctl
+	$(BIN)/python -m compileall -q --invalidation-mode timestamp ordersctl
 
 # After changing a dependency in pyproject.toml (until then `make install` stops at pip check). The lock tool
 # is uv, itself pinned (with its hash) in the dev lock. The next `make install` applies the new pins.

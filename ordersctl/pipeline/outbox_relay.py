@@ -114,8 +114,9 @@ class OutboxRelay:
                 self.idle.set()
             else:
                 self.idle.clear()
-            if count < self._page:
-                # The claim found no more than this: what is committed from now on wakes it (the store's batches),
-                # and rows of other workers, or left from before a restart, are found by this poll. (Claiming again
-                # at once cost a transaction per batch that found nothing.)
+            if count == 0 or (count < self._page and not self._outbox.claims_alone):
+                # The claim found all there was: what is committed from now on wakes it (the store's batches), and
+                # rows of other workers, or left from before a restart, are found by this poll. (Claiming again at
+                # once cost a transaction per batch that found nothing.) Where one relay claims at a time, another
+                # worker's relay may have been refused meanwhile: its rows are this relay's to find, at once.
                 self._wakeup.wait(IDLE_POLL_SECONDS)

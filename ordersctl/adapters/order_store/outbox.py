@@ -76,6 +76,11 @@ class Outbox:
     def __init__(self) -> None:
         self._one_at_a_time: bool | None = None
 
+    @property
+    def claims_alone(self) -> bool:
+        """One relay claims at a time (Citus): while it holds the claim, the others' own rows wait for it."""
+        return bool(self._one_at_a_time)
+
     def _claim_query(self, conn: Conn) -> str | None:
         """The query that reads the page, or None when another relay holds the claim (Citus)."""
         if self._one_at_a_time is None:
