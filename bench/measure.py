@@ -29,7 +29,7 @@ from typing import Any
 import psycopg
 
 from bench.common import postmaster_pid
-from bench.proc import Stat, cmdline, descendants, read_stat, status_kib, tree_cpu, tree_stats
+from bench.proc import Stat, cmdline, comm, descendants, read_stat, status_kib, tree_cpu, tree_stats
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_SECONDS = 0.25  # /proc and pg_stat_activity; the count(*) probe every other sample
@@ -71,7 +71,10 @@ def _label(stat: Stat, root: int) -> str:
     line = cmdline(stat.pid)
     if "resource_tracker" in line:
         return "resource tracker"
-    if stat.ppid == root and "multiprocessing" in line:
+    name = comm(stat.pid)  # forked processes share their parent's command line, not its name (ordersctl/zygote.py)
+    if name.startswith("ordersctl-zygot"):
+        return "zygote"  # with the short-lived middle process of each fork, which has its name
+    if stat.ppid == root and ("multiprocessing" in line or name.startswith("ordersctl-w")):
         return f"worker (pid {stat.pid})"
     return f"{line.split(' ')[0].rsplit('/', 1)[-1]} (pid {stat.pid})"
 
@@ -155,7 +158,7 @@ def run_measured(
         assert final is not None
         figures.client_cpu = final.with_reaped + watch.orphans_cpu()
         if root_label == "supervisor":
-            figures.workers_cpu = final.reaped  # the supervisor joins its workers and nothing else
+            figures.workers_cpu = final.reaped  # the supervisor reaps its workers and their zygote, nothing else
         proc.wait()
         if figures.seconds == 0.0:
             log.seek(0)

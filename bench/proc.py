@@ -116,6 +116,14 @@ def cmdline(pid: int) -> str:
         return ""
 
 
+def comm(pid: int) -> str:
+    """The process's name (what ps -o comm shows): a forked ordersctl worker sets its own."""
+    try:
+        return (PROC / str(pid) / "comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def parent_of(pid: int) -> int:
     stat = read_stat(pid)
     if stat is None:

@@ -17,14 +17,14 @@ NOT_DURABLE = (
 NOTES = {
     "client": "the command's processes over their whole lives (consume: supervisor + workers; psql; per-order)",
     "client_after_startup": "the same minus its CPU before the first order was stored (sampled every 0.5 s)",
-    "workers": "of the client, the worker processes alone over their whole lives, start-up included (exact: "
-    "what the supervisor reaped)",
+    "workers": "of the client, the worker processes (and the zygote they are forked from) over their whole lives, "
+    "start-up included (exact: what the supervisor reaped)",
     "postgres": "every process of the PostgreSQL server over the run, only the bench's own probe subtracted: "
     "it includes whatever else the server did meanwhile",
     "postgres_this_database": "of which the backends of the run's own database (sampled: a lower bound)",
     "broker": "the local stack's Kafka JVM over the run, all of its work, whoever asked for it",
-    "startup_cpu_s_by_process": "startup_cpu_s per process of the command (the supervisor, each worker, "
-    "multiprocessing's resource tracker), read at the same moment; a process's figure includes the children it "
+    "startup_cpu_s_by_process": "startup_cpu_s per process of the command (the supervisor, the zygote, each "
+    "worker, multiprocessing's resource tracker), read at the same moment; a process's figure includes the children it "
     "has already reaped (the supervisor's, a worker that ended and was restarted)",
     "peak_rss_mib": "VmHWM of each process of the command, read until it exits",
     "orders_per_s_after_first": "orders/s from the first stored order on, without the start-up (rough: 0.5 s polls)",

@@ -1,6 +1,7 @@
 """The ``ordersctl`` console script's target, and nothing more.
 
-A worker of ``consume`` is a spawned process, and multiprocessing runs the parent's main script again in it (as
+Where a worker of ``consume`` is a spawned process (no zygote: ordersctl/zygote.py), multiprocessing runs the
+parent's main script again in it (as
 ``__mp_main__``): for the console script, ``from ordersctl.cli.entry import run``. Importing the command tree
 there (typer, rich, every command group: about 45 ms of CPU) would be start-up each worker pays for nothing."""
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 # One generator per process, seeded once: a worker builds a Backoff for every store and every commit (in case they
 # fail), and seeding a new ``random.Random()`` reads the OS's entropy and fills its state, tens of microseconds.
 _JITTER = random.Random()
+if hasattr(os, "register_at_fork"):
+    # Workers forked from one zygote would otherwise draw the same delays and retry in step after a shared outage.
+    os.register_at_fork(after_in_child=_JITTER.seed)
 
 
 class Backoff:

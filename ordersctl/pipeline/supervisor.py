@@ -1,8 +1,9 @@
 """``consume --workers N``: N worker processes in one consumer group, supervised.
 
-Workers are started with the "spawn" method, so each builds its own clients from scratch (nothing is
-inherited across a fork). A worker that dies is restarted; SIGINT/SIGTERM is forwarded and the workers get
-up to ``grace`` seconds to finish their batch, commit and leave the group.
+Workers are forked from a zygote (ordersctl/zygote.py: forked before the supervisor has a thread or a socket, with
+a worker's modules imported), or spawned where it cannot be had; either way each builds its own clients from
+scratch. A worker that dies is restarted; SIGINT/SIGTERM is forwarded and the workers get up to ``grace`` seconds
+to finish their batch, commit and leave the group.
 
 Consume stops, every worker with it, when a worker meets an error that cannot heal (a ``FatalError``: it
 reports it and exits with ``FATAL_EXIT``, and is not restarted) or is in a crash loop (``crash_loop``);
@@ -27,8 +28,9 @@ from ordersctl.errors import FATAL_ERRORS, CrashLoop, FatalError, OrdersError
 from ordersctl.pipeline.health import HealthBoard, HealthServer
 from ordersctl.pipeline.options import WorkerOptions
 from ordersctl.pipeline.stats import WorkerStats
-from ordersctl.pipeline.worker_process import FATAL_EXIT, FATAL_REPORT, fatal_report, worker_main
+from ordersctl.pipeline.worker_process import FATAL_EXIT, FATAL_REPORT, WORKER_MODULES, fatal_report, worker_main
 from ordersctl.supervision import Child, ProcessSupervisor, RestartBackoff
+from ordersctl.zygote import ForkedChild, Zygote, ZygoteUnavailable
 
 __all__ = ["FATAL_EXIT", "Supervisor", "fatal_from_report", "fatal_report"]
 
@@ -56,7 +58,7 @@ class Supervisor:
     crash_loop: CrashLoopLimit | None = field(default_factory=CrashLoopLimit)
     stall_seconds: float = 60.0
     health_address: tuple[str, int] | None = None  # where /livez and /readyz listen; None: nowhere
-    mp_context: Any = None  # multiprocessing's "spawn" context unless given (tests)
+    mp_context: Any = None  # given (tests): workers are this context's Processes; else the zygote's, or spawned
     tick: float = 0.2  # seconds between two looks at the workers (tests look more often)
     _latest: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
     _current: dict[int, int] = field(default_factory=dict)
@@ -67,11 +69,12 @@ class Supervisor:
         self._ctx = self.mp_context or mp.get_context("spawn")
         self._reports: Any = None  # the workers' queue of progress reports, made by run()
         self._group = ProcessSupervisor(
-            self._spawn, self.workers, grace=self.grace, backoff=self.backoff, crash_loop=self.crash_loop,
+            self._make_worker, self.workers, grace=self.grace, backoff=self.backoff, crash_loop=self.crash_loop,
             fatal_exit=FATAL_EXIT, tick=self.tick,
         )  # fmt: skip
         self.health = HealthBoard(self.workers, self.stall_seconds)
         self._alive: dict[int, int] = {}  # pid by worker id, as the loop last saw them (read by the health thread)
+        self._zygote: Zygote | None = None
 
     @property
     def restarts(self) -> int:
@@ -103,7 +106,7 @@ class Supervisor:
     def live(self) -> tuple[bool, dict[str, Any]]:
         return self.health.live(self._alive)
 
-    def _spawn(self, worker_id: int) -> Child:
+    def _make_worker(self, worker_id: int) -> Child:
         opts = WorkerOptions(
             worker_id=worker_id,
             batch_size=self.options.batch_size,
@@ -111,11 +114,30 @@ class Supervisor:
             metrics_port=self.options.metrics_port,
             report_every=self.options.report_every,
         )
+        name = f"ordersctl-w{worker_id}"  # a forked worker's name in ps and top (comm: 15 characters at most)
+        if self._zygote is not None and self._zygote.alive:
+            return ForkedChild(self._zygote, name, opts)
+        if self._zygote is not None:
+            log.warning("the worker zygote is gone: spawning workers from now on", extra={"worker": worker_id})
+            self._zygote = None
         return self._ctx.Process(
-            target=worker_main,
-            args=(self.config_file, self.overrides, opts, self._reports),
-            name=f"ordersctl-worker-{worker_id}",
+            target=worker_main, args=(self.config_file, self.overrides, opts, self._reports), name=name
         )
+
+    def _forked_worker(self, opts: WorkerOptions) -> None:
+        """A forked worker's body (in the zygote's child, with the report queue it inherited)."""
+        worker_main(self.config_file, self.overrides, opts, self._reports)
+
+    def _start_zygote(self) -> None:
+        if self.mp_context is not None or not Zygote.available():
+            return
+        zygote = Zygote(self._forked_worker, WORKER_MODULES)
+        try:
+            zygote.start()
+        except ZygoteUnavailable as exc:
+            log.info("workers are spawned: no zygote", extra={"error": str(exc)})
+            return
+        self._zygote = zygote
 
     def _drain(self, wait: float) -> None:
         try:
@@ -153,15 +175,20 @@ class Supervisor:
         return total
 
     def run(self) -> WorkerStats:
-        server = self._health_server()
-        self._reports = self._ctx.Queue()
-        self._last_progress = time.monotonic()
+        self._reports = self._ctx.Queue()  # first: the zygote's workers inherit it
+        self._start_zygote()  # before the health server's thread and socket exist
         try:
-            self._group.run(between=self._between_looks)
-            self._drain(0.1)
+            server = self._health_server()
+            self._last_progress = time.monotonic()
+            try:
+                self._group.run(between=self._between_looks)
+                self._drain(0.1)
+            finally:
+                if server is not None:
+                    server.close()
         finally:
-            if server is not None:
-                server.close()
+            if self._zygote is not None:
+                self._zygote.close()
         return self.totals()
 
     def _health_server(self) -> HealthServer | None:

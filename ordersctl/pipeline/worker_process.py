@@ -1,5 +1,5 @@
-"""The body of a consume worker process (``worker_main``), apart from the supervisor: a worker is started with the
-"spawn" method and imports the module its target lives in, so this one imports only what a worker needs.
+"""The body of a consume worker process (``worker_main``), apart from the supervisor: a spawned worker imports the
+module its target lives in, so this one imports only what a worker needs (and a forked one has WORKER_MODULES).
 """
 
 from __future__ import annotations
@@ -23,6 +23,17 @@ TEARDOWN_SECONDS = 15.0
 FATAL_EXIT = 78
 # The key of a worker's report that carries such an error instead of its counts.
 FATAL_REPORT = "fatal"
+# What worker_main imports: the zygote imports them once, and every worker forked from it has them (zygote.py).
+WORKER_MODULES = (
+    "ordersctl.adapters.kafka",
+    "ordersctl.adapters.postgres",
+    "ordersctl.config",
+    "ordersctl.log_stream",
+    "ordersctl.logs",
+    "ordersctl.pipeline.interpreter",
+    "ordersctl.pipeline.wiring",
+    "ordersctl.runtime",
+)
 
 
 def fatal_report(exc: FatalError) -> dict[str, str]:

@@ -120,7 +120,7 @@ def test_a_replay_loop_stops_at_the_replay_limit(settings: Settings) -> None:
     order = OrderGenerator(seed=14).order()
     order["payment"]["amount"] += 1  # a poison message: replaying never fixes it
     send(settings, [Generated(order["order_uid"].encode(), dump(order), "rule_violation", order["order_uid"])])
-    _consume(settings)
+    assert _consume(settings)["dlq"] == {"rule_violation": 1}
     for round_no in range(1, 4):
         assert _replay(settings, "--reason", "rule_violation")["replayed"] == 1, f"round {round_no}"
         assert _consume(settings)["dlq"] == {"rule_violation": 1}

@@ -73,8 +73,8 @@ def test_kill_9_of_a_worker_loses_and_duplicates_nothing(settings: Settings, tmp
                            "--json", log=tmp_path / "consume.log")  # fmt: skip
     try:
         wait_for(lambda: stored_count(settings.postgres.dsn) > 1500, 120, "the run to be under way")
-        # Spawned workers are children running multiprocessing's spawn entry point.
-        workers = [p for p in children(proc.pid) if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        # The workers are the children named after them (forked from the zygote; not the zygote itself).
+        workers = [p for p in children(proc.pid) if Path(f"/proc/{p}/comm").read_text().startswith("ordersctl-w")]
         assert len(workers) == 2, "expected two worker processes"
         os.kill(workers[-1], signal.SIGKILL)
         out = finish(proc, tmp_path / "consume.log", 200)

@@ -1,5 +1,6 @@
-"""A consume worker is a fresh interpreter (spawn): what it imports is start-up CPU paid by every worker. It imports
-the module of its target and what worker_main imports, and none of the modules only other processes use."""
+"""A spawned consume worker (where no zygote can fork it) is a fresh interpreter: what it imports is start-up CPU
+paid by every worker. It imports the module of its target and what worker_main imports, and none of the modules only
+other processes use. (A forked worker has what its zygote imported: WORKER_MODULES, tests/unit/test_zygote.py.)"""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ print("\\n".join(sys.modules))
 
 def test_a_worker_imports_nothing_it_does_not_use() -> None:
     # Run apart: this test process has imported much more. The supervisor hands spawn a reference to worker_main.
-    process = Supervisor(None, {}, 1, WorkerOptions())._spawn(0)
+    process = Supervisor(None, {}, 1, WorkerOptions())._make_worker(0)  # no zygote before run(): a spawned one
     module = process._target.__module__  # type: ignore[attr-defined]
     done = subprocess.run([sys.executable, "-c", SCRIPT, module], capture_output=True, text=True, check=True)
     assert _unwanted(set(done.stdout.split())) == []
