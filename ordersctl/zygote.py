@@ -31,11 +31,15 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
+from ordersctl.process_name import prctl, set_name
+from ordersctl.supervision import Child
+
 _PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
-_PR_SET_NAME = 15
 ZYGOTE_NAME = "ordersctl-zygote"  # its comm: "ordersctl-zygot"
 log = logging.getLogger(__name__)
 _POLL_SECONDS = 0.01  # how often join() looks at a worker that has not exited yet
+ANSWER_SECONDS = 30.0  # for the zygote to be ready (its imports) and to answer a fork: then it is given up
+_READY = "ready"
 
 
 class ZygoteGone(RuntimeError):
@@ -46,21 +50,8 @@ class ZygoteUnavailable(OSError):
     """No zygote can be forked here and now: the caller has threads already, or may not be a subreaper."""
 
 
-def _prctl(option: int, value: int | bytes) -> bool:
-    if not sys.platform.startswith("linux"):
-        return False
-    libc = ctypes.CDLL(None, use_errno=True)
-    return bool(libc.prctl(option, value, 0, 0, 0) == 0)
-
-
 def _set_subreaper(on: bool) -> bool:
-    return _prctl(_PR_SET_CHILD_SUBREAPER, int(on))
-
-
-def set_name(name: str) -> None:
-    """The process's name in ps and top (``comm``), so that forked processes are told apart by more than their
-    parent's command line."""
-    _prctl(_PR_SET_NAME, name.encode()[:15])
+    return prctl(_PR_SET_CHILD_SUBREAPER, int(on))
 
 
 class Zygote:
@@ -83,6 +74,7 @@ class Zygote:
         if not _set_subreaper(True):  # say, a sandbox that refuses prctl
             raise ZygoteUnavailable(f"cannot become a child subreaper: {os.strerror(ctypes.get_errno())}")
         ours, theirs = mp.Pipe()
+        _flush_stdio()  # else what is buffered now would be written again by every process forked below
         pid = os.fork()
         if pid == 0:  # the zygote
             code = 1
@@ -91,11 +83,16 @@ class Zygote:
                 self._serve(theirs)
                 code = 0
             except BaseException:
-                log.exception("the worker zygote failed")  # the supervisor spawns its workers instead
+                log.exception("the worker zygote failed")  # its caller spawns its workers instead
             finally:
                 os._exit(code)
         theirs.close()
         self._pid, self._requests = pid, ours
+        try:
+            self._answer()  # its imports done: from here on a failure of the zygote is a surprise
+        except ZygoteGone as exc:
+            self.close()
+            raise ZygoteUnavailable(str(exc)) from None
 
     @property
     def alive(self) -> bool:
@@ -108,16 +105,33 @@ class Zygote:
         return False
 
     def fork(self, name: str, request: Any) -> int:
+        """The new worker's pid; ZygoteGone when the zygote cannot make it (then it is closed)."""
         if self._requests is None or not self.alive:
             raise ZygoteGone("the worker zygote is gone")
         try:
             self._requests.send((name, request))
-            pid = self._requests.recv()
-        except (EOFError, OSError) as exc:
-            raise ZygoteGone("the worker zygote is gone") from exc
-        if isinstance(pid, str):
-            raise RuntimeError(f"the zygote could not fork {name}: {pid}")
-        return int(pid)
+        except OSError as exc:
+            self.close()
+            raise ZygoteGone(f"the worker zygote is gone: {exc}") from None
+        answer = self._answer()
+        if not isinstance(answer, int):
+            self.close()
+            raise ZygoteGone(f"the zygote could not fork {name}: {answer}")
+        return answer
+
+    def _answer(self) -> Any:
+        """The zygote's next answer, within ANSWER_SECONDS: a stopped or stuck zygote must not stop its caller."""
+        assert self._requests is not None
+        try:
+            if self._requests.poll(ANSWER_SECONDS):
+                return self._requests.recv()
+        except (EOFError, OSError):
+            pass
+        if self._pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGKILL)
+        self.close()
+        raise ZygoteGone("the worker zygote did not answer")
 
     def close(self) -> None:
         if self._requests is not None:
@@ -142,6 +156,7 @@ class Zygote:
             raise RuntimeError(f"the zygote has {threading.active_count()} threads after its imports")
         gc.collect()
         gc.freeze()  # what is here now is shared with every worker: the collector need not touch (copy) it there
+        requests.send(_READY)
         while True:
             try:
                 name, request = requests.recv()
@@ -154,13 +169,12 @@ class Zygote:
 
     def _fork_worker(self, requests: Connection, name: str, request: Any) -> int:
         read, write = os.pipe()
+        _flush_stdio()
         middle = os.fork()
         if middle == 0:
             try:
                 os.close(read)
                 requests.close()  # the worker holds nothing of the zygote's
-                signal.signal(signal.SIGINT, signal.default_int_handler)
-                signal.signal(signal.SIGUSR1, signal.SIG_DFL)
                 process = mp.get_context("fork").Process(target=_worker, args=(self._body, request, write), name=name)
                 process.start()
                 os.write(write, str(process.pid).encode())  # a few bytes: one write, read whole by one read
@@ -177,28 +191,55 @@ class Zygote:
         return int(answer)
 
 
+def _flush_stdio() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+
+
 def _worker(body: Callable[[Any], None], request: Any, pid_pipe: int) -> None:
+    # The dispositions of a new process, not the zygote's (it ignores Ctrl-C and USR1); set here, in the worker,
+    # since a Ctrl-C in the middle process would leave a worker nobody was told about.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGUSR1, signal.SIG_DFL)
     os.close(pid_pipe)  # the middle process's: the worker keeps no descriptor of the zygote's
     set_name(mp.current_process().name)
     body(request)
 
 
 class ForkedChild:
-    """A worker forked by the zygote, handled as ``multiprocessing.Process`` handles a child (supervision.Child)."""
+    """A worker forked by the zygote, handled as ``multiprocessing.Process`` handles a child (supervision.Child).
+    Should the zygote fail to fork it, ``instead`` makes the child that runs in its place (a spawned one)."""
 
-    def __init__(self, zygote: Zygote, name: str, request: Any) -> None:
+    def __init__(self, zygote: Zygote, name: str, request: Any, instead: Callable[[], Child]) -> None:
         self._zygote = zygote
         self._name = name
         self._request = request
-        self.pid: int | None = None
-        self.exitcode: int | None = None
+        self._make_instead = instead
+        self._instead: Child | None = None
+        self._pid: int | None = None
+        self._exitcode: int | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._instead.pid if self._instead is not None else self._pid
+
+    @property
+    def exitcode(self) -> int | None:
+        return self._instead.exitcode if self._instead is not None else self._exitcode
 
     def start(self) -> None:
-        self.pid = self._zygote.fork(self._name, self._request)
+        try:
+            self._pid = self._zygote.fork(self._name, self._request)
+        except ZygoteGone:
+            self._instead = self._make_instead()
+            self._instead.start()
 
     def is_alive(self) -> bool:
+        if self._instead is not None:
+            return self._instead.is_alive()
         self._poll()
-        return self.pid is not None and self.exitcode is None
+        return self._pid is not None and self._exitcode is None
 
     def terminate(self) -> None:
         self._signal(signal.SIGTERM)
@@ -207,6 +248,9 @@ class ForkedChild:
         self._signal(signal.SIGKILL)
 
     def join(self, timeout: float | None = None) -> None:
+        if self._instead is not None:
+            self._instead.join(timeout)
+            return
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.is_alive() and (deadline is None or time.monotonic() < deadline):
             time.sleep(_POLL_SECONDS)
@@ -218,12 +262,12 @@ class ForkedChild:
                 os.kill(self.pid, signum)
 
     def _poll(self) -> None:
-        if self.pid is None or self.exitcode is not None:
+        if self._pid is None or self._exitcode is not None:
             return
         try:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            pid, status = os.waitpid(self._pid, os.WNOHANG)
         except ChildProcessError:  # reaped elsewhere: its code is lost
-            self.exitcode = 255
+            self._exitcode = 255
             return
         if pid:
-            self.exitcode = os.waitstatus_to_exitcode(status)
+            self._exitcode = os.waitstatus_to_exitcode(status)

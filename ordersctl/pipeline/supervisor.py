@@ -114,11 +114,15 @@ class Supervisor:
             metrics_port=self.options.metrics_port,
             report_every=self.options.report_every,
         )
-        name = f"ordersctl-w{worker_id}"  # a forked worker's name in ps and top (comm: 15 characters at most)
-        if self._zygote is not None and self._zygote.alive:
-            return ForkedChild(self._zygote, name, opts)
+        name = f"ordersctl-w{worker_id}"
         if self._zygote is not None:
-            log.warning("the worker zygote is gone: spawning workers from now on", extra={"worker": worker_id})
+            return ForkedChild(self._zygote, name, opts, instead=lambda: self._spawned(opts, name))
+        return self._spawned(opts, name)
+
+    def _spawned(self, opts: WorkerOptions, name: str) -> Child:
+        if self._zygote is not None and not self._zygote.alive:
+            log.warning("the worker zygote is gone: spawning workers from now on", extra={"worker": opts.worker_id})
+            self._zygote.close()
             self._zygote = None
         return self._ctx.Process(
             target=worker_main, args=(self.config_file, self.overrides, opts, self._reports), name=name

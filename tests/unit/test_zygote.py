@@ -16,7 +16,18 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="th
 
 SCRIPT = r"""
 import json, os, signal, sys, time
-from ordersctl.zygote import ForkedChild, Zygote, ZygoteGone
+import ordersctl.zygote
+from ordersctl.zygote import ForkedChild, Zygote, ZygoteUnavailable
+
+class Instead:  # what runs in a worker's place when the zygote cannot fork it
+    pid = exitcode = None
+    started = False
+    def start(self): self.started = True
+    def is_alive(self): return False
+
+def zygote_pids():
+    mine = open(f"/proc/self/task/{os.getpid()}/children").read().split()
+    return [int(p) for p in mine if open(f"/proc/{p}/comm").read().strip() == "ordersctl-zygot"]
 
 def body(request):
     kind, write_fd = request
@@ -40,7 +51,8 @@ Backoff(1.0, 1.0).next()  # the generator has a state to inherit
 read_fd, write_fd = os.pipe()
 zygote = Zygote(body, preload=("decimal",))
 zygote.start()
-children = {kind: ForkedChild(zygote, kind, (kind, write_fd)) for kind in ("exit3", "term", "kill", "outlives")}
+kinds = ("exit3", "term", "kill", "outlives")
+children = {kind: ForkedChild(zygote, kind, (kind, write_fd), Instead) for kind in kinds}
 parents = []
 for child in children.values():
     child.start()  # returns once the worker is the caller's child
@@ -49,8 +61,7 @@ reader = os.fdopen(read_fd)
 facts = [json.loads(reader.readline()) for _ in children]
 # Each worker has named itself by now. Ctrl-C reaches the whole group, and `kill -USR1` may be sent to every
 # process of consume (the workers dump their stacks): the zygote lives on.
-mine = open(f"/proc/self/task/{os.getpid()}/children").read().split()
-zygotes = [int(p) for p in mine if open(f"/proc/{p}/comm").read().strip() == "ordersctl-zygot"]
+zygotes = zygote_pids()
 for signum in (signal.SIGINT, signal.SIGUSR1):
     os.kill(zygotes[0], signum)
 time.sleep(0.2)
@@ -67,14 +78,29 @@ outlives = children["outlives"]
 alive_after_close = outlives.is_alive()
 outlives.terminate()
 outlives.join(10)
+late = ForkedChild(zygote, "late", ("exit3", write_fd), Instead)
+late.start()
+gone = late.pid is None and late.is_alive() is False
+# A zygote killed, or one that stops answering, is given up: the worker runs as `instead` makes it.
+instead_of = {}
+for how in (signal.SIGKILL, signal.SIGSTOP):
+    other = Zygote(body)
+    other.start()
+    os.kill(zygote_pids()[0], how)
+    ordersctl.zygote.ANSWER_SECONDS = 0.5
+    made = []
+    child = ForkedChild(other, "x", ("exit3", write_fd), lambda: made.append(Instead()) or made[-1])
+    child.start()
+    instead_of[how.name] = bool(made and made[0].started) and zygote_pids() == [] and not other.alive
 try:
-    ForkedChild(zygote, "late", ("exit3", write_fd)).start()
-    gone = False
-except ZygoteGone:
-    gone = True
+    Zygote(body, preload=("no_such_module",)).start()
+    failed_preload = "started"
+except ZygoteUnavailable as exc:
+    failed_preload = str(exc)
 print(json.dumps({
     "me": os.getpid(), "parents": parents, "facts": facts, "closed_in": closed_in,
     "alive_after_close": alive_after_close, "gone": gone, "survives_signals": survives_signals,
+    "instead_of": instead_of, "failed_preload": failed_preload,
     "exitcodes": {kind: child.exitcode for kind, child in children.items()},
 }))
 """
@@ -121,6 +147,14 @@ def test_the_zygote_ends_when_closed_and_its_workers_live_on_and_nothing_more_is
     assert run["closed_in"] < 5
     assert run["alive_after_close"] is True
     assert run["gone"] is True
+
+
+def test_a_zygote_killed_or_not_answering_is_given_up_and_the_worker_runs_instead(run: dict[str, Any]) -> None:
+    assert run["instead_of"] == {"SIGKILL": True, "SIGSTOP": True}
+
+
+def test_a_zygote_whose_imports_fail_is_refused_at_its_start(run: dict[str, Any]) -> None:
+    assert "did not answer" in run["failed_preload"]
 
 
 def test_the_zygote_is_not_forked_beside_another_thread() -> None:
