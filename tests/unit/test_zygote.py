@@ -49,6 +49,7 @@ assert "decimal" not in sys.modules
 from ordersctl.pipeline.backoff import Backoff
 Backoff(1.0, 1.0).next()  # the generator has a state to inherit
 read_fd, write_fd = os.pipe()
+signal.signal(signal.SIGTERM, lambda signum, frame: None)  # the caller's own: a worker must not inherit it
 zygote = Zygote(body, preload=("decimal",))
 zygote.start()
 kinds = ("exit3", "term", "kill", "outlives")
