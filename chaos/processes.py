@@ -51,12 +51,12 @@ class Fleet:
         self.server = self._ordersctl("serve", "serve", "--port", str(port), "--warm-limit", "0")
 
     def workers_of(self, pid: int) -> list[int]:
-        """A supervisor's worker processes: its multiprocessing children, not multiprocessing's own helper."""
+        """A supervisor's worker processes: the children that name themselves ``ordersctl-w<i>`` (forked or spawned),
+        not the zygote they are forked from nor multiprocessing's resource tracker."""
         found = []
         for child in children(pid):
             with contextlib.suppress(OSError):
-                cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
-                if b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
+                if Path(f"/proc/{child}/comm").read_text().startswith("ordersctl-w"):
                     found.append(child)
         return found
 
