@@ -30,6 +30,7 @@ import psycopg
 
 from bench.common import postmaster_pid
 from bench.proc import Stat, cmdline, comm, descendants, read_stat, status_kib, tree_cpu, tree_stats
+from ordersctl.process_name import WORKER_PREFIX, ZYGOTE_NAME, kernel_name
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_SECONDS = 0.25  # /proc and pg_stat_activity; the count(*) probe every other sample
@@ -72,9 +73,9 @@ def _label(stat: Stat, root: int) -> str:
     if "resource_tracker" in line:
         return "resource tracker"
     name = comm(stat.pid)  # forked processes share their parent's command line, not its name (ordersctl/zygote.py)
-    if name.startswith("ordersctl-zygot"):
+    if name == kernel_name(ZYGOTE_NAME):
         return "zygote"  # with the short-lived middle process of each fork, which has its name
-    if stat.ppid == root and ("multiprocessing" in line or name.startswith("ordersctl-w")):
+    if stat.ppid == root and ("multiprocessing" in line or name.startswith(WORKER_PREFIX)):
         return f"worker (pid {stat.pid})"
     return f"{line.split(' ')[0].rsplit('/', 1)[-1]} (pid {stat.pid})"
 

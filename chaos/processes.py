@@ -12,6 +12,8 @@ import threading
 import time
 from pathlib import Path
 
+from ordersctl.process_name import WORKER_PREFIX
+
 
 def children(pid: int) -> list[int]:
     """Direct children of a process (Linux /proc)."""
@@ -56,7 +58,7 @@ class Fleet:
         found = []
         for child in children(pid):
             with contextlib.suppress(OSError):
-                if Path(f"/proc/{child}/comm").read_text().startswith("ordersctl-w"):
+                if Path(f"/proc/{child}/comm").read_text().startswith(WORKER_PREFIX):
                     found.append(child)
         return found
 

@@ -31,11 +31,10 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
-from ordersctl.process_name import prctl, set_name
+from ordersctl.process_name import ZYGOTE_NAME, prctl, set_name
 from ordersctl.supervision import Child
 
 _PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
-ZYGOTE_NAME = "ordersctl-zygote"  # its comm: "ordersctl-zygot"
 log = logging.getLogger(__name__)
 _POLL_SECONDS = 0.01  # how often join() looks at a worker that has not exited yet
 ANSWER_SECONDS = 30.0  # for the zygote to be ready (its imports) and to answer a fork: then it is given up

@@ -29,6 +29,7 @@ from ordersctl.pipeline.health import HealthBoard, HealthServer
 from ordersctl.pipeline.options import WorkerOptions
 from ordersctl.pipeline.stats import WorkerStats
 from ordersctl.pipeline.worker_process import FATAL_EXIT, FATAL_REPORT, WORKER_MODULES, fatal_report, worker_main
+from ordersctl.process_name import worker_name
 from ordersctl.supervision import Child, ProcessSupervisor, RestartBackoff
 from ordersctl.zygote import ForkedChild, Zygote, ZygoteUnavailable
 
@@ -114,7 +115,7 @@ class Supervisor:
             metrics_port=self.options.metrics_port,
             report_every=self.options.report_every,
         )
-        name = f"ordersctl-w{worker_id}"
+        name = worker_name(worker_id)
         if self._zygote is not None:
             return ForkedChild(self._zygote, name, opts, instead=lambda: self._spawned(opts, name))
         return self._spawned(opts, name)

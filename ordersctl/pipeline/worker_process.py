@@ -53,11 +53,11 @@ def worker_main(config_file: Path | None, overrides: dict[str, Any], options: Wo
     from ordersctl.logs import identify, setup_logging
     from ordersctl.pipeline.interpreter import tune_interpreter
     from ordersctl.pipeline.wiring import build_worker
-    from ordersctl.process_name import set_name
+    from ordersctl.process_name import set_name, worker_name
     from ordersctl.runtime import Runtime
 
     code = 1
-    set_name(f"ordersctl-w{options.worker_id}")  # in ps and top, spawned or forked (comm: 15 characters at most)
+    set_name(worker_name(options.worker_id))  # in ps and top; a spawned one has no zygote to name it
     identify("consume", options.worker_id)
 
     def report(snapshot: dict[str, Any]) -> None:

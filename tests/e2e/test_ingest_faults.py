@@ -19,6 +19,7 @@ import pytest
 from ordersctl.config import Settings
 from ordersctl.dlq import format as fmt
 from ordersctl.domain.generator import OrderGenerator
+from ordersctl.process_name import WORKER_PREFIX
 from tests.e2e.ingest import assert_exactly_once, consume_until_idle, valid_messages
 from tests.helpers import (
     ROOT,
@@ -74,7 +75,7 @@ def test_kill_9_of_a_worker_loses_and_duplicates_nothing(settings: Settings, tmp
     try:
         wait_for(lambda: stored_count(settings.postgres.dsn) > 1500, 120, "the run to be under way")
         # The workers are the children named after them (forked from the zygote; not the zygote itself).
-        workers = [p for p in children(proc.pid) if Path(f"/proc/{p}/comm").read_text().startswith("ordersctl-w")]
+        workers = [p for p in children(proc.pid) if Path(f"/proc/{p}/comm").read_text().startswith(WORKER_PREFIX)]
         assert len(workers) == 2, "expected two worker processes"
         os.kill(workers[-1], signal.SIGKILL)
         out = finish(proc, tmp_path / "consume.log", 200)

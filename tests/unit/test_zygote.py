@@ -17,6 +17,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="th
 SCRIPT = r"""
 import json, os, signal, sys, time
 import ordersctl.zygote
+from ordersctl.process_name import ZYGOTE_NAME, kernel_name
 from ordersctl.zygote import ForkedChild, Zygote, ZygoteUnavailable
 
 class Instead:  # what runs in a worker's place when the zygote cannot fork it
@@ -27,7 +28,7 @@ class Instead:  # what runs in a worker's place when the zygote cannot fork it
 
 def zygote_pids():
     mine = open(f"/proc/self/task/{os.getpid()}/children").read().split()
-    return [int(p) for p in mine if open(f"/proc/{p}/comm").read().strip() == "ordersctl-zygot"]
+    return [int(p) for p in mine if open(f"/proc/{p}/comm").read().strip() == kernel_name(ZYGOTE_NAME)]
 
 def body(request):
     kind, write_fd = request
