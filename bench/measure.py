@@ -52,6 +52,10 @@ class Figures:
     workers_cpu: float | None = None  # of which the worker processes the command joined (consume), exact
     startup_cpu: float = 0.0  # of which before the first stored order (sampled)
     startup_cpu_by_process: dict[str, float] = field(default_factory=dict)  # the same, per process label
+    # The steady state: from the first stored order until the last is stored and (consume) its event published, so
+    # without the start-up, the idle wait before the command exits and its shutdown. None when not seen.
+    steady_cpu: float | None = None
+    steady_orders: int = 0  # the orders stored in that window (those after the first read of the count)
     postgres_cpu: float = 0.0  # the whole server, the probe's backend subtracted
     postgres_db_cpu: float = 0.0  # of which this run's own backends (sampled, a lower bound)
     broker_cpu: float | None = None
@@ -150,7 +154,7 @@ def run_measured(
         watch = _Watch(proc.pid, probe, root_label)
         figures = Figures(name, expected, 0.0)
         try:
-            _follow(proc, watch, probe, expected, started, figures)
+            _follow(proc, watch, probe, expected, started, figures, publishes=root_label == "supervisor")
         except BaseException:
             stop(proc)  # the bench failed (a service went away): leave no consumer running behind it
             raise
@@ -180,9 +184,12 @@ def _follow(
     expected: int,
     started: float,
     figures: Figures,
+    *,
+    publishes: bool = False,
 ) -> None:
-    """Sample until the command exits; note when the first and the last order were stored. A command that ends
-    with its work (psql) is done when it exits, which a thread waiting for it notes at once."""
+    """Sample until the command exits; note when the first and the last order were stored (and, for a command that
+    ``publishes`` the events, when the outbox was empty again). A command that ends with its work (psql) is done
+    when it exits, which a thread waiting for it notes at once."""
     exited = threading.Event()
     exit_time = 0.0
 
@@ -194,6 +201,7 @@ def _follow(
 
     threading.Thread(target=wait_for_exit, name="exit-watch", daemon=True).start()
     first_seen = _until_first_stored(proc.pid, probe, started, figures, exited, watch.label)
+    first_count = _count(probe) if first_seen else 0  # read after the CPU: the window's orders, never too many
     tick, stored, near_end = 0, 0, False
     while True:
         done = exited.is_set()
@@ -202,8 +210,7 @@ def _follow(
         # step of 20 ms once the rate so far says the last order is due within two samples (so the end, too, is
         # read to within a step).
         if figures.seconds == 0.0 and (tick % 2 == 0 or done or near_end):
-            row = probe.execute("SELECT count(*) FROM orders").fetchone()
-            stored = int(row[0]) if row else 0
+            stored = _count(probe)
             now = time.perf_counter()
             if stored and not first_seen:
                 first_seen, figures.startup_cpu = True, cpu
@@ -211,10 +218,25 @@ def _follow(
             if stored >= expected:
                 figures.seconds = (exit_time if done else now) - started
             near_end = first_seen and _due_within(stored, expected, now - started - figures.first_seconds)
+        if figures.seconds and figures.steady_cpu is None and not done and first_seen:
+            drained = not publishes or _outbox_empty(probe)
+            if drained:  # the CPU read after the probe: at most one step of work too many, never too few
+                figures.steady_cpu = watch.sample() - figures.startup_cpu
+                figures.steady_orders = expected - first_count
         if done:
             return
         tick += 1
         exited.wait(STARTUP_SAMPLE_SECONDS if near_end else SAMPLE_SECONDS)
+
+
+def _count(probe: psycopg.Connection[Any]) -> int:
+    row = probe.execute("SELECT count(*) FROM orders").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _outbox_empty(probe: psycopg.Connection[Any]) -> bool:
+    row = probe.execute("SELECT NOT EXISTS (SELECT FROM outbox)").fetchone()
+    return bool(row and row[0])
 
 
 def _due_within(stored: int, expected: int, since_first: float) -> bool:

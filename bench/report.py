@@ -17,6 +17,9 @@ NOT_DURABLE = (
 NOTES = {
     "client": "the command's processes over their whole lives (consume: supervisor + workers; psql; per-order)",
     "client_after_startup": "the same minus its CPU before the first order was stored (sampled every 0.5 s)",
+    "client_steady": "the command's CPU from the first stored order until the last was stored and (consume) every "
+    "event published, per order stored meanwhile: the steady state, without start-up, idle wait and shutdown",
+    "client_steady_ratio_to_per_order": "client_steady ÷ the per-order design's client_steady, same run",
     "workers": "of the client, the worker processes (and the zygote they are forked from) over their whole lives, "
     "start-up included (exact: what the supervisor reaped)",
     "postgres": "every process of the PostgreSQL server over the run, only the bench's own probe subtracted: "
@@ -50,6 +53,7 @@ def figures_dict(f: Figures) -> dict[str, Any]:
             "client": _us(f.client_cpu, f.orders),
             "workers": _us(f.workers_cpu, f.orders),
             "client_after_startup": _us(f.client_cpu - f.startup_cpu, f.orders),
+            "client_steady": _us(f.steady_cpu, f.steady_orders) if f.steady_orders > 0 else None,
             "postgres": _us(f.postgres_cpu, f.orders),
             "postgres_this_database": _us(f.postgres_db_cpu, f.orders),
             "broker": _us(f.broker_cpu, f.orders),
@@ -82,6 +86,9 @@ def ingest_result(
                 "orders_per_s": round(row["orders_per_s"] / per_order["orders_per_s"], 1),
                 "client_cpu": round(per_order["cpu_us_per_order"]["client"] / row["cpu_us_per_order"]["client"], 1),
             }
+        steady, design = row["cpu_us_per_order"]["client_steady"], (per_order or {}).get("cpu_us_per_order", {})
+        if steady and design.get("client_steady"):
+            row["client_steady_ratio_to_per_order"] = round(steady / design["client_steady"], 4)
         consume.append(row)
     if per_order:
         per_order["ratio_to_ceiling"] = round(per_order["orders_per_s"] / ceiling["orders_per_s"], 3)
@@ -143,6 +150,10 @@ def ingest_table(result: dict[str, Any]) -> str:
         lines.append(f"peak RSS MiB, {row['name']}: {peaks}")
         startup = ", ".join(f"{label} {cpu}" for label, cpu in row["startup_cpu_s_by_process"].items())
         lines.append(f"start-up CPU s, {row['name']}: {row['startup_cpu_s']}" + (f" ({startup})" if startup else ""))
+        steady = row["cpu_us_per_order"]["client_steady"]
+        ratio = row.get("client_steady_ratio_to_per_order")
+        versus = f" (÷ per-order design {ratio})" if ratio else ""
+        lines.append(f"steady CPU µs per order, {row['name']}: {steady}{versus}")
     if result["per_order_design"]:
         lines.append(f"per-order design: the first {result['per_order_design']['orders']} of the same orders")
     lines += [

@@ -70,6 +70,27 @@ def test_the_result_compares_with_the_ceiling_and_the_per_order_design() -> None
     assert backlog_line.split()[-1] == "100.0", "the largest worker's peak RSS, not the supervisor's"
 
 
+def test_the_steady_state_is_its_own_window_and_is_compared_with_the_per_order_designs() -> None:
+    copy = _figures("psql \\copy (ceiling)", 10_000, 1.0, 0.02)
+    consume = _figures("consume --workers 1", 10_000, 2.0, 1.0, startup=0.5)
+    consume.steady_cpu, consume.steady_orders = 0.36, 9_000  # the first 1,000 stored in the start-up
+    baseline = _figures("per-order design", 1_000, 10.0, 1.0)
+    baseline.steady_cpu, baseline.steady_orders = 0.9, 900
+    result = ingest_result("durable", 10_000, 3.0, copy, [consume], baseline)
+    row = result["consume"][0]
+    assert row["cpu_us_per_order"]["client_steady"] == 40.0  # 0.36 s / 9,000, not / 10,000
+    assert row["cpu_us_per_order"]["client_after_startup"] == 50.0  # shutdown and idle wait included
+    assert row["client_steady_ratio_to_per_order"] == 0.04
+    assert "steady CPU µs per order, consume --workers 1: 40.0 (÷ per-order design 0.04)" in ingest_table(result)
+    unseen = _figures("consume --workers 2", 10_000, 2.0, 1.0, startup=0.5)  # the window never closed
+    assert (
+        ingest_result("durable", 10_000, 3.0, copy, [unseen], baseline)["consume"][0]["cpu_us_per_order"][
+            "client_steady"
+        ]
+        is None
+    )
+
+
 def test_figures_of_the_fast_profile_are_never_presented_as_durable() -> None:
     copy = _figures("psql \\copy (ceiling)", 100, 1.0, 0.01)
     result = ingest_result("fast", 100, 3.0, copy, [], None)
