@@ -10,6 +10,7 @@
   const samples = [];      // {t: ms, n: orders rows written}, from successive status reads
   const rates = [];        // {t: ms, v: orders/s}
   let generation = 0;      // a refresh loop carries on only while its generation is the current one
+  let shownAt = null;      // checked_at of the status on screen
 
   const fmt = (n) => Number(n).toLocaleString("en-US");
   const utc = (iso) => (iso ? esc(iso.replace("T", " ").replace(/\.\d+Z$/, "").replace("Z", "")) + " UTC" : "–");
@@ -124,6 +125,8 @@
 
   function renderStatus(status) {
     addSample(status);
+    shownAt = status.checked_at;
+    $("pipeline-view").classList.remove("stale");
     const el = $("pl-banner");
     el.className = "pl-banner " + (status.healthy ? "ok" : "bad");
     el.innerHTML = banner(status);
@@ -151,9 +154,12 @@
   }
 
   // Each panel shows its own endpoint's failure: one failing read never empties the panels of the other.
+  // The figures of the last good read stay, greyed out and dated: an operator must not take them for now.
   function statusFailed(e) {
     $("pl-banner").className = "pl-banner bad";
-    $("pl-banner").innerHTML = `<strong id="pl-error">${esc(e.message)}</strong>`;
+    const stale = shownAt ? `<span class="muted" id="pl-stale">The figures below are from ${clock(shownAt)}, the last read that succeeded</span>` : "";
+    $("pl-banner").innerHTML = `<strong id="pl-error">${esc(e.message)}</strong> ${stale}`;
+    if (shownAt) $("pipeline-view").classList.add("stale");
   }
 
   function deadLettersFailed(e) {
