@@ -201,7 +201,7 @@ def _follow(
 
     threading.Thread(target=wait_for_exit, name="exit-watch", daemon=True).start()
     first_seen = _until_first_stored(proc.pid, probe, started, figures, exited, watch.label)
-    first_count = _count(probe) if first_seen else 0  # read after the CPU: the window's orders, never too many
+    first_count = _count(probe)  # read after the CPU: the window's orders, never too many
     tick, stored, near_end = 0, 0, False
     while True:
         done = exited.is_set()
@@ -218,15 +218,24 @@ def _follow(
             if stored >= expected:
                 figures.seconds = (exit_time if done else now) - started
             near_end = first_seen and _due_within(stored, expected, now - started - figures.first_seconds)
-        if figures.seconds and figures.steady_cpu is None and not done and first_seen:
-            drained = not publishes or _outbox_empty(probe)
-            if drained:  # the CPU read after the probe: at most one step of work too many, never too few
-                figures.steady_cpu = watch.sample() - figures.startup_cpu
-                figures.steady_orders = expected - first_count
+        if not done:
+            _end_steady(watch, probe, figures, first_seen, expected - first_count, publishes)
         if done:
             return
         tick += 1
         exited.wait(STARTUP_SAMPLE_SECONDS if near_end else SAMPLE_SECONDS)
+
+
+def _end_steady(
+    watch: _Watch, probe: psycopg.Connection[Any], figures: Figures, first_seen: bool, orders: int, publishes: bool
+) -> None:
+    """Once every order is stored, the steady window ends when (for a command that publishes) the outbox is empty
+    too. The CPU is read after the probe: at most one step of work too many, never too few."""
+    if not first_seen or not figures.seconds or figures.steady_cpu is not None:
+        return
+    if not publishes or _outbox_empty(probe):
+        figures.steady_cpu = watch.sample() - figures.startup_cpu
+        figures.steady_orders = orders
 
 
 def _count(probe: psycopg.Connection[Any]) -> int:

@@ -118,6 +118,19 @@ def _cell(value: float | None, width: int, digits: int = 0) -> str:
     return f"{'-':>{width}}" if value is None else f"{value:>{width}.{digits}f}"
 
 
+def _process_lines(row: dict[str, Any]) -> list[str]:
+    """One consume run's memory and start-up per process, and its steady state."""
+    peaks = ", ".join(f"{label} {mib}" for label, mib in row["peak_rss_mib"].items())
+    startup = ", ".join(f"{label} {cpu}" for label, cpu in row["startup_cpu_s_by_process"].items())
+    ratio = row.get("client_steady_ratio_to_per_order")
+    versus = f" (÷ per-order design {ratio})" if ratio else ""
+    return [
+        f"peak RSS MiB, {row['name']}: {peaks}",
+        f"start-up CPU s, {row['name']}: {row['startup_cpu_s']}" + (f" ({startup})" if startup else ""),
+        f"steady CPU µs per order, {row['name']}: {row['cpu_us_per_order']['client_steady']}{versus}",
+    ]
+
+
 def ingest_table(result: dict[str, Any]) -> str:
     profile = result["postgres_profile"]
     durable = "durable: fsync, synchronous_commit, full_page_writes on" if result["durable"] else "NOT DURABLE"
@@ -146,14 +159,7 @@ def ingest_table(result: dict[str, Any]) -> str:
         )
     lines.append("")
     for row in [*result["consume"], *backlog]:
-        peaks = ", ".join(f"{label} {mib}" for label, mib in row["peak_rss_mib"].items())
-        lines.append(f"peak RSS MiB, {row['name']}: {peaks}")
-        startup = ", ".join(f"{label} {cpu}" for label, cpu in row["startup_cpu_s_by_process"].items())
-        lines.append(f"start-up CPU s, {row['name']}: {row['startup_cpu_s']}" + (f" ({startup})" if startup else ""))
-        steady = row["cpu_us_per_order"]["client_steady"]
-        ratio = row.get("client_steady_ratio_to_per_order")
-        versus = f" (÷ per-order design {ratio})" if ratio else ""
-        lines.append(f"steady CPU µs per order, {row['name']}: {steady}{versus}")
+        lines += _process_lines(row)
     if result["per_order_design"]:
         lines.append(f"per-order design: the first {result['per_order_design']['orders']} of the same orders")
     lines += [

@@ -100,25 +100,28 @@ def test_pipeline_view_shows_a_backlog_then_zero_once_consumed(
             page.wait_for_function("() => Number(document.querySelector('#pl-rate').dataset.rate) > 0")
             assert page.inner_text("#pl-banner").startswith("Healthy")
             page.screenshot(path=str(OUTPUT / "pipeline-page.png"), full_page=True)
-            assert not page.locator("#pipeline-view.stale").count()
-
-            # A read that fails leaves the last figures on screen: they are marked as from the last good read,
-            # not shown as if current. (A wrong token: the server refuses the reads, as when it is unreachable.)
-            page.fill("#token", "not-the-token")
-            page.locator("#token").blur()
-            page.wait_for_selector("#pipeline-view.stale #pl-error")
-            assert "API token" in page.inner_text("#pl-error")
-            assert re.fullmatch(STALE_NOTE, page.inner_text("#pl-stale")), page.inner_text("#pl-stale")
-            assert page.inner_text("#pl-total-lag") == "0"  # still there, greyed out
-            page.screenshot(path=str(OUTPUT / "pipeline-stale.png"), full_page=True)
-            page.fill("#token", TOKEN)
-            page.locator("#token").blur()
-            page.wait_for_selector("#pipeline-view:not(.stale) #pl-banner.ok")
+            _assert_stale_figures_are_dated(page)
 
             _assert_no_personal_data(page.inner_text("body"), backlog)
             assert all(u.startswith(server) for u in requests), "the page loads no external assets"
         finally:
             browser.close()
+
+
+def _assert_stale_figures_are_dated(page: Page) -> None:
+    """A read that fails leaves the last figures on screen: they are marked as from the last good read, not shown
+    as if current. (A wrong token: the server refuses the reads, as when it is unreachable.)"""
+    assert not page.locator("#pipeline-view.stale").count()
+    page.fill("#token", "not-the-token")
+    page.locator("#token").blur()
+    page.wait_for_selector("#pipeline-view.stale #pl-error")
+    assert "API token" in page.inner_text("#pl-error")
+    assert re.fullmatch(STALE_NOTE, page.inner_text("#pl-stale")), page.inner_text("#pl-stale")
+    assert page.inner_text("#pl-total-lag") == "0"  # still there, greyed out
+    page.screenshot(path=str(OUTPUT / "pipeline-stale.png"), full_page=True)
+    page.fill("#token", TOKEN)
+    page.locator("#token").blur()
+    page.wait_for_selector("#pipeline-view:not(.stale) #pl-banner.ok")
 
 
 def _assert_no_personal_data(text: str, backlog: list[Generated]) -> None:
