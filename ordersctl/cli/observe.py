@@ -92,11 +92,15 @@ def status(
 
     Example: ordersctl status --max-lag 10000 --since 2h   (or: ordersctl status --watch 5)
     """
+    from ordersctl.observe.kafka_view import kafka_view
+
+    _since(since)  # a bad value is a usage error before anything is read
+    runtime = app_context(ctx).runtime
+    kafka = kafka_view(runtime)  # connecting while redis-py is imported (observe/kafka_view.py)
     from ordersctl.observe.sources import Sources
     from ordersctl.observe.status import read_status
 
-    _since(since)  # a bad value is a usage error before anything is read
-    src = Sources.from_runtime(app_context(ctx).runtime)
+    src = Sources.from_runtime(runtime, kafka=kafka)
     thresholds = Thresholds(max_lag, max_outbox_age, stall_seconds or None)
     commits = CommitWatch()  # one over every refresh of --watch: a stall already seen is not waited for again
 
@@ -126,15 +130,19 @@ def trace(
 
     Example: ordersctl trace 7f3a9c0e12d44b5e8a01 --since 2d --json
     """
-    from ordersctl.cli.observe_views import trace_view
     from ordersctl.domain.order import is_order_uid
-    from ordersctl.observe.sources import Sources
-    from ordersctl.observe.trace import trace_order
+    from ordersctl.observe.kafka_view import kafka_view
 
     if not is_order_uid(order_uid):
         raise typer.BadParameter("letters, digits, _ and -, at most 64", param_hint="ORDER_UID")
     since_at = _since(since)  # before any client is built: a usage error touches no service
-    result = trace_order(Sources.from_runtime(app_context(ctx).runtime), order_uid, since_at)
+    runtime = app_context(ctx).runtime
+    kafka = kafka_view(runtime)  # connecting while redis-py is imported (observe/kafka_view.py)
+    from ordersctl.cli.observe_views import trace_view
+    from ordersctl.observe.sources import Sources
+    from ordersctl.observe.trace import trace_order
+
+    result = trace_order(Sources.from_runtime(runtime, kafka=kafka), order_uid, since_at)
     if as_json:
         print_json(result.as_json())
         for section, why in result.unread.items():

@@ -14,11 +14,11 @@ import redis
 from confluent_kafka import KafkaException
 
 from ordersctl.adapters.kafka_observer import KafkaView
-from ordersctl.adapters.kafka_scan import READER_SETTINGS
 from ordersctl.adapters.postgres_errors import address
 from ordersctl.config import Settings
 from ordersctl.dlq.reader import DlqReader
 from ordersctl.errors import OrdersError, ServiceUnavailable
+from ordersctl.observe.kafka_view import kafka_view
 
 if TYPE_CHECKING:
     from ordersctl.runtime import Runtime
@@ -53,18 +53,16 @@ class Sources:
     redis: RedisReads | None  # None: Redis is off (redis.url empty)
 
     @classmethod
-    def from_runtime(cls, rt: Runtime, timeout: float = 5.0) -> Sources:
-        """Clients of ``rt``; PostgreSQL through a dedicated connection per use, which fails at once when the
-        server refuses (a pool would wait out its timeout)."""
-        k = rt.settings.kafka
-        # Never subscribed, never committing: the group id only satisfies librdkafka.
-        consumer = rt.consumer(group_id=f"{k.group_id}.observe", **READER_SETTINGS)
+    def from_runtime(cls, rt: Runtime, timeout: float = 5.0, kafka: KafkaView | None = None) -> Sources:
+        """Clients of ``rt`` (Kafka's: ``kafka`` when the caller built them already, observe/kafka_view.py);
+        PostgreSQL through a dedicated connection per use, which fails at once when the server refuses (a pool
+        would wait out its timeout)."""
 
         def connect() -> AbstractContextManager[psycopg.Connection[Any]]:
             return contextlib.closing(rt.pg_connect(autocommit=True))
 
         redis = rt.redis if rt.settings.redis.enabled else None
-        return cls(rt.settings, KafkaView(rt.kafka_admin, consumer, timeout), connect, redis)
+        return cls(rt.settings, kafka or kafka_view(rt, timeout), connect, redis)
 
     def dlq_reader(self, topic: str) -> DlqReader:
         """The DLQ through the observer's consumer (assign only, never a member of any group)."""

@@ -69,3 +69,29 @@ def test_pydantic_plugins_are_not_looked_up_unless_the_user_says(given: str | No
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60,
                           check=True, cwd=ROOT)  # fmt: skip
     assert done.stdout.strip() == repr(seen)
+
+
+PROBE_KAFKA_VIEW = """
+import sys
+import ordersctl.observe.kafka_view as kafka_view
+
+def probe(rt, timeout=5.0):
+    print("redis" in sys.modules, flush=True)
+    raise SystemExit(0)
+
+kafka_view.kafka_view = probe
+sys.argv = ["ordersctl", *sys.argv[1:]]
+from ordersctl.cli.entry import run
+run()
+"""
+
+
+@pytest.mark.parametrize("args", [["status", "--json"], ["trace", "abc123", "--json"]])
+def test_status_and_trace_build_their_kafka_clients_before_importing_redis(args: list[str]) -> None:
+    # librdkafka then connects in its threads while redis-py (a tenth of a second) is imported: kafka_view.py.
+    clean = {key: val for key, val in os.environ.items() if not key.startswith("ORDERS_")}
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE_KAFKA_VIEW, *args], env=clean | {"ORDERS_LOG__FORMAT": "json"},
+        capture_output=True, text=True, timeout=60, check=False, cwd=ROOT,
+    )  # fmt: skip
+    assert (result.returncode, result.stdout.strip()) == (0, "False"), result.stderr[-3000:]
