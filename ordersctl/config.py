@@ -246,3 +246,12 @@ def secret_values(settings: Settings) -> list[str]:
     # it by value would blank out every "ordersctl" in the logs and hide nothing.
     published = set(masking.secrets_in_url(PostgresSettings.model_fields["dsn"].default))
     return [value for value in found if value not in published]
+
+
+def for_process(settings: Settings, name: str) -> Settings:
+    """These settings with ``postgres.application_name`` = ``name`` (ordersctl-serve, ordersctl-consume-w1, ...),
+    unless the user chose one."""
+    if "application_name" in settings.postgres.model_fields_set:
+        return settings
+    postgres = settings.postgres.model_copy(update={"application_name": name})
+    return settings.model_copy(update={"postgres": postgres})

@@ -14,25 +14,22 @@ from contextlib import AbstractContextManager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-import psycopg
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
-from psycopg_pool import ConnectionPool
 
 from ordersctl import tracing as tracing_port
 from ordersctl.adapters import kafka as kafka_adapter
 from ordersctl.adapters import kafka_errors
-from ordersctl.adapters import postgres as pg_adapter
-from ordersctl.adapters.order_store import OrderStore
-from ordersctl.adapters.order_store.outbox import Outbox
-from ordersctl.adapters.order_store.reads import OrderReads
-from ordersctl.adapters.order_store.writes import OrderWrites
 from ordersctl.config import Settings
 from ordersctl.errors import ConfigError
 from ordersctl.settings_postgres import PostgresSettings
 
 if TYPE_CHECKING:
+    import psycopg
     import redis
+    from psycopg_pool import ConnectionPool
+
+    from ordersctl.adapters.order_store import OrderStore
 
 log = logging.getLogger(__name__)
 
@@ -66,14 +63,20 @@ class Runtime:
         self._producers: dict[str, Producer] = {}
         self._consumers: list[Consumer] = []
 
+    # PostgreSQL's client (psycopg and its pool: about 75 ms of CPU to import) is imported by the methods that use
+    # it: produce, topics and the DLQ tools build a Runtime and never talk to PostgreSQL.
     @cached_property
     def pg_pool(self) -> ConnectionPool:
+        from ordersctl.adapters import postgres as pg_adapter
+
         return pg_adapter.make_pool(self.settings.postgres)
 
     def pg_connection(self, timeout: float | None = None) -> AbstractContextManager[psycopg.Connection[Any]]:
         """A pooled connection for one unit of work (``with runtime.pg_connection() as conn``). PostgreSQL errors
         raised in the ``with`` block, and a pool with no connection to give, come out as our error classes
         (``adapters.postgres.classify``), so callers decide retry or dead letter without knowing psycopg."""
+        from ordersctl.adapters import postgres as pg_adapter
+
         return pg_adapter.pooled_connection(self.pg_pool, self.settings.postgres, timeout)
 
     @cached_property
@@ -85,16 +88,25 @@ class Runtime:
         """serve's order reads: a pool of its own on ``postgres.read_dsn``; without one, the pool of the DSN."""
         if self.settings.postgres.read_dsn is None:
             return self.pg_pool
+        from ordersctl.adapters import postgres as pg_adapter
+
         return pg_adapter.make_pool(self._read_settings, name="ordersctl-read")
 
     def pg_read_connection(self, timeout: float | None = None) -> AbstractContextManager[psycopg.Connection[Any]]:
         """As ``pg_connection``, from ``pg_read_pool``: for reads that a standby or a read-only role may answer (an
         order, the recent orders, serve's warm-up). Never for a write, readiness or the pipeline's state."""
+        from ordersctl.adapters import postgres as pg_adapter
+
         return pg_adapter.pooled_connection(self.pg_read_pool, self._read_settings, timeout)
 
     @cached_property
     def store(self) -> OrderStore:
         """The order store's parts, built once: nothing else constructs them."""
+        from ordersctl.adapters.order_store import OrderStore
+        from ordersctl.adapters.order_store.outbox import Outbox
+        from ordersctl.adapters.order_store.reads import OrderReads
+        from ordersctl.adapters.order_store.writes import OrderWrites
+
         reads = OrderReads()
         return OrderStore(writes=OrderWrites(reads), reads=reads, outbox=Outbox())
 
@@ -106,6 +118,8 @@ class Runtime:
 
     def pg_connect(self, *, autocommit: bool = False) -> psycopg.Connection[tuple[Any, ...]]:
         """A dedicated connection (migrations, long reads); the caller closes it."""
+        from ordersctl.adapters import postgres as pg_adapter
+
         return pg_adapter.connect(self.settings.postgres, autocommit=autocommit)
 
     @cached_property

@@ -15,7 +15,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ordersctl.adapters.postgres_check import pool_check
 from ordersctl.adapters.postgres_errors import SERVICE, access_denied, address, classify, first_line, refused_access
-from ordersctl.config import PostgresSettings, Settings
+from ordersctl.config import PostgresSettings
 from ordersctl.errors import (
     AccessDenied,
     OrdersError,
@@ -95,15 +95,6 @@ def set_role_defaults(conn: psycopg.Connection[Any], settings: PostgresSettings)
             )
         )
     return f"{user} in database {database}"
-
-
-def for_process(settings: Settings, name: str) -> Settings:
-    """These settings with ``postgres.application_name`` = ``name`` (ordersctl-serve, ordersctl-consume-w1, ...),
-    unless the user chose one."""
-    if "application_name" in settings.postgres.model_fields_set:
-        return settings
-    postgres = settings.postgres.model_copy(update={"application_name": name})
-    return settings.model_copy(update={"postgres": postgres})
 
 
 def connect(settings: PostgresSettings, *, autocommit: bool = False) -> psycopg.Connection[tuple[object, ...]]:

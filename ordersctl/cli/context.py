@@ -52,7 +52,7 @@ class AppContext:
         if self._runtime is None:
             # Imported here: the client libraries are the slow part of start-up, and some commands
             # (consume's supervisor, config) never build a client in this process.
-            from ordersctl.adapters.postgres import for_process
+            from ordersctl.config import for_process
             from ordersctl.runtime import Runtime
 
             self._runtime = Runtime(for_process(self.settings, self.process_name))

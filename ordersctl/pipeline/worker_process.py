@@ -47,8 +47,7 @@ def worker_main(config_file: Path | None, overrides: dict[str, Any], options: Wo
     it needs finalizing, and a librdkafka handle that blocks in its destructor (seen after a broker restart,
     confluentinc/librdkafka#4674) must not keep a finished worker alive."""
     from ordersctl.adapters.kafka import Member
-    from ordersctl.adapters.postgres import for_process
-    from ordersctl.config import load_settings
+    from ordersctl.config import for_process, load_settings
     from ordersctl.log_stream import dump_stacks_on
     from ordersctl.logs import identify, setup_logging
     from ordersctl.pipeline.interpreter import tune_interpreter

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from ordersctl import masking
-from ordersctl.adapters.postgres import connect_kwargs, for_process, liveness_params
+from ordersctl.adapters.postgres import connect_kwargs, liveness_params
 from ordersctl.cli.config_cmd import masked_settings
-from ordersctl.config import Configuration, Settings, load_configuration, settings_env
+from ordersctl.config import Configuration, Settings, for_process, load_configuration, settings_env
 from ordersctl.errors import ConfigError
 from ordersctl.runtime import Runtime
 

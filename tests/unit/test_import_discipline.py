@@ -71,27 +71,52 @@ def test_pydantic_plugins_are_not_looked_up_unless_the_user_says(given: str | No
     assert done.stdout.strip() == repr(seen)
 
 
-PROBE_KAFKA_VIEW = """
+# A command run until it builds a client: the probe put in the builder's place says whether a library was imported
+# by then, and ends the command.
+PROBE = """
 import sys
-import ordersctl.observe.kafka_view as kafka_view
+import {module} as builders
 
-def probe(rt, timeout=5.0):
-    print("redis" in sys.modules, flush=True)
+def probe(*args, **kwargs):
+    print({library!r} in sys.modules, flush=True)
     raise SystemExit(0)
 
-kafka_view.kafka_view = probe
+for name in {names!r}:
+    setattr(builders, name, probe)
 sys.argv = ["ordersctl", *sys.argv[1:]]
 from ordersctl.cli.entry import run
 run()
 """
 
 
+def imported_before_building(library: str, module: str, names: tuple[str, ...], args: list[str]) -> bool:
+    clean = {key: val for key, val in os.environ.items() if not key.startswith("ORDERS_")}
+    script = PROBE.format(module=module, library=library, names=names)
+    result = subprocess.run(
+        [sys.executable, "-c", script, *args], env=clean | {"ORDERS_LOG__FORMAT": "json"},
+        capture_output=True, text=True, timeout=60, check=False, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0 and result.stdout.strip() in ("True", "False"), result.stderr[-3000:]
+    return result.stdout.strip() == "True"
+
+
 @pytest.mark.parametrize("args", [["status", "--json"], ["trace", "abc123", "--json"]])
 def test_status_and_trace_build_their_kafka_clients_before_importing_redis(args: list[str]) -> None:
     # librdkafka then connects in its threads while redis-py (a tenth of a second) is imported: kafka_view.py.
-    clean = {key: val for key, val in os.environ.items() if not key.startswith("ORDERS_")}
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE_KAFKA_VIEW, *args], env=clean | {"ORDERS_LOG__FORMAT": "json"},
-        capture_output=True, text=True, timeout=60, check=False, cwd=ROOT,
-    )  # fmt: skip
-    assert (result.returncode, result.stdout.strip()) == (0, "False"), result.stderr[-3000:]
+    assert not imported_before_building("redis", "ordersctl.observe.kafka_view", ("kafka_view",), args)
+
+
+KAFKA_ONLY = [
+    ["topics", "create"],
+    ["dlq", "inspect", "--json"],
+    ["dlq", "replay", "--dry-run"],
+    ["produce", "--count", "1"],
+]
+
+
+@pytest.mark.parametrize("args", KAFKA_ONLY)
+def test_kafka_only_commands_build_a_runtime_without_importing_psycopg(args: list[str]) -> None:
+    # They never talk to PostgreSQL: its client library (about 75 ms of CPU) is imported by the Runtime's
+    # PostgreSQL methods, not with the Runtime.
+    builders = ("make_admin", "make_consumer", "make_producer")
+    assert not imported_before_building("psycopg", "ordersctl.adapters.kafka", builders, args)

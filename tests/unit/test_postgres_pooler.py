@@ -7,9 +7,9 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from ordersctl.adapters.postgres import connect_kwargs, for_process
+from ordersctl.adapters.postgres import connect_kwargs
 from ordersctl.adapters.postgres_errors import address, classify
-from ordersctl.config import PostgresSettings, Settings
+from ordersctl.config import PostgresSettings, Settings, for_process
 from ordersctl.errors import DataRejected, ServiceUnavailable, TransientError
 
 

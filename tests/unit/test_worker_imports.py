@@ -21,7 +21,7 @@ SCRIPT = """
 import importlib, sys
 importlib.import_module(sys.argv[1])  # the module of the target, as spawn's unpickling imports it
 from ordersctl.adapters.kafka import Member
-from ordersctl.adapters.postgres import for_process
+from ordersctl.config import for_process
 from ordersctl.config import load_settings
 from ordersctl.logs import setup_logging
 from ordersctl.pipeline.interpreter import tune_interpreter
