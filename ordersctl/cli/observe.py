@@ -96,7 +96,7 @@ def status(
 
     _since(since)  # a bad value is a usage error before anything is read
     runtime = app_context(ctx).runtime
-    kafka = kafka_view(runtime)  # connecting while redis-py is imported (observe/kafka_view.py)
+    kafka = kafka_view(runtime)  # connecting while psycopg and redis-py are imported (observe/kafka_view.py)
     from ordersctl.observe.sources import Sources
     from ordersctl.observe.status import read_status
 
@@ -137,7 +137,7 @@ def trace(
         raise typer.BadParameter("letters, digits, _ and -, at most 64", param_hint="ORDER_UID")
     since_at = _since(since)  # before any client is built: a usage error touches no service
     runtime = app_context(ctx).runtime
-    kafka = kafka_view(runtime)  # connecting while redis-py is imported (observe/kafka_view.py)
+    kafka = kafka_view(runtime)  # connecting while psycopg and redis-py are imported (observe/kafka_view.py)
     from ordersctl.cli.observe_views import trace_view
     from ordersctl.observe.sources import Sources
     from ordersctl.observe.trace import trace_order
