@@ -218,10 +218,9 @@ def _follow(
             if stored >= expected:
                 figures.seconds = (exit_time if done else now) - started
             near_end = first_seen and _due_within(stored, expected, now - started - figures.first_seconds)
-        if not done:
-            _end_steady(watch, probe, figures, first_seen, expected - first_count, publishes)
         if done:
             return
+        _end_steady(watch, probe, figures, first_seen, expected - first_count, publishes)
         tick += 1
         exited.wait(STARTUP_SAMPLE_SECONDS if near_end else SAMPLE_SECONDS)
 

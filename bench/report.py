@@ -86,9 +86,9 @@ def ingest_result(
                 "orders_per_s": round(row["orders_per_s"] / per_order["orders_per_s"], 1),
                 "client_cpu": round(per_order["cpu_us_per_order"]["client"] / row["cpu_us_per_order"]["client"], 1),
             }
-        steady, design = row["cpu_us_per_order"]["client_steady"], (per_order or {}).get("cpu_us_per_order", {})
-        if steady and design.get("client_steady"):
-            row["client_steady_ratio_to_per_order"] = round(steady / design["client_steady"], 4)
+            steady, design = row["cpu_us_per_order"]["client_steady"], per_order["cpu_us_per_order"]["client_steady"]
+            if steady and design:
+                row["client_steady_ratio_to_per_order"] = round(steady / design, 4)
         consume.append(row)
     if per_order:
         per_order["ratio_to_ceiling"] = round(per_order["orders_per_s"] / ceiling["orders_per_s"], 3)

@@ -15,6 +15,7 @@ from ordersctl.observe.thresholds import DEFAULT_MAX_OUTBOX_AGE_SECONDS, Thresho
 from ordersctl.output import info, out_console, print_json
 
 if TYPE_CHECKING:
+    from ordersctl.observe.sources import Sources
     from ordersctl.observe.status import PipelineStatus
 
 
@@ -25,6 +26,18 @@ def _since(value: str, option: str = "--since") -> datetime:
         return parse_since(value)
     except ValueError:
         raise typer.BadParameter("use an RFC 3339 time or a duration like 30m, 2h, 7d", param_hint=option) from None
+
+
+def _sources(ctx: typer.Context) -> Sources:
+    """What status and trace read through, its Kafka clients built first: they connect while psycopg and redis-py
+    are imported (observe/kafka_view.py), so import what else the command needs after this."""
+    from ordersctl.observe.kafka_view import kafka_view
+
+    runtime = app_context(ctx).runtime
+    kafka = kafka_view(runtime)
+    from ordersctl.observe.sources import Sources
+
+    return Sources.from_runtime(runtime, kafka=kafka)
 
 
 def _show(status: PipelineStatus, as_json: bool) -> None:
@@ -92,15 +105,10 @@ def status(
 
     Example: ordersctl status --max-lag 10000 --since 2h   (or: ordersctl status --watch 5)
     """
-    from ordersctl.observe.kafka_view import kafka_view
-
     _since(since)  # a bad value is a usage error before anything is read
-    runtime = app_context(ctx).runtime
-    kafka = kafka_view(runtime)  # connecting while psycopg and redis-py are imported (observe/kafka_view.py)
-    from ordersctl.observe.sources import Sources
+    src = _sources(ctx)
     from ordersctl.observe.status import read_status
 
-    src = Sources.from_runtime(runtime, kafka=kafka)
     thresholds = Thresholds(max_lag, max_outbox_age, stall_seconds or None)
     commits = CommitWatch()  # one over every refresh of --watch: a stall already seen is not waited for again
 
@@ -131,18 +139,15 @@ def trace(
     Example: ordersctl trace 7f3a9c0e12d44b5e8a01 --since 2d --json
     """
     from ordersctl.domain.order import is_order_uid
-    from ordersctl.observe.kafka_view import kafka_view
 
     if not is_order_uid(order_uid):
         raise typer.BadParameter("letters, digits, _ and -, at most 64", param_hint="ORDER_UID")
     since_at = _since(since)  # before any client is built: a usage error touches no service
-    runtime = app_context(ctx).runtime
-    kafka = kafka_view(runtime)  # connecting while psycopg and redis-py are imported (observe/kafka_view.py)
+    src = _sources(ctx)
     from ordersctl.cli.observe_views import trace_view
-    from ordersctl.observe.sources import Sources
     from ordersctl.observe.trace import trace_order
 
-    result = trace_order(Sources.from_runtime(runtime, kafka=kafka), order_uid, since_at)
+    result = trace_order(src, order_uid, since_at)
     if as_json:
         print_json(result.as_json())
         for section, why in result.unread.items():
