@@ -3,7 +3,6 @@ and SELECT: each row is a NamedTuple, so it is written to COPY as it is and read
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -92,9 +91,9 @@ _item = itemgetter(*ITEM_COLUMNS)
 _new = tuple.__new__
 
 
-@dataclass(frozen=True, slots=True)
-class OrderRows:
-    """One order as table rows."""
+class OrderRows(NamedTuple):
+    """One order as table rows (a NamedTuple: the consumer makes one per message, and a frozen dataclass's
+    ``__init__`` costs several times a tuple's)."""
 
     order: OrderRow
     delivery: DeliveryRow
@@ -130,11 +129,14 @@ def rows_of(doc: dict[str, Any], digest: bytes) -> OrderRows:
     for position, item in enumerate(items):
         item["order_uid"] = uid
         item["position"] = position
-    return OrderRows(
-        order=_new(OrderRow, _order(doc)),
-        delivery=_new(DeliveryRow, _delivery(delivery)),
-        payment=_new(PaymentRow, _payment(payment)),
-        items=tuple([_new(ItemRow, _item(item)) for item in items]),
+    return _new(
+        OrderRows,
+        (
+            _new(OrderRow, _order(doc)),
+            _new(DeliveryRow, _delivery(delivery)),
+            _new(PaymentRow, _payment(payment)),
+            tuple([_new(ItemRow, _item(item)) for item in items]),
+        ),
     )
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from ordersctl.domain.order import Order, fingerprint
-from ordersctl.domain.rows import OrderRows, rows_of
+from ordersctl.domain.order import Order
+from ordersctl.domain.rows import OrderRows, to_rows
 from ordersctl.domain.wire import read_plain
 from ordersctl.errors import (
     DecodeError,
@@ -23,10 +24,22 @@ _JSON_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "bo
                "dict": "object", "list": "array", "bytes": "string"}  # fmt: skip
 
 
-def check_rules(order: Order | dict[str, Any], max_items: int = DEFAULT_MAX_ITEMS) -> None:
-    """Raise RuleViolation (or TooManyItems) listing every broken rule; ``order`` as a model or as plain dicts."""
-    doc = order.model_dump() if isinstance(order, Order) else order
-    items, pay = doc["items"], doc["payment"]
+class _Line(Protocol):
+    """An item as the rules read it: a model's Item or an ItemRow."""
+
+    @property
+    def price(self) -> int: ...
+    @property
+    def sale(self) -> int: ...
+    @property
+    def total_price(self) -> int: ...
+
+
+def check_rules(order: Order | OrderRows, max_items: int = DEFAULT_MAX_ITEMS) -> None:
+    """Raise RuleViolation (or TooManyItems) listing every broken rule; ``order`` as a model or as its rows (whose
+    items and payment have the model's field names)."""
+    items: Sequence[_Line] = order.items
+    pay = order.payment
     if len(items) > max_items:
         raise TooManyItems(
             f"order has {len(items)} items, more than the maximum {max_items}",
@@ -35,19 +48,19 @@ def check_rules(order: Order | dict[str, Any], max_items: int = DEFAULT_MAX_ITEM
     errors: list[FieldError] = []
     goods = 0
     for i, item in enumerate(items):
-        total = item["total_price"]
+        total = item.total_price
         goods += total
-        if total != item["price"] * (100 - item["sale"]) // 100:
+        if total != item.price * (100 - item.sale) // 100:
             errors.append(
                 FieldError(
                     f"items.{i}.total_price", "item_total_price", "integer", "must be price * (100 - sale) // 100"
                 )
             )
-    if pay["goods_total"] != goods:
+    if pay.goods_total != goods:
         errors.append(
             FieldError("payment.goods_total", "goods_total", "integer", "must be the sum of items' total_price")
         )
-    if pay["amount"] != pay["goods_total"] + pay["delivery_cost"] + pay["custom_fee"]:
+    if pay.amount != pay.goods_total + pay.delivery_cost + pay.custom_fee:
         errors.append(
             FieldError("payment.amount", "amount", "integer", "must be goods_total + delivery_cost + custom_fee")
         )
@@ -93,13 +106,13 @@ def decode_rows(value: bytes | None, max_items: int = DEFAULT_MAX_ITEMS) -> Orde
     """Bytes off the wire -> the rows of a valid order (fingerprint: the SHA-256 of the bytes), or the PoisonError
     that says precisely why not: ``decode_order``'s outcome, reached without model objects for a plainly written
     message (wire.read_plain), through the model otherwise."""
-    doc = read_plain(value) if value else None
-    if doc is None:
-        doc = decode_order(value, max_items).model_dump()
-    else:
-        check_rules(doc, max_items)
-    assert value is not None  # decode_order refuses an empty message
-    return rows_of(doc, fingerprint(value))
+    rows = read_plain(value) if value else None
+    if rows is None:
+        order = decode_order(value, max_items)
+        assert value is not None  # decode_order refuses an empty message
+        return to_rows(order, value)
+    check_rules(rows, max_items)
+    return rows
 
 
 def errors_json(errors: tuple[FieldError, ...]) -> list[dict[str, Any]]:

@@ -7,9 +7,12 @@ import json
 from typing import Any
 
 import pytest
+from annotated_types import Gt, MultipleOf
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import StringConstraints
 
+from ordersctl.domain import wire
 from ordersctl.domain.generator import OrderGenerator
 from ordersctl.domain.rows import OrderRows, to_rows
 from ordersctl.domain.rules import decode_order, decode_rows
@@ -75,3 +78,85 @@ def test_edge_cases_get_the_models_outcome(canonical_bytes: bytes, field: str, v
     doc[field] = value
     for raw in (_compact(doc), json.dumps(doc).encode()):
         assert _fast(raw) == _through_model(raw)
+
+
+def _with_field(canonical_bytes: bytes, field: str, raw_value: bytes) -> bytes:
+    """The canonical order with ``field`` (top level, new or not) set to a raw JSON text, bytes as given."""
+    doc = json.loads(canonical_bytes)
+    doc.pop(field, None)
+    return _compact(doc)[:-1] + b',"' + field.encode() + b'":' + raw_value + b"}"
+
+
+@pytest.mark.parametrize(
+    ("field", "raw_value"),
+    [
+        ("note", b'"plain"'),  # a key the model does not know: ignored by both
+        ("note", b'{"a":[1,{"b":null}],"c":1.5e3}'),
+        ("note", b'"\xff"'),  # invalid UTF-8 where only a skipped value has it: refused as pydantic refuses it
+        ("note", b'"\xed\xa0\x80"'),  # an encoded surrogate
+        ("note", b"[" * 260 + b"]" * 260),  # deeper than pydantic's parser goes
+        ("note", b"[" * 150 + b"]" * 150),  # not as deep: both read it
+        ("note", b"NaN"),  # pydantic's parser reads it, msgspec's does not: left to the model
+        ("note", b'"a\\nb"'),  # a control character in a skipped value: left to the model, which takes it
+        ("entry", b'"a\\u001fb"'),
+        ("entry", b'"a\\u007Fb"'),  # DEL, escaped in upper-case hex
+        ("entry", b'"a\\\\nb"'),  # an escaped backslash before an n: no control character (a false alarm)
+        ("entry", b'"\\u0436"'),  # non-ASCII written as an escape, as json.dumps does by default
+        ("entry", b'"\\ud83d\\ude00"'),
+        ("entry", b'"\\ud800"'),  # a lone surrogate
+        ("entry", b'"\xff"'),
+        ("entry", b"null"),
+        ("entry", b'"' + "ж".encode() * 64 + b'"'),  # 64 characters of 2 bytes: the length is in characters
+        ("entry", b'"' + "ж".encode() * 65 + b'"'),
+        ("sm_id", b"1.0"),
+        ("sm_id", b"true"),
+        ("sm_id", b"-0"),
+        ("sm_id", b"1e2"),
+        ("sm_id", b"9223372036854775808"),
+        ("sm_id", b'"1"'),
+    ],
+)
+def test_raw_json_gets_the_models_outcome(canonical_bytes: bytes, field: str, raw_value: bytes) -> None:
+    raw = _with_field(canonical_bytes, field, raw_value)
+    assert _fast(raw) == _through_model(raw)
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("delivery", "phone"), "+79001234567\n"),  # Python's $ matches before a final newline, pydantic's not
+        (("delivery", "email"), "a@b.ru\n"),
+        (("order_uid",), "abc\n"),
+        (("payment", "currency"), "RUB\n"),
+        (("delivery", "phone"), "+79001234567"),
+        (("payment", "currency"), "rub"),
+        (("items", 0, "sale"), 101),
+        (("items", 0, "status"), -(2**63)),
+        (("items", 0, "status"), -(2**63) - 1),
+        (("items",), []),
+        (("delivery", "extra"), "x"),  # an unknown key inside a part of the order
+        (("items", 0, "extra"), {"deep": [1, 2]}),
+    ],
+)
+def test_nested_edge_cases_get_the_models_outcome(canonical_bytes: bytes, path: tuple[Any, ...], value: object) -> None:
+    doc = json.loads(canonical_bytes)
+    target = doc
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    for raw in (_compact(doc), json.dumps(doc).encode()):
+        assert _fast(raw) == _through_model(raw)
+
+
+def test_a_message_with_unknown_keys_is_read_fast(canonical_bytes: bytes) -> None:
+    raw = _with_field(canonical_bytes, "schema_version", b'{"major":2,"tags":["a","b"]}')
+    assert read_plain(raw) is not None
+    assert _fast(raw) == _through_model(raw)
+
+
+def test_a_constraint_the_fast_reading_cannot_translate_stops_it() -> None:
+    for constraint in (Gt(0), MultipleOf(2), StringConstraints(to_upper=True)):
+        with pytest.raises(TypeError):
+            wire._meta([constraint])
+    with pytest.raises(TypeError):
+        wire._to_end("^[a-z]+")  # not anchored at the end: its meaning would change
