@@ -10,8 +10,7 @@ msgspec straight from the bytes into the rows of the four tables (no model, no d
 - the no-control-characters pattern of the text fields is not checked per string (Python's patterns cost more
   than the decoding): JSON must escape a control character inside a string (both parsers refuse a raw one),
   except DEL, so a message with none of the escapes that make one (``\\n``, ``\\u001f``, ...) and no DEL byte has
-  none in any string; a message with one goes to the model (a false alarm, such as an escaped backslash before
-  an n, only costs the model's reading);
+  none in any string; a message with one goes to the model;
 - keys the model does not know: msgspec skips their values without reading them as pydantic does (it would take
   invalid UTF-8 there, or deeper nesting than pydantic's limit), so such a message is read by a second decoder only
   once it is valid UTF-8 and has fewer brackets than that limit;
@@ -23,6 +22,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Annotated, Any, get_args, get_origin
 
 import msgspec
@@ -30,7 +30,7 @@ from annotated_types import Ge, Le, MinLen
 from pydantic import BaseModel, StringConstraints
 
 from ordersctl.domain.order import PRINTABLE, Order, fingerprint
-from ordersctl.domain.rows import ORDER_COLUMNS, DeliveryRow, ItemRow, OrderRow, OrderRows, PaymentRow
+from ordersctl.domain.rows import ITEM_COLUMNS, ORDER_COLUMNS, DeliveryRow, ItemRow, OrderRow, OrderRows, PaymentRow
 
 _PLAIN_RFC3339 = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"
 # pydantic's JSON parser refuses nesting deeper than about 250 levels; a message with fewer brackets has less.
@@ -56,9 +56,7 @@ def _meta(constraints: list[Any]) -> msgspec.Meta | None:
             extra = {k for k, v in vars(c).items() if v is not None} - {"min_length", "max_length", "pattern"}
             if extra:
                 raise TypeError(f"string constraints {sorted(extra)} are not translated")
-            found.update(min_length=c.min_length, max_length=c.max_length)
-            if c.pattern is not None and c.pattern != PRINTABLE:  # checked for the whole message (_has_control)
-                found["pattern"] = _to_end(str(c.pattern))
+            found.update(min_length=c.min_length, max_length=c.max_length)  # patterns: _patterns
         elif isinstance(c, Ge):
             found["ge"] = c.ge
         elif isinstance(c, Le):
@@ -71,16 +69,33 @@ def _meta(constraints: list[Any]) -> msgspec.Meta | None:
     return msgspec.Meta(**kept) if kept else None
 
 
+def _patterns(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str]]:
+    """The text patterns of ``model``'s fields and parts, by dotted path, but the no-control-characters one."""
+    found: list[tuple[str, str]] = []
+    for name, info in model.model_fields.items():
+        base = info.annotation
+        if model is Order and name == "date_created":
+            found.append((prefix + name, _PLAIN_RFC3339))
+        elif isinstance(base, type) and issubclass(base, BaseModel):
+            found += _patterns(base, f"{prefix}{name}.")
+        elif get_origin(base) is list and _patterns(get_args(base)[0]):
+            raise TypeError(f"{model.__name__}.{name}: patterns inside a list are not translated")
+        for c in info.metadata:
+            if isinstance(c, StringConstraints) and c.pattern is not None and c.pattern != PRINTABLE:
+                found.append((prefix + name, str(c.pattern)))
+    return found
+
+
 def _field_type(model: type[BaseModel], name: str, forbid: bool) -> Any:
     if model is Order and name == "date_created":
-        return Annotated[str, msgspec.Meta(pattern=_to_end(_PLAIN_RFC3339))]
+        return str
     info = model.model_fields[name]
     base: Any = info.annotation
     if isinstance(base, type) and issubclass(base, BaseModel):
         base = _struct(base, tuple(base.model_fields), forbid)
     elif get_origin(base) is list:
         (element,) = get_args(base)
-        base = list[_struct(element, tuple(element.model_fields), forbid)]  # type: ignore[misc]
+        base = list[_item_struct(element, forbid)]  # type: ignore[misc]
     elif base not in (str, int):
         raise TypeError(f"{model.__name__}.{name}: type {base!r} is not translated")
     meta = _meta(info.metadata)
@@ -95,6 +110,16 @@ def _struct(model: type[BaseModel], names: tuple[str, ...], forbid: bool) -> typ
     return msgspec.defstruct(model.__name__, fields, forbid_unknown_fields=forbid)
 
 
+def _item_struct(model: type[BaseModel], forbid: bool) -> type[msgspec.Struct]:
+    """An item as a Struct that is its own row: the order_uid and position first, set once decoded (a value the
+    message gives them is overwritten, as the model ignores them), then the model's fields in column order."""
+    if ITEM_COLUMNS[2:] != tuple(model.model_fields):
+        raise TypeError(f"{model.__name__}: fields are not the item row's columns")
+    fields = [("order_uid", str, ""), ("position", int, 0)]
+    fields += [(name, _field_type(model, name, forbid)) for name in ITEM_COLUMNS[2:]]  # type: ignore[misc]
+    return msgspec.defstruct(model.__name__, fields, kw_only=True, forbid_unknown_fields=forbid)
+
+
 def _decoder(forbid: bool) -> msgspec.json.Decoder[Any]:
     return msgspec.json.Decoder(_struct(Order, (*_HEAD, "delivery", "payment", "items"), forbid))
 
@@ -102,16 +127,22 @@ def _decoder(forbid: bool) -> msgspec.json.Decoder[Any]:
 # Every key known, the common case; and a message with keys the model does not know (see _decode).
 _KNOWN_KEYS = _decoder(forbid=True)
 _ANY_KEYS = _decoder(forbid=False)
-# The JSON escapes that make a control character (JSON's \u is lower case, its hex digits of either case). One
-# pattern with a literal first byte: a scan in C, several times faster than a search per escape.
+# The patterns, checked in one loop once decoded: msgspec calls each from C through Python's API, at about
+# twice the cost of this loop (docs/performance.md).
+_PATTERNED = attrgetter(*(path for path, _ in _patterns(Order)))
+_CHECKS = tuple(re.compile(_to_end(pattern)).search for _, pattern in _patterns(Order))
+# The JSON escapes that make a control character (JSON's \u is lower case, its hex digits of either case): one
+# pattern with a literal first byte (a scan in C, several times faster than a search per escape), then, only where
+# it found one, whether that backslash is itself escaped (JSON's backslash-backslash-n is a backslash and an n).
 _CONTROL = re.compile(rb"\\(?:[bfnrt]|u00[01]|u007[fF])")
+_CONTROL_EXACT = re.compile(rb"(?:^|[^\\])(?:\\\\)*\\(?:[bfnrt]|u00[01]|u007[fF])")
 
 
 def _has_control(value: bytes) -> bool:
-    """Whether a string of ``value`` may hold a control character (a false alarm is allowed, a miss is not)."""
+    """Whether a string of ``value`` holds a control character (or a key does, or it is not JSON)."""
     if b"\x7f" in value:
         return True
-    return b"\\" in value and _CONTROL.search(value) is not None
+    return b"\\" in value and _CONTROL.search(value) is not None and _CONTROL_EXACT.search(value) is not None
 
 
 def _decode(value: bytes) -> Any:
@@ -137,11 +168,18 @@ def read_plain(value: bytes) -> OrderRows | None:
         order = _decode(value)
         if order is None:
             return None
+        for check, text in zip(_CHECKS, _PATTERNED(order), strict=True):
+            if check(text) is None:
+                return None
         created = datetime.fromisoformat(order.date_created)
     except (msgspec.DecodeError, ValueError):
         return None
     uid = order.order_uid
     head = _astuple(order)
+    items = order.items
+    for position, item in enumerate(items):
+        item.order_uid = uid
+        item.position = position
     if created.tzinfo is not UTC:
         created = created.astimezone(UTC)
     return _new(
@@ -150,6 +188,6 @@ def read_plain(value: bytes) -> OrderRows | None:
             _new(OrderRow, (*head[:_DATE], created, *head[_DATE + 1 : len(_HEAD)], fingerprint(value))),
             _new(DeliveryRow, (uid, *_astuple(order.delivery))),
             _new(PaymentRow, (uid, *_astuple(order.payment))),
-            tuple([_new(ItemRow, (uid, position, *_astuple(item))) for position, item in enumerate(order.items)]),
+            tuple([_new(ItemRow, _astuple(item)) for item in items]),
         ),
     )
