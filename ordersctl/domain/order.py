@@ -24,7 +24,7 @@ def _text(max_length: int) -> object:
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$")
 
 
-def _rfc3339_utc(value: object) -> object:
+def rfc3339_utc(value: object) -> object:
     """An RFC 3339 string (or an aware datetime) -> an aware datetime in UTC; anything else is left to pydantic.
 
     Checked here because pydantic alone would also take "1637907727" (unix time in a string) or a bare date."""
@@ -37,7 +37,10 @@ def _rfc3339_utc(value: object) -> object:
         except ValueError:
             raise PydanticCustomError("rfc3339", "must be an RFC 3339 date-time with a time zone") from None
     if isinstance(value, datetime) and value.tzinfo is not None:
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:  # "0001-01-01T00:00:00+01:00": before year 1 in UTC, which Python cannot hold
+            raise PydanticCustomError("rfc3339", "must be a date-time within years 1 to 9999 in UTC") from None
     return value
 
 
@@ -68,7 +71,7 @@ Money = Annotated[int, Field(ge=0, le=BIGINT_MAX)]
 Id = Annotated[int, Field(ge=0, le=BIGINT_MAX)]
 BigInt = Annotated[int, Field(ge=BIGINT_MIN, le=BIGINT_MAX)]
 Sale = Annotated[int, Field(ge=0, le=100)]
-Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339_utc)]
+Rfc3339 = Annotated[AwareDatetime, BeforeValidator(rfc3339_utc)]
 
 
 class _Strict(BaseModel):

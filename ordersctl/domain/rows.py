@@ -119,7 +119,7 @@ def to_rows(order: Order, message: bytes | None = None) -> OrderRows:
 
 
 def rows_of(doc: dict[str, Any], digest: bytes) -> OrderRows:
-    """The rows of a valid order given as plain dicts (``Order.model_dump()``, or wire.read_plain); ``digest`` is
+    """The rows of a valid order given as plain dicts (``Order.model_dump()``); ``digest`` is
     its fingerprint. The dicts are taken over: the keys each row needs besides the order's fields go into them."""
     uid = doc["order_uid"]
     doc["content_hash"] = digest

@@ -1,19 +1,19 @@
-"""The consumer's fast reading of an order message: the model's own fields and constraints, decoded and checked by
-msgspec straight from the bytes into the rows of the four tables (no model, no dicts), for the common case.
+"""The consumer's fast reading of an order message: the model's own fields and constraints, decoded by msgspec
+straight from the bytes into the rows of the four tables (no model, no dicts), for the common case.
 
 ``read_plain`` answers None whenever it cannot vouch for the message; the caller then validates it with the model
 (rules.decode_order), which gives the exact errors. What it accepts, the model accepts with the same values:
-- every field keeps the model's type and constraints (built from the models' fields; a constraint this module does
-  not know stops the import), strict: no "1" for 1, no 1.0 for 1, no null;
-- patterns end at the end of the text (``\\Z``): Python's ``$``, which msgspec's patterns use, also matches before
-  a final newline, pydantic's does not;
-- the no-control-characters pattern of the text fields is not checked per string (Python's patterns cost more
-  than the decoding): JSON must escape a control character inside a string (both parsers refuse a raw one),
-  except DEL, so a message with none of the escapes that make one (``\\n``, ``\\u001f``, ...) and no DEL byte has
-  none in any string; a message with one goes to the model;
+- every field keeps the model's type and constraints, built from the models' fields: lengths and bounds checked by
+  msgspec while decoding, the patterns once decoded (Python's ``re``, each ``$`` made ``\\Z``: Python's ``$`` also
+  matches before a final newline, pydantic's does not); strict: no "1" for 1, no 1.0 for 1, no null. A constraint,
+  type, validator, alias or model setting this module does not translate stops the import (_check_model);
+- the no-control-characters pattern of the text fields is not checked per string: JSON must escape a control
+  character inside a string (both parsers refuse a raw one), except DEL, so a message with none of the escapes
+  that make one (``\\n``, ``\\u001f``, ...) and no DEL byte has none in any string; a message with one goes to
+  the model;
 - keys the model does not know: msgspec skips their values without reading them as pydantic does (it would take
-  invalid UTF-8 there, or deeper nesting than pydantic's limit), so such a message is read by a second decoder only
-  once it is valid UTF-8 and has fewer brackets than that limit;
+  invalid UTF-8 there, deeper nesting or longer numbers than pydantic's parser takes), so such a message is read by
+  a second decoder only once it is valid UTF-8, has at most 200 brackets and no run of more than 4,300 digits;
 - ``date_created`` must be the plain RFC 3339 form (ASCII digits, upper-case T or a space, Z or an offset), read
   by the same ``datetime.fromisoformat`` as the model, and put in UTC as the model does.
 """
@@ -27,14 +27,18 @@ from typing import Annotated, Any, get_args, get_origin
 
 import msgspec
 from annotated_types import Ge, Le, MinLen
-from pydantic import BaseModel, StringConstraints
+from pydantic import AwareDatetime, BaseModel, StringConstraints
 
-from ordersctl.domain.order import PRINTABLE, Order, fingerprint
+from ordersctl.domain.order import PRINTABLE, Order, fingerprint, rfc3339_utc
 from ordersctl.domain.rows import ITEM_COLUMNS, ORDER_COLUMNS, DeliveryRow, ItemRow, OrderRow, OrderRows, PaymentRow
 
 _PLAIN_RFC3339 = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"
-# pydantic's JSON parser refuses nesting deeper than about 250 levels; a message with fewer brackets has less.
+# pydantic's JSON parser refuses a document nested deeper than 201 levels (measured), and a number of more than
+# 4,300 integer digits; msgspec does not look at them in a key's value it skips. A message with at most 200
+# brackets is not nested that deep; one with a run of more digits (in a string, a false alarm) goes to the model.
 _MAX_BRACKETS = 200
+_MAX_DIGITS = 4300
+_LONG_NUMBER = re.compile(rb"[0-9]{%d}" % (_MAX_DIGITS + 1))
 # The order's own columns, in the orders row's order; its nested parts come after them in the decoded order.
 _HEAD = tuple(c for c in ORDER_COLUMNS if c != "content_hash")
 _DATE = _HEAD.index("date_created")
@@ -102,8 +106,30 @@ def _field_type(model: type[BaseModel], name: str, forbid: bool) -> Any:
     return Annotated[base, meta] if meta is not None else base
 
 
+# What the translation assumes of every model besides its fields' constraints (the model's own settings).
+_CONFIG = {"strict": True, "extra": "ignore", "frozen": True}
+_VALIDATORS = ("validators", "field_validators", "root_validators", "model_validators")
+
+
+def _check_model(model: type[BaseModel]) -> None:
+    """TypeError unless ``model`` validates only by its fields' types and constraints, as translated here."""
+    if dict(model.model_config) != _CONFIG:
+        raise TypeError(f"{model.__name__}: model settings {dict(model.model_config)} are not translated")
+    decorators = model.__pydantic_decorators__
+    if any(getattr(decorators, kind) for kind in _VALIDATORS):
+        raise TypeError(f"{model.__name__}: validators are not translated")
+    for name, info in model.model_fields.items():
+        if info.alias is not None or info.validation_alias is not None or not info.is_required():
+            raise TypeError(f"{model.__name__}.{name}: aliases and defaults are not translated")
+    if model is Order:
+        date = model.model_fields["date_created"]
+        if date.annotation is not AwareDatetime or [getattr(m, "func", None) for m in date.metadata] != [rfc3339_utc]:
+            raise TypeError("Order.date_created: no longer the RFC 3339 text rfc3339_utc reads")
+
+
 def _struct(model: type[BaseModel], names: tuple[str, ...], forbid: bool) -> type[msgspec.Struct]:
     """``model`` as a msgspec Struct with its fields in the order ``names`` gives (the rows' column order)."""
+    _check_model(model)
     if set(names) != set(model.model_fields):
         raise TypeError(f"{model.__name__}: fields {sorted(names)} are not the model's")
     fields = [(name, _field_type(model, name, forbid)) for name in names]
@@ -113,6 +139,7 @@ def _struct(model: type[BaseModel], names: tuple[str, ...], forbid: bool) -> typ
 def _item_struct(model: type[BaseModel], forbid: bool) -> type[msgspec.Struct]:
     """An item as a Struct that is its own row: the order_uid and position first, set once decoded (a value the
     message gives them is overwritten, as the model ignores them), then the model's fields in column order."""
+    _check_model(model)
     if ITEM_COLUMNS[2:] != tuple(model.model_fields):
         raise TypeError(f"{model.__name__}: fields are not the item row's columns")
     fields = [("order_uid", str, ""), ("position", int, 0)]
@@ -157,6 +184,8 @@ def _decode(value: bytes) -> Any:
     # msgspec skips an unknown key's value without reading it as pydantic's parser does.
     if value.count(b"[") + value.count(b"{") > _MAX_BRACKETS:
         return None
+    if len(value) > _MAX_DIGITS and _LONG_NUMBER.search(value) is not None:
+        return None
     value.decode("utf-8")  # UnicodeDecodeError (a ValueError) for invalid UTF-8 there, as pydantic refuses it
     return _ANY_KEYS.decode(value)
 
@@ -172,7 +201,9 @@ def read_plain(value: bytes) -> OrderRows | None:
             if check(text) is None:
                 return None
         created = datetime.fromisoformat(order.date_created)
-    except (msgspec.DecodeError, ValueError):
+        if created.tzinfo is not UTC:
+            created = created.astimezone(UTC)
+    except (msgspec.DecodeError, ValueError, OverflowError):  # OverflowError: outside years 1-9999 in UTC
         return None
     uid = order.order_uid
     head = _astuple(order)
@@ -180,8 +211,6 @@ def read_plain(value: bytes) -> OrderRows | None:
     for position, item in enumerate(items):
         item.order_uid = uid
         item.position = position
-    if created.tzinfo is not UTC:
-        created = created.astimezone(UTC)
     return _new(
         OrderRows,
         (

@@ -77,6 +77,9 @@ def test_unknown_fields_are_ignored(canonical_bytes: bytes) -> None:
         (lambda d: d.update(date_created="1637907727"), "date_created", "rfc3339", "string"),
         (lambda d: d.update(date_created="2021-11-26"), "date_created", "rfc3339", "string"),
         (lambda d: d.update(date_created=1637907727), "date_created", "datetime_type", "integer"),
+        # A time that exists, but not in UTC within Python's years 1-9999 (it crashed the worker: OverflowError).
+        (lambda d: d.update(date_created="0001-01-01T00:00:00+01:00"), "date_created", "rfc3339", "string"),
+        (lambda d: d.update(date_created="9999-12-31T23:59:59-01:00"), "date_created", "rfc3339", "string"),
     ],
 )
 def test_schema_violations_are_precise(

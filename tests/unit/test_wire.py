@@ -10,10 +10,11 @@ import pytest
 from annotated_types import Gt, MultipleOf
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints, field_validator
 
 from ordersctl.domain import wire
 from ordersctl.domain.generator import OrderGenerator
+from ordersctl.domain.order import Item
 from ordersctl.domain.rows import OrderRows, to_rows
 from ordersctl.domain.rules import decode_order, decode_rows
 from ordersctl.domain.wire import read_plain
@@ -66,6 +67,8 @@ def test_every_generated_message_gets_the_models_outcome() -> None:
         ("date_created", "2021-11-26T06:22:19Z\n"),
         ("date_created", "١٩٩٩-11-26T06:22:19Z"),  # digits, but not ASCII ones
         ("date_created", "1637907727"),
+        ("date_created", "0001-01-01T00:00:00+01:00"),  # before year 1 in UTC
+        ("date_created", "9999-12-31T23:59:59-01:00"),  # after year 9999 in UTC
         ("entry", "a\x7fb"),  # DEL travels unescaped in JSON
         ("entry", "a\x01b"),  # escaped by JSON (\u0001)
         ("entry", 'a"b\\c'),  # escaped, and allowed
@@ -96,6 +99,9 @@ def _with_field(canonical_bytes: bytes, field: str, raw_value: bytes) -> bytes:
         ("note", b'"\xed\xa0\x80"'),  # an encoded surrogate
         ("note", b"[" * 260 + b"]" * 260),  # deeper than pydantic's parser goes
         ("note", b"[" * 150 + b"]" * 150),  # not as deep: both read it
+        ("note", b"1" * 4301),  # more integer digits than pydantic's parser takes
+        ("note", b"[-" + b"9" * 4301 + b".5]"),
+        ("note", b"1" * 4300),
         ("note", b"NaN"),  # pydantic's parser reads it, msgspec's does not: left to the model
         ("note", b'"a\\nb"'),  # a control character in a skipped value: left to the model, which takes it
         ("entry", b'"a\\u001fb"'),
@@ -164,3 +170,22 @@ def test_a_constraint_the_fast_reading_cannot_translate_stops_it() -> None:
             wire._meta([constraint])
     with pytest.raises(TypeError):
         wire._to_end("^[a-z]+")  # not anchored at the end: its meaning would change
+
+
+def test_a_model_setting_or_validator_the_fast_reading_cannot_translate_stops_it() -> None:
+    class Loose(Item):
+        model_config = ConfigDict(strict=False)
+
+    class Checked(Item):
+        @field_validator("brand")
+        @classmethod
+        def _upper(cls, value: str) -> str:
+            return value.upper()
+
+    class Aliased(Item):
+        brand: str = Field(alias="Brand")
+
+    for model in (Loose, Checked, Aliased):
+        with pytest.raises(TypeError):
+            wire._check_model(model)
+    wire._check_model(Item)  # the real one passes
