@@ -24,7 +24,7 @@ from ordersctl.errors import (
 
 
 def session_settings(settings: PostgresSettings) -> dict[str, str]:
-    """Our settings of every session: the timeouts, and no JIT."""
+    """Our settings of every session: the timeouts, no JIT, and the server's end of the liveness."""
     # Every statement here takes milliseconds; the JIT would spend far longer compiling one (it did, on the outbox
     # insert of a fresh table whose statistics overestimate it: docs/performance.md).
     return {
@@ -32,12 +32,18 @@ def session_settings(settings: PostgresSettings) -> dict[str, str]:
         "statement_timeout": str(settings.statement_timeout_ms),
         "lock_timeout": str(settings.lock_timeout_ms),
         "idle_in_transaction_session_timeout": str(settings.idle_in_transaction_session_timeout_ms),
+        **SERVER_LIVENESS,
     }
 
 
-def session_options(settings: PostgresSettings) -> str:
-    """Our session settings as startup options, so that every connection (pooled or not) has them."""
-    return " ".join(f"-c {name}={value}" for name, value in session_settings(settings).items())
+def session_options(settings: PostgresSettings, dsn_options: str = "") -> str:
+    """Our session settings as startup options, so that every connection (pooled or not) has them; but the
+    server's liveness settings ``dsn_options`` (the DSN's own) already sets."""
+    return " ".join(
+        f"-c {name}={value}"
+        for name, value in session_settings(settings).items()
+        if not (name in SERVER_LIVENESS and f"{name}=" in dsn_options)
+    )
 
 
 # Liveness: a peer that vanishes without a word (a host lost, a firewall dropping packets) is noticed within
@@ -46,6 +52,17 @@ def session_options(settings: PostgresSettings) -> str:
 # or one waiting for an answer that never comes: idle 4 s, then 3 probes 2 s apart (Linux ends it at the user
 # timeout, 10 s). A DSN's own parameter wins over each of these.
 LIVENESS_SECONDS = 10
+KEEPALIVES_IDLE, KEEPALIVES_INTERVAL, KEEPALIVES_COUNT = 4, 2, 3
+# The server's end of our sessions gets the same: a backend whose client vanished behind a partition (its close
+# lost on the way) waits for it until TCP gives up, which with no data to send is never: in a COPY it keeps its
+# transaction and locks, and DROP DATABASE ... WITH (FORCE) waited for one (a CI run, after a chaos partition).
+# Settings any user may set (ignored on a Unix socket); one the DSN's ``options`` sets wins.
+SERVER_LIVENESS = {
+    "tcp_keepalives_idle": str(KEEPALIVES_IDLE),
+    "tcp_keepalives_interval": str(KEEPALIVES_INTERVAL),
+    "tcp_keepalives_count": str(KEEPALIVES_COUNT),
+    "tcp_user_timeout": str(LIVENESS_SECONDS * 1000),
+}
 
 
 def liveness_params(settings: PostgresSettings) -> dict[str, Any]:
@@ -55,9 +72,9 @@ def liveness_params(settings: PostgresSettings) -> dict[str, Any]:
         "connect_timeout": settings.connect_timeout,
         "tcp_user_timeout": LIVENESS_SECONDS * 1000,
         "keepalives": 1,
-        "keepalives_idle": 4,
-        "keepalives_interval": 2,
-        "keepalives_count": 3,
+        "keepalives_idle": KEEPALIVES_IDLE,
+        "keepalives_interval": KEEPALIVES_INTERVAL,
+        "keepalives_count": KEEPALIVES_COUNT,
     }
 
 
@@ -79,7 +96,8 @@ def connect_kwargs(settings: PostgresSettings) -> dict[str, Any]:
     if settings.pooler == "transaction":
         kwargs["prepare_threshold"] = None
     else:
-        kwargs["options"] = f"{own.get('options') or ''} {session_options(settings)}".strip()
+        dsn_options = str(own.get("options") or "")
+        kwargs["options"] = f"{dsn_options} {session_options(settings, dsn_options)}".strip()
     return kwargs
 
 

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 import redis
 
-from ordersctl.adapters.postgres import LIVENESS_SECONDS, connect_kwargs
+from ordersctl.adapters.postgres import LIVENESS_SECONDS, SERVER_LIVENESS, connect_kwargs
 from ordersctl.adapters.redis import make_client
 from ordersctl.cache.redis_connections import ThreadConnections
 from ordersctl.config import PostgresSettings, RedisSettings
@@ -73,3 +73,15 @@ def test_a_silent_redis_holds_a_read_no_longer_than_its_timeout(silent_port: int
         assert time.monotonic() - started < settings.timeout_seconds + 0.15
     pool_kwargs = client.connection_pool.connection_kwargs
     assert pool_kwargs["socket_keepalive"] is True and pool_kwargs["socket_keepalive_options"]
+
+
+def test_the_servers_end_of_every_session_has_the_same_liveness() -> None:
+    options = connect_kwargs(PostgresSettings())["options"]
+    for name, value in SERVER_LIVENESS.items():
+        assert f"-c {name}={value}" in options
+    assert SERVER_LIVENESS["tcp_user_timeout"] == str(LIVENESS_SECONDS * 1000)
+    # the DSN's own options win (they come first; ours leave out what they set)
+    dsn = "postgresql://u@h/db?options=-c%20tcp_keepalives_idle%3D60"
+    options = connect_kwargs(PostgresSettings(dsn=dsn))["options"]
+    assert options.startswith("-c tcp_keepalives_idle=60") and "tcp_keepalives_idle=4" not in options
+    assert "-c tcp_keepalives_count=3" in options
