@@ -156,8 +156,9 @@ _KNOWN_KEYS = _decoder(forbid=True)
 _ANY_KEYS = _decoder(forbid=False)
 # The patterns, checked in one loop once decoded: msgspec calls each from C through Python's API, at about
 # twice the cost of this loop (docs/performance.md).
-_PATTERNED = attrgetter(*(path for path, _ in _patterns(Order)))
-_CHECKS = tuple(re.compile(_to_end(pattern)).search for _, pattern in _patterns(Order))
+_PATHS, _PATTERNS = zip(*_patterns(Order), strict=True)
+_PATTERNED = attrgetter(*_PATHS)
+_CHECKS = tuple(re.compile(_to_end(pattern)).search for pattern in _PATTERNS)
 # The JSON escapes that make a control character (JSON's \u is lower case, its hex digits of either case): one
 # pattern with a literal first byte (a scan in C, several times faster than a search per escape), then, only where
 # it found one, whether that backslash is itself escaped (JSON's backslash-backslash-n is a backslash and an n).
